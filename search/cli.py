@@ -1,0 +1,127 @@
+"""`bridge-search` command line: sub-commands run, export, spaces, ui.
+
+`run`'s options are generated from SearchConfig's fields, so the CLI, the
+validation and what is logged to MLflow cannot drift apart. Exit codes: 0 ok,
+2 bad input (one line on stderr), 1 any other failure.
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up noise out
+
+from search.config import DEFAULT_TRACKING_URI, SearchConfig, flag  # noqa: E402
+from search.errors import SearchFailed, UsageError  # noqa: E402
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="bridge-search",
+        description="Search the bridge layer (flatten/GAP/GMP/concat), residual depth and "
+                    "dense width of an image classifier with keras-tuner Hyperband, "
+                    "logging every trial to MLflow.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a search (resumes an interrupted one)")
+    for field in dataclasses.fields(SearchConfig):
+        kwargs = {"dest": field.name, "help": field.metadata["help"]}
+        if field.type in (bool, "bool"):
+            run.add_argument(flag(field.name), action="store_true", **kwargs)
+        else:
+            default_note = "" if field.default is None else f" (default: {field.default})"
+            run.add_argument(flag(field.name), type=_type_of(field), default=field.default,
+                             **{**kwargs, "help": kwargs["help"] + default_note})
+
+    exporter = commands.add_parser("export", help="export any trial's best model")
+    exporter.add_argument("--run-id", required=True, help="MLflow run id of a trial")
+    exporter.add_argument("--out", required=True, help="output directory")
+    exporter.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    exporter.add_argument("--tracking-uri", default=None)
+
+    commands.add_parser("spaces", help="list registered search spaces and their hyperparameters")
+
+    ui = commands.add_parser("ui", help="open the MLflow UI on the store in use")
+    ui.add_argument("--tracking-uri", default=None)
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    return parser
+
+
+def _type_of(field):
+    return {"int": int, "float": float, "str": str}.get(
+        field.type if isinstance(field.type, str) else field.type.__name__, str)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as error:
+        print(f"bridge-search: error: {error}", file=sys.stderr)
+        return 2
+    except SearchFailed as error:
+        print(f"bridge-search: search failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bridge-search: interrupted; run the same command again to resume.",
+              file=sys.stderr)
+        return 1
+
+
+def run_command(args):
+    import spaces
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)}
+    try:
+        config = SearchConfig(**values)
+    except spaces.SpaceError as error:
+        raise UsageError(str(error)) from None
+    from search.runner import run_search
+    try:
+        run_search(config, say=lambda message: print(message, file=sys.stderr, flush=True))
+    except spaces.SpaceError as error:
+        raise UsageError(str(error)) from None
+    return 0
+
+
+def export_command(args):
+    from search import export, tracking
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri, _ = tracking.resolve_store(uri)
+    tracking.check_reachable(uri)
+    from mlflow.tracking import MlflowClient
+    model, run = export.load_trial_model(MlflowClient(tracking_uri=uri), args.run_id)
+    out = export.export_model(model, args.out, export.trial_info(run), overwrite=args.overwrite)
+    print(f"exported run {args.run_id} to {out}")
+    return 0
+
+
+def spaces_command(args):
+    import spaces
+    for name in sorted(spaces.SPACES):
+        hypermodel = spaces.load_space(name, (8, 8, 1), 10, pixel_max=16)
+        print(f"{name}{'  (default)' if name == spaces.DEFAULT_SPACE else ''}")
+        for config in spaces.describe_space(hypermodel):
+            details = {k: v for k, v in config.items()
+                       if k not in ("name", "conditions", "default") and v is not None}
+            condition = " (conditional)" if config.get("conditions") else ""
+            print(f"  {config['name']}{condition}: {details}")
+    return 0
+
+
+def ui_command(args):
+    from search import tracking
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri, _ = tracking.resolve_store(uri)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI on http://{args.host}:{args.port} for {uri}", file=sys.stderr)
+    os.execv(sys.executable, command)
+
+
+COMMANDS = {"run": run_command, "export": export_command, "spaces": spaces_command,
+            "ui": ui_command}
+
+if __name__ == "__main__":
+    sys.exit(main())

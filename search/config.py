@@ -1,0 +1,99 @@
+"""SearchConfig: every option of a search, validated in one place.
+
+The CLI is generated from these fields (their `metadata` holds flag help), and the
+whole config is logged to MLflow as the parent run's params, so a search can be
+reproduced from its run.
+"""
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from search.errors import UsageError
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+
+
+def option(default, help, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    data: str = option("digits", "digits | tfds:NAME[:CONFIG] | folder:PATH | npz:PATH")
+    space: str = option("bridge", "registered space name or path/to/file.py:ClassName")
+    max_epochs: int = option(9, "Hyperband: epochs of the longest-trained models")
+    factor: int = option(3, "Hyperband: reduction factor between rounds (>= 2)")
+    hyperband_iterations: int = option(1, "Hyperband: full iterations over all brackets")
+    seed: int = option(0, "random seed of the search, data split and weights")
+    batch_size: int = option(32, "training batch size")
+    patience: int = option(3, "early stopping inside a trial: epochs without val_accuracy gain")
+    val_split: float = option(0.15, "share of the training data held out for validation "
+                                    "when the source has no validation split")
+    experiment: str = option("bridge-search", "MLflow experiment name")
+    project_dir: str = option("bridge_search_projects", "keras-tuner state (checkpoints, oracle)")
+    tracking_uri: str = option(None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                                     f"{DEFAULT_TRACKING_URI})")
+    export_dir: str = option(None, "where the winner is exported (default: "
+                                   "exports/EXPERIMENT/PARENT_RUN_ID)")
+    summary_json: str = option(None, "write a JSON summary of the search here")
+    overwrite: bool = option(False, "start the search afresh instead of resuming "
+                                    "(also replaces a non-empty export dir)")
+
+    @property
+    def project_name(self):
+        return self.experiment
+
+    def resolved_tracking_uri(self):
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+    def as_params(self):
+        """Flat dict for MLflow params (None shown as empty)."""
+        return {k: ("" if v is None else v) for k, v in dataclasses.asdict(self).items()}
+
+    def __post_init__(self):
+        validate(self)
+
+
+def flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def _require(condition, name, value, accepted):
+    if not condition:
+        raise UsageError(f"{flag(name)} {value!r} is invalid: {accepted}.")
+
+
+def validate(config):
+    """Check every option before anything trains or writes to MLflow."""
+    _require(config.max_epochs >= 1, "max_epochs", config.max_epochs, "must be an integer >= 1")
+    _require(config.factor >= 2, "factor", config.factor, "must be an integer >= 2")
+    _require(config.hyperband_iterations >= 1, "hyperband_iterations",
+             config.hyperband_iterations, "must be an integer >= 1")
+    _require(config.seed >= 0, "seed", config.seed, "must be an integer >= 0")
+    _require(config.batch_size >= 1, "batch_size", config.batch_size, "must be an integer >= 1")
+    _require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
+    _require(0.0 < config.val_split < 1.0, "val_split", config.val_split,
+             "must be a fraction strictly between 0 and 1")
+    _require(bool(config.experiment.strip()), "experiment", config.experiment,
+             "must be a non-empty name")
+    uri = config.resolved_tracking_uri()
+    _require("://" in uri or uri.startswith(("databricks", "file:")) or Path(uri).is_absolute(),
+             "tracking_uri", uri, "expected sqlite:///PATH.db, http(s)://HOST:PORT or file:PATH")
+    _check_export_dir(config)
+
+
+def _check_export_dir(config):
+    if config.export_dir is None:
+        return  # the default directory is new for every search
+    path = Path(config.export_dir)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--export-dir {config.export_dir!r} is a file; give a directory.")
+    if path.is_dir() and any(path.iterdir()) and not config.overwrite:
+        raise UsageError(f"--export-dir {config.export_dir!r} exists and is not empty; "
+                         f"pass --overwrite to replace it or choose another directory.")
+    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"--export-dir {config.export_dir!r} is not writable "
+                         f"({existing} denies writing); choose a writable directory.")

@@ -1,0 +1,96 @@
+"""Winner export: .keras + TF SavedModel + JSON on disk, MLflow model + registry alias."""
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+
+from search import tracking
+from search.errors import UsageError
+
+CHAMPION_ALIAS = "champion"
+KERAS_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+INFO_FILE = "model_info.json"
+
+
+def export_model(model, out_dir, info, overwrite=False):
+    """Write `model.keras`, `saved_model/` (for TF Serving / TFLite) and a JSON of
+    hyperparameters and metrics into `out_dir`."""
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise UsageError(f"--out {out_dir!r} exists and is not empty; pass --overwrite "
+                             f"or choose another directory.")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / KERAS_FILE)
+    model.export(str(out / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
+    return out
+
+
+def registered_model_name(experiment):
+    """Registry name derived from the experiment: letters, digits, '-', '_', '.'."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", experiment).strip("-") + "-classifier"
+
+
+def log_winner(tracker, model, x_example, val_accuracy):
+    """Log the winner as an MLflow model on the parent run, register it and move
+    the `champion` alias to it unless an earlier version scored higher."""
+    name = registered_model_name(tracker.experiment_name)
+    x_example = np.asarray(x_example[:2], dtype="float32")
+    signature = mlflow.models.infer_signature(x_example, model.predict(x_example, verbose=0))
+    mlflow.set_tracking_uri(tracker.tracking_uri)
+    with tracker._timed(), mlflow.start_run(run_id=tracker.parent_run_id):
+        info = mlflow.tensorflow.log_model(model, name="winner", signature=signature,
+                                           input_example=x_example,
+                                           registered_model_name=name)
+    version = str(info.registered_model_version)
+    client = tracker.client
+    client.set_model_version_tag(name, version, "val_accuracy", f"{val_accuracy:.6f}")
+    champion = _current_champion_score(client, name)
+    if champion is None or val_accuracy > champion:
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+    return name, version
+
+
+def _current_champion_score(client, name):
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return float(version.tags.get("val_accuracy", "-inf"))
+
+
+def load_trial_model(client, run_id):
+    """Download and load the best-epoch model a trial logged."""
+    try:
+        run = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise UsageError(f"--run-id {run_id!r}: no such run in this tracking store; "
+                         f"find trial run ids in `bridge-search report` or the MLflow UI.") from None
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            folder = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=tracking.BEST_MODEL_ARTIFACT,
+                dst_path=scratch, tracking_uri=client._tracking_client.tracking_uri)
+        except Exception:
+            raise UsageError(f"--run-id {run_id}: the run has no {tracking.BEST_MODEL_ARTIFACT}/ "
+                             f"artifact; only trial runs that finished carry a model.") from None
+        model_file = next(Path(folder).glob("*.keras"))
+        model = keras.models.load_model(model_file)
+    return model, run
+
+
+def trial_info(run):
+    """Hyperparameters and metrics of a trial run, for model_info.json."""
+    return {"run_id": run.info.run_id,
+            "trial_id": run.data.tags.get(tracking.TAG_TRIAL_ID),
+            "hyperparameters": dict(run.data.params),
+            "metrics": dict(run.data.metrics)}

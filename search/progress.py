@@ -1,0 +1,33 @@
+"""One line per finished trial: count, bracket/round, score, best so far, elapsed."""
+
+import sys
+import time
+
+
+def format_seconds(seconds):
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+class Progress:
+    def __init__(self, total_trials, stream=None):
+        self.total_trials = total_trials
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+        self.done = 0
+
+    def say(self, message):
+        print(message, file=self.stream, flush=True)
+
+    def trial_done(self, trial, best_score):
+        self.done += 1
+        values = trial.hyperparameters.values
+        score = "failed" if trial.status != "COMPLETED" else f"{trial.score:.4f}"
+        best = "-" if best_score is None else f"{best_score:.4f}"
+        self.say(
+            f"[trial {self.done}/~{self.total_trials}] id {trial.trial_id} "
+            f"bracket {values.get('tuner/bracket', '-')} round {values.get('tuner/round', '-')} "
+            f"epochs {values.get('tuner/epochs', '-')} "
+            f"bridge={values.get('bridge', '-')} depth={values.get('residual_blocks', '-')} "
+            f"width={values.get('dense_units', '-')} | val_accuracy {score} | best {best} | "
+            f"elapsed {format_seconds(time.perf_counter() - self.started)}")

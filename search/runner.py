@@ -1,0 +1,162 @@
+"""run_search(config): data -> space -> Hyperband with MLflow logging -> winner export.
+
+This is the one place that wires the modules together, top to bottom.
+"""
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import spaces
+from search import data as data_module
+from search import export, tracking
+from search.device import configure_devices
+from search.errors import SearchFailed, UsageError
+from search.plan import hyperband_plan
+from search.progress import format_seconds
+from search.tuner import BridgeHyperband
+
+STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
+
+
+def run_search(config, say=print):
+    started = time.perf_counter()
+    device = configure_devices()
+    image_data = data_module.load(config.data, config.val_split, config.seed)
+    hypermodel = load_checked_space(config.space, image_data)
+    tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment)
+    tracker.open_experiment()
+
+    state_path = Path(config.project_dir) / config.project_name / STATE_FILE
+    resume_run_id = None if config.overwrite else _read_state(state_path).get("parent_run_id")
+    keras.utils.set_random_seed(config.seed)
+    tuner = BridgeHyperband(
+        hypermodel, tracker, patience=config.patience, max_epochs=config.max_epochs,
+        factor=config.factor, hyperband_iterations=config.hyperband_iterations,
+        seed=config.seed, directory=config.project_dir, project_name=config.project_name,
+        overwrite=config.overwrite)
+    parent_run_id = tracker.start_search(
+        run_name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
+        params={**config.as_params(), **image_data.description(),
+                "space_class": type(hypermodel).__name__, "device": device},
+        tags={"code_version": _code_version(), "keras_version": keras.__version__},
+        resume_run_id=resume_run_id)
+    _write_state(state_path, {"parent_run_id": parent_run_id,
+                              "experiment_id": tracker.experiment_id})
+    plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations)
+    say(f"Searching space '{config.space}' on {image_data.source} "
+        f"{image_data.input_shape} ({image_data.num_classes} classes) on {device}: "
+        f"Hyperband plans {plan.total_trials} trials, {plan.total_epochs} epochs.")
+    say(f"MLflow: {tracker.tracking_uri} experiment '{config.experiment}' "
+        f"run {parent_run_id}" + (" (resumed)" if resume_run_id == parent_run_id else ""))
+
+    try:
+        tuner.search(image_data.pipeline("train", config.batch_size, config.seed),
+                     validation_data=image_data.pipeline("val", config.batch_size, config.seed),
+                     epochs=config.max_epochs, verbose=0)
+        summary = _finish(config, tuner, tracker, image_data, started, say)
+    except BaseException:
+        tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
+        raise
+    tracker.end_search()
+    return summary
+
+
+def load_checked_space(spec, image_data):
+    """Load the space and build one model from it, so a broken space is a usage
+    error before anything is logged or trained."""
+    hypermodel = spaces.load_space(spec, image_data.input_shape, image_data.num_classes,
+                                   image_data.pixel_max)
+    import keras_tuner
+    try:
+        hypermodel.build(keras_tuner.HyperParameters())
+    except Exception as error:
+        raise UsageError(f"--space {spec}: building a model failed: "
+                         f"{type(error).__name__}: {error}") from error
+    finally:
+        keras.backend.clear_session()
+    return hypermodel
+
+
+def _finish(config, tuner, tracker, image_data, started, say):
+    trials = list(tuner.oracle.trials.values())
+    completed = [t for t in trials if t.status == "COMPLETED"]
+    if not completed:
+        raise SearchFailed(f"all {len(trials)} trials failed; the first failure was: "
+                           f"{tracking_reason(trials)}")
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    best_run = tracker.trial_runs(best_trial.trial_id)
+    best_run = next(r for r in best_run if r.info.status == "FINISHED")
+    model = keras.models.load_model(Path(tuner.get_trial_dir(best_trial.trial_id))
+                                    / "best_model.keras")
+    metrics = {"best_val_accuracy": best_trial.score}
+    if image_data.x_test is not None:
+        # The test split never reaches the tuner; it only scores the winner here.
+        _, metrics["test_accuracy"] = model.evaluate(
+            image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
+    export_dir = Path(config.export_dir or
+                      Path("exports") / config.experiment / tracker.parent_run_id)
+    info = {**export.trial_info(best_run), "search_metrics": metrics,
+            "parent_run_id": tracker.parent_run_id, "data": image_data.description()}
+    export.export_model(model, export_dir, info, overwrite=True)
+    name, version = export.log_winner(tracker, model, image_data.x_val, best_trial.score)
+    wall = time.perf_counter() - started
+    failed = len(trials) - len(completed)
+    tracker.log_search_metrics({**metrics, "n_trials": len(trials), "n_failed_trials": failed,
+                                "wall_seconds": wall,
+                                "mlflow_seconds": tracker.seconds_in_mlflow})
+    tracker.set_search_tags({"best_run_id": best_run.info.run_id,
+                             "best_trial_id": best_trial.trial_id,
+                             "registered_model": f"{name}/{version}"})
+    summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
+               "best_run_id": best_run.info.run_id,
+               "best_hyperparameters": _user_values(best_trial.hyperparameters.values),
+               "best_val_accuracy": best_trial.score, "export_dir": str(export_dir),
+               "n_trials": len(trials), "n_failed_trials": failed, "wall_seconds": wall,
+               "test_accuracy": metrics.get("test_accuracy"),
+               "registered_model": name, "registered_version": version,
+               "mlflow_seconds": tracker.seconds_in_mlflow}
+    if config.summary_json:
+        Path(config.summary_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.summary_json).write_text(json.dumps(summary, indent=2))
+    say(f"Best trial {best_trial.trial_id}: val_accuracy {best_trial.score:.4f}"
+        + (f", test_accuracy {metrics['test_accuracy']:.4f}" if "test_accuracy" in metrics else "")
+        + f" | {_user_values(best_trial.hyperparameters.values)}")
+    say(f"{len(trials)} trials ({failed} failed) in {format_seconds(wall)}; winner exported to "
+        f"{export_dir}, registered as {name} v{version}. Compare trials: bridge-search ui")
+    return summary
+
+
+def tracking_reason(trials):
+    failed = [t for t in trials if t.message]
+    return (failed[0].message.strip().splitlines() or ["unknown"])[-1] if failed else "unknown"
+
+
+def _user_values(values):
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+
+
+def _read_state(path):
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _write_state(path, state):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state))
+
+
+def _interrupted():
+    import sys
+    return isinstance(sys.exc_info()[1], KeyboardInterrupt)
+
+
+def _code_version():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -1,0 +1,194 @@
+"""MLflow logging of a search: one parent run, one nested child run per trial.
+
+Everything goes through `MlflowClient` with explicit run ids (no fluent "active
+run" state), so the same code works in one process, in resumed searches and in
+keras-tuner workers that share a tracking server. The time spent in MLflow calls
+is summed in `seconds_in_mlflow` for the overhead benchmark.
+"""
+
+import contextlib
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+from mlflow.entities import Metric, RunStatus
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from search.errors import UsageError
+
+# Tag names (stable: the report and other tools query them).
+TAG_ROLE = "bridge_search.role"  # "search" on the parent, "trial" on children
+TAG_TRIAL_ID = "trial_id"
+TAG_BRACKET = "hyperband_bracket"
+TAG_ROUND = "hyperband_round"
+TAG_CONTINUES = "continues_trial"
+TAG_STATUS = "trial_status"
+TAG_FAILURE = "failure_reason"
+BEST_MODEL_ARTIFACT = "best_model"  # folder holding model.keras on each child run
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def resolve_store(tracking_uri):
+    """Create the folder of a sqlite store; return (uri, artifact root or None)."""
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme == "sqlite":
+        db_path = Path(tracking_uri[len("sqlite:///"):])
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        return tracking_uri, (db_path.parent / "artifacts").resolve().as_uri()
+    return tracking_uri, None
+
+
+def check_reachable(tracking_uri, timeout=5.0):
+    """Fail fast (exit 2) when an HTTP tracking server does not answer."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    import requests
+    try:
+        requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+    except requests.RequestException as error:
+        raise UsageError(f"--tracking-uri {tracking_uri}: the MLflow server does not answer "
+                         f"({type(error).__name__}); start it with `mlflow server` or fix "
+                         f"the URI.") from None
+
+
+class SearchTracker:
+    """Writes one search into one MLflow experiment."""
+
+    def __init__(self, tracking_uri, experiment_name):
+        self.tracking_uri, self._artifact_root = resolve_store(tracking_uri)
+        check_reachable(self.tracking_uri)
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self.experiment_name = experiment_name
+        self.experiment_id = None
+        self.parent_run_id = None
+        self.seconds_in_mlflow = 0.0
+        self._pending = {}  # run_id -> async logging operations not yet awaited
+
+    @contextlib.contextmanager
+    def _timed(self):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds_in_mlflow += time.perf_counter() - start
+
+    # ----- the search ---------------------------------------------------------
+    def open_experiment(self):
+        with self._timed():
+            experiment = self.client.get_experiment_by_name(self.experiment_name)
+            if experiment is not None and experiment.lifecycle_stage == "deleted":
+                raise UsageError(
+                    f"--experiment {self.experiment_name!r} was deleted in MLflow; restore "
+                    f"it (`mlflow experiments restore --experiment-id "
+                    f"{experiment.experiment_id}`) or choose another name.")
+            if experiment is None:
+                location = self._artifact_root and f"{self._artifact_root}/{self.experiment_name}"
+                self.experiment_id = self.client.create_experiment(
+                    self.experiment_name, artifact_location=location)
+            else:
+                self.experiment_id = experiment.experiment_id
+        return self.experiment_id
+
+    def start_search(self, run_name, params, tags, resume_run_id=None):
+        """Create the parent run, or reopen `resume_run_id` when resuming."""
+        with self._timed():
+            if resume_run_id and self._run_exists(resume_run_id):
+                self.parent_run_id = resume_run_id
+                self.client.update_run(resume_run_id, status="RUNNING")
+                return self.parent_run_id
+            run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                         tags={TAG_ROLE: "search", **tags})
+            self.parent_run_id = run.info.run_id
+            self.client.log_batch(self.parent_run_id, params=_params(params))
+        return self.parent_run_id
+
+    def log_search_params(self, params):
+        with self._timed():
+            existing = self.client.get_run(self.parent_run_id).data.params
+            self.client.log_batch(self.parent_run_id, params=_params(
+                {k: v for k, v in params.items() if k not in existing}))
+
+    def log_search_metrics(self, metrics):
+        with self._timed():
+            self.client.log_batch(self.parent_run_id, metrics=_metrics(metrics, step=0))
+
+    def set_search_tags(self, tags):
+        with self._timed():
+            for key, value in tags.items():
+                self.client.set_tag(self.parent_run_id, key, str(value))
+
+    def end_search(self, status="FINISHED"):
+        with self._timed():
+            self.client.set_terminated(self.parent_run_id, status=status)
+
+    def _run_exists(self, run_id):
+        try:
+            return self.client.get_run(run_id).info.lifecycle_stage == "active"
+        except mlflow.exceptions.MlflowException:
+            return False
+
+    # ----- trials -------------------------------------------------------------
+    def trial_runs(self, trial_id=None):
+        """Child runs of this search (of one trial when `trial_id` is given)."""
+        query = f"tags.{MLFLOW_PARENT_RUN_ID} = '{self.parent_run_id}'"
+        if trial_id is not None:
+            query += f" and tags.{TAG_TRIAL_ID} = '{trial_id}'"
+        with self._timed():
+            return self.client.search_runs([self.experiment_id], filter_string=query,
+                                           max_results=10000)
+
+    def start_trial(self, trial_id, params, tags):
+        """Create the child run of a trial. A RUNNING run left for the same trial
+        by a killed process is closed as KILLED first, so each trial ends with one
+        FINISHED run and no duplicates."""
+        for stale in self.trial_runs(trial_id):
+            if stale.info.status == "RUNNING":
+                with self._timed():
+                    self.client.set_tag(stale.info.run_id, TAG_STATUS, "KILLED")
+                    self.client.set_terminated(stale.info.run_id, status="KILLED")
+        with self._timed():
+            run = self.client.create_run(
+                self.experiment_id,
+                tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id, MLFLOW_RUN_NAME: f"trial-{trial_id}",
+                      TAG_ROLE: "trial", TAG_TRIAL_ID: trial_id,
+                      **{k: str(v) for k, v in tags.items()}})
+            self.client.log_batch(run.info.run_id, params=_params(params))
+        return run.info.run_id
+
+    def log_epoch(self, run_id, epoch, logs):
+        """Per-epoch metrics, step = epoch, sent asynchronously (awaited at trial end)."""
+        metrics = {name: logs[name] for name in EPOCH_METRICS if name in logs}
+        with self._timed():
+            operation = self.client.log_batch(run_id, metrics=_metrics(metrics, step=epoch),
+                                              synchronous=False)
+        self._pending.setdefault(run_id, []).append(operation)
+
+    def end_trial(self, run_id, metrics, tags, status, model_path=None):
+        with self._timed():
+            for operation in self._pending.pop(run_id, []):
+                operation.wait()
+            self.client.log_batch(run_id, metrics=_metrics(metrics, step=0))
+            for key, value in tags.items():
+                self.client.set_tag(run_id, key, str(value))
+            if model_path is not None:
+                self.client.log_artifact(run_id, str(model_path), BEST_MODEL_ARTIFACT)
+            self.client.set_terminated(run_id, status=status)
+
+
+def _params(values):
+    from mlflow.entities import Param
+    return [Param(str(k), str(v)[:6000]) for k, v in values.items()]
+
+
+def _metrics(values, step):
+    now = int(time.time() * 1000)
+    return [Metric(str(k), float(v), now, int(step)) for k, v in values.items()
+            if v is not None]
+
+
+def finished_status(trial_status):
+    """keras-tuner trial status -> MLflow run status."""
+    return RunStatus.to_string(RunStatus.FINISHED if trial_status == "COMPLETED"
+                               else RunStatus.FAILED)

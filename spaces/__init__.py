@@ -1,0 +1,93 @@
+"""Search spaces: keras-tuner HyperModels, found by name or loaded from a file.
+
+A space is a factory called as `factory(input_shape=..., num_classes=...,
+pixel_max=...)` that returns a `keras_tuner.HyperModel`. Users plug in their own
+with `--space path/to/file.py:ClassName`; the class receives those keyword
+arguments that its `__init__` accepts.
+"""
+
+import functools
+import importlib.util
+import inspect
+from pathlib import Path
+
+import keras_tuner
+
+from spaces.blocks import BRIDGES
+from spaces.bridge_net import HyperBridgeNet
+
+__all__ = ["SPACES", "BRIDGES", "HyperBridgeNet", "SpaceError", "load_space", "describe_space"]
+
+SPACES = {
+    # The default: every bridge, 0-3 residual blocks, width, filters, dropout, lr.
+    "bridge": HyperBridgeNet,
+    # A smaller space for quick looks and tests: at most one residual block,
+    # narrow layers. Same hyperparameter names, so its runs compare with "bridge".
+    "bridge-small": functools.partial(HyperBridgeNet, max_residual_blocks=1, filters=8,
+                                      dense_units=16),
+}
+
+DEFAULT_SPACE = "bridge"
+
+
+class SpaceError(ValueError):
+    """The --space value names no space, or its file does not hold a HyperModel."""
+
+
+def load_space(spec, input_shape, num_classes, pixel_max=255.0):
+    """Return the HyperModel named by `spec`: a registry name or FILE.py:Class."""
+    factory = _find_factory(spec)
+    kwargs = {"input_shape": tuple(input_shape), "num_classes": int(num_classes),
+              "pixel_max": float(pixel_max)}
+    if not isinstance(factory, functools.partial):
+        accepted = inspect.signature(factory).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+        kwargs = {k: v for k, v in kwargs.items() if takes_any or k in accepted}
+    try:
+        hypermodel = factory(**kwargs)
+    except Exception as error:  # a user's constructor may raise anything
+        raise SpaceError(f"--space {spec}: creating the space failed: "
+                         f"{type(error).__name__}: {error}") from error
+    if not isinstance(hypermodel, keras_tuner.HyperModel):
+        raise SpaceError(f"--space {spec}: expected a keras_tuner.HyperModel, but got "
+                         f"{type(hypermodel).__name__}. Subclass keras_tuner.HyperModel.")
+    return hypermodel
+
+
+def _find_factory(spec):
+    if spec in SPACES:
+        return SPACES[spec]
+    if ":" not in spec:
+        raise SpaceError(f"--space {spec!r} is not a registered space; accepted: "
+                         f"{', '.join(sorted(SPACES))}, or path/to/file.py:ClassName.")
+    path_text, _, class_name = spec.rpartition(":")
+    path = Path(path_text)
+    if path.suffix != ".py" or not path.is_file():
+        raise SpaceError(f"--space {spec}: file {path_text!r} does not exist or is not a "
+                         f".py file; expected path/to/file.py:ClassName.")
+    module = _import_file(path, spec)
+    factory = getattr(module, class_name, None)
+    if factory is None:
+        raise SpaceError(f"--space {spec}: {path_text} defines no {class_name!r}.")
+    if not (inspect.isclass(factory) and issubclass(factory, keras_tuner.HyperModel)):
+        raise SpaceError(f"--space {spec}: {class_name} is not a keras_tuner.HyperModel "
+                         f"subclass; got {factory!r}.")
+    return factory
+
+
+def _import_file(path, spec):
+    module_spec = importlib.util.spec_from_file_location(f"user_space_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as error:
+        raise SpaceError(f"--space {spec}: importing {path} failed: "
+                         f"{type(error).__name__}: {error}") from error
+    return module
+
+
+def describe_space(hypermodel):
+    """The hyperparameters a space declares, as keras-tuner configs (for `spaces`)."""
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    return [p.get_config() for p in hp.space]
