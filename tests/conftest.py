@@ -1,14 +1,52 @@
+"""Shared fixtures: a seeded, cleared Keras session per test; one real MLflow
+sqlite store per test session (migrating a fresh store takes seconds), with a
+fresh experiment name per test so tests never see each other's runs."""
+
 import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
-import pytest
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
 def seeded_fresh_keras():
-    """Every test starts from the same seed and an empty Keras session."""
     keras.utils.set_random_seed(0)
     yield
     keras.backend.clear_session()
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory):
+    """A real MLflow sqlite store, created once for the whole test session."""
+    from mlflow.tracking import MlflowClient
+    store = tmp_path_factory.mktemp("mlflow_store")
+    uri = f"sqlite:///{store}/mlflow.db"
+    MlflowClient(tracking_uri=uri).search_experiments()  # runs the migrations now
+    return uri
+
+
+@pytest.fixture
+def experiment_name(request):
+    return f"{request.node.name[:40]}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def mlflow_client(tracking_uri):
+    from mlflow.tracking import MlflowClient
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def run_cli(*args, cwd, env=None, timeout=600):
+    """Run `python -m search ...` as a real process from this checkout."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
+                **(env or {})}
+    return subprocess.run([sys.executable, "-m", "search", *map(str, args)], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
