@@ -55,10 +55,13 @@ def run_search(config, say=print):
         f"run {parent_run_id}" + (" (resumed)" if resume_run_id == parent_run_id else ""))
 
     try:
+        mlflow_before, search_started = tracker.seconds_in_mlflow, time.perf_counter()
         tuner.search(image_data.pipeline("train", config.batch_size, config.seed),
                      validation_data=image_data.pipeline("val", config.batch_size, config.seed),
                      epochs=config.max_epochs, verbose=0)
-        summary = _finish(config, tuner, tracker, image_data, started, say)
+        timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
+                   "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
+        summary = _finish(config, tuner, tracker, image_data, timings, say)
     except BaseException:
         tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
         raise
@@ -82,15 +85,17 @@ def load_checked_space(spec, image_data):
     return hypermodel
 
 
-def _finish(config, tuner, tracker, image_data, started, say):
+def _finish(config, tuner, tracker, image_data, timings, say):
+    """Pick the winner, score it on the test split, export and register it, and
+    write the summary."""
     trials = list(tuner.oracle.trials.values())
-    completed = [t for t in trials if t.status == "COMPLETED"]
-    if not completed:
+    failed = sum(t.status != "COMPLETED" for t in trials)
+    if failed == len(trials):
         raise SearchFailed(f"all {len(trials)} trials failed; the first failure was: "
                            f"{tracking_reason(trials)}")
     best_trial = tuner.oracle.get_best_trials(1)[0]
-    best_run = tracker.trial_runs(best_trial.trial_id)
-    best_run = next(r for r in best_run if r.info.status == "FINISHED")
+    best_run = next(r for r in tracker.trial_runs(best_trial.trial_id)
+                    if r.info.status == "FINISHED")
     model = keras.models.load_model(Path(tuner.get_trial_dir(best_trial.trial_id))
                                     / "best_model.keras")
     metrics = {"best_val_accuracy": best_trial.score}
@@ -100,18 +105,11 @@ def _finish(config, tuner, tracker, image_data, started, say):
             image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
     export_dir = Path(config.export_dir or
                       Path("exports") / config.experiment / tracker.parent_run_id)
-    info = {**export.trial_info(best_run), "search_metrics": metrics,
-            "parent_run_id": tracker.parent_run_id, "data": image_data.description()}
-    export.export_model(model, export_dir, info, overwrite=True)
+    export.export_model(model, export_dir, overwrite=True, info={
+        **export.trial_info(best_run), "search_metrics": metrics,
+        "parent_run_id": tracker.parent_run_id, "data": image_data.description()})
     name, version = export.log_winner(tracker, model, image_data.x_val, best_trial.score)
-    wall = time.perf_counter() - started
-    failed = len(trials) - len(completed)
-    tracker.log_search_metrics({**metrics, "n_trials": len(trials), "n_failed_trials": failed,
-                                "wall_seconds": wall,
-                                "mlflow_seconds": tracker.seconds_in_mlflow})
-    tracker.set_search_tags({"best_run_id": best_run.info.run_id,
-                             "best_trial_id": best_trial.trial_id,
-                             "registered_model": f"{name}/{version}"})
+    wall = time.perf_counter() - timings["started"]
     summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
                "best_run_id": best_run.info.run_id,
                "best_hyperparameters": _user_values(best_trial.hyperparameters.values),
@@ -119,16 +117,30 @@ def _finish(config, tuner, tracker, image_data, started, say):
                "n_trials": len(trials), "n_failed_trials": failed, "wall_seconds": wall,
                "test_accuracy": metrics.get("test_accuracy"),
                "registered_model": name, "registered_version": version,
-               "mlflow_seconds": tracker.seconds_in_mlflow}
+               "search_seconds": timings["search_seconds"],
+               "mlflow_seconds": tracker.seconds_in_mlflow,
+               "mlflow_trial_seconds": timings["mlflow_trial_seconds"]}
+    tracker.log_search_metrics({k: v for k, v in summary.items()
+                                if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    tracker.set_search_tags({"best_run_id": best_run.info.run_id,
+                             "best_trial_id": best_trial.trial_id,
+                             "registered_model": f"{name}/{version}"})
     if config.summary_json:
         Path(config.summary_json).parent.mkdir(parents=True, exist_ok=True)
         Path(config.summary_json).write_text(json.dumps(summary, indent=2))
-    say(f"Best trial {best_trial.trial_id}: val_accuracy {best_trial.score:.4f}"
-        + (f", test_accuracy {metrics['test_accuracy']:.4f}" if "test_accuracy" in metrics else "")
-        + f" | {_user_values(best_trial.hyperparameters.values)}")
-    say(f"{len(trials)} trials ({failed} failed) in {format_seconds(wall)}; winner exported to "
-        f"{export_dir}, registered as {name} v{version}. Compare trials: bridge-search ui")
+    _say_result(say, best_trial, metrics, summary)
     return summary
+
+
+def _say_result(say, best_trial, metrics, summary):
+    test = metrics.get("test_accuracy")
+    say(f"Best trial {best_trial.trial_id}: val_accuracy {best_trial.score:.4f}"
+        + (f", test_accuracy {test:.4f}" if test is not None else "")
+        + f" | {summary['best_hyperparameters']}")
+    say(f"{summary['n_trials']} trials ({summary['n_failed_trials']} failed) in "
+        f"{format_seconds(summary['wall_seconds'])}; winner exported to "
+        f"{summary['export_dir']}, registered as {summary['registered_model']} "
+        f"v{summary['registered_version']}. Compare trials: bridge-search ui")
 
 
 def tracking_reason(trials):
