@@ -25,14 +25,18 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a search (resumes an interrupted one)")
-    for field in dataclasses.fields(SearchConfig):
-        kwargs = {"dest": field.name, "help": field.metadata["help"]}
-        if field.type in (bool, "bool"):
-            run.add_argument(flag(field.name), action="store_true", **kwargs)
-        else:
-            default_note = "" if field.default is None else f" (default: {field.default})"
-            run.add_argument(flag(field.name), type=_type_of(field), default=field.default,
-                             **{**kwargs, "help": kwargs["help"] + default_note})
+    add_search_options(run)
+
+    launch = commands.add_parser(
+        "launch", help="run a search with a chief and N worker processes on this machine "
+                       "(keras-tuner's distributed mode)")
+    add_search_options(launch)
+    launch.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
+    launch.add_argument("--oracle-host", default="127.0.0.1",
+                        help="address the chief oracle and MLflow server bind to "
+                             "(default: 127.0.0.1)")
+    launch.add_argument("--oracle-port", type=int, default=None,
+                        help="chief oracle port (default: a free one)")
 
     exporter = commands.add_parser("export", help="export any trial's best model")
     exporter.add_argument("--run-id", required=True, help="MLflow run id of a trial")
@@ -49,6 +53,18 @@ def build_parser():
     return parser
 
 
+def add_search_options(parser):
+    """One flag per SearchConfig field."""
+    for field in dataclasses.fields(SearchConfig):
+        kwargs = {"dest": field.name, "help": field.metadata["help"]}
+        if field.type in (bool, "bool"):
+            parser.add_argument(flag(field.name), action="store_true", **kwargs)
+        else:
+            default_note = "" if field.default is None else f" (default: {field.default})"
+            parser.add_argument(flag(field.name), type=_type_of(field), default=field.default,
+                                **{**kwargs, "help": kwargs["help"] + default_note})
+
+
 def _type_of(field):
     return {"int": int, "float": float, "str": str}.get(
         field.type if isinstance(field.type, str) else field.type.__name__, str)
@@ -58,7 +74,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except UsageError as error:
+    except (UsageError, ValueError) as error:
+        if not _is_usage_error(error):
+            raise
         print(f"bridge-search: error: {error}", file=sys.stderr)
         return 2
     except SearchFailed as error:
@@ -70,18 +88,29 @@ def main(argv=None):
         return 1
 
 
+def config_from(args):
+    return SearchConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)})
+
+
+def launch_command(args):
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
+    from search.launch import Launcher
+    config = config_from(args)
+    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
+                    say=say).run()
+
+
+def _is_usage_error(error):
+    from spaces import SpaceError  # a space's own error is the user's input too
+    return isinstance(error, (UsageError, SpaceError))
+
+
 def run_command(args):
-    import spaces
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)}
-    try:
-        config = SearchConfig(**values)
-    except spaces.SpaceError as error:
-        raise UsageError(str(error)) from None
+    config = config_from(args)
     from search.runner import run_search
-    try:
-        run_search(config, say=lambda message: print(message, file=sys.stderr, flush=True))
-    except spaces.SpaceError as error:
-        raise UsageError(str(error)) from None
+    run_search(config, say=lambda message: print(message, file=sys.stderr, flush=True))
     return 0
 
 
@@ -120,7 +149,7 @@ def ui_command(args):
     os.execv(sys.executable, command)
 
 
-COMMANDS = {"run": run_command, "export": export_command, "spaces": spaces_command,
+COMMANDS = {"run": run_command, "launch": launch_command, "export": export_command, "spaces": spaces_command,
             "ui": ui_command}
 
 if __name__ == "__main__":

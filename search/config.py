@@ -13,6 +13,7 @@ from pathlib import Path
 from search.errors import UsageError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+STRATEGIES = ("none", "mirrored")
 
 
 def option(default, help, **extra):
@@ -31,6 +32,11 @@ class SearchConfig:
     patience: int = option(3, "early stopping inside a trial: epochs without val_accuracy gain")
     val_split: float = option(0.15, "share of the training data held out for validation "
                                     "when the source has no validation split")
+    mixed_precision: bool = option(False, "train in mixed_float16 (output layer stays float32); "
+                                          "pays off on GPUs with tensor cores")
+    jit_compile: bool = option(False, "compile each model with XLA")
+    strategy: str = option("none", "none | mirrored: train each trial on all visible devices "
+                                   "with tf.distribute.MirroredStrategy")
     experiment: str = option("bridge-search", "MLflow experiment name")
     project_dir: str = option("bridge_search_projects", "keras-tuner state (checkpoints, oracle)")
     tracking_uri: str = option(None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
@@ -76,6 +82,8 @@ def validate(config):
     _require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
     _require(0.0 < config.val_split < 1.0, "val_split", config.val_split,
              "must be a fraction strictly between 0 and 1")
+    _require(config.strategy in STRATEGIES, "strategy", config.strategy,
+             f"accepted: {', '.join(STRATEGIES)}")
     _require(bool(config.experiment.strip()), "experiment", config.experiment,
              "must be a non-empty name")
     uri = config.resolved_tracking_uri()
@@ -97,3 +105,19 @@ def _check_export_dir(config):
     if not os.access(existing, os.W_OK):
         raise UsageError(f"--export-dir {config.export_dir!r} is not writable "
                          f"({existing} denies writing); choose a writable directory.")
+
+
+def to_cli_args(config, **overrides):
+    """The `run` flags that reproduce `config` (only values that differ from the
+    defaults), e.g. to start chief and worker processes with the same search."""
+    values = {**dataclasses.asdict(config), **overrides}
+    args = []
+    for item in dataclasses.fields(SearchConfig):
+        value = values[item.name]
+        if value == item.default:
+            continue
+        if isinstance(value, bool):
+            args.append(flag(item.name)) if value else None
+        else:
+            args += [flag(item.name), str(value)]
+    return args

@@ -10,8 +10,9 @@ def format_seconds(seconds):
 
 
 class Progress:
-    def __init__(self, total_trials, stream=None):
+    def __init__(self, total_trials, stream=None, prefix=""):
         self.total_trials = total_trials
+        self.prefix = prefix
         self.stream = stream or sys.stderr
         self.started = time.perf_counter()
         self.done = 0
@@ -19,13 +20,15 @@ class Progress:
     def say(self, message):
         print(message, file=self.stream, flush=True)
 
-    def trial_done(self, trial, best_score):
+    def trial_done(self, trial, score, best_score):
+        """`score`: the trial's best val_accuracy (None when it failed); passed in
+        because on a distributed worker the local trial object never gets one."""
         self.done += 1
         values = trial.hyperparameters.values
-        score = "failed" if trial.status != "COMPLETED" else f"{trial.score:.4f}"
+        score = "failed" if score is None else f"{score:.4f}"
         best = "-" if best_score is None else f"{best_score:.4f}"
         self.say(
-            f"[trial {self.done}/~{self.total_trials}] id {trial.trial_id} "
+            f"{self.prefix}[trial {self.done}/~{self.total_trials}] id {trial.trial_id} "
             f"bracket {values.get('tuner/bracket', '-')} round {values.get('tuner/round', '-')} "
             f"epochs {values.get('tuner/epochs', '-')} "
             f"bridge={values.get('bridge', '-')} depth={values.get('residual_blocks', '-')} "

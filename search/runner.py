@@ -13,7 +13,7 @@ import numpy as np
 
 import spaces
 from search import data as data_module
-from search import export, tracking
+from search import distributed, export, tracking
 from search.device import configure_devices
 from search.errors import SearchFailed, UsageError
 from search.plan import hyperband_plan
@@ -24,41 +24,41 @@ STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
 
 
 def run_search(config, say=print):
+    """Run one search (or this process's part of a distributed one)."""
     started = time.perf_counter()
-    device = configure_devices()
+    strategy, device = configure_devices(config, say)
     image_data = data_module.load(config.data, config.val_split, config.seed)
     hypermodel = load_checked_space(config.space, image_data)
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment)
     tracker.open_experiment()
-
     state_path = Path(config.project_dir) / config.project_name / STATE_FILE
+    fit_data = (image_data.pipeline("train", config.batch_size, config.seed),
+                image_data.pipeline("val", config.batch_size, config.seed))
+    if distributed.role() == "worker":
+        return _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say)
+
     resume_run_id = None if config.overwrite else _read_state(state_path).get("parent_run_id")
-    keras.utils.set_random_seed(config.seed)
-    tuner = BridgeHyperband(
-        hypermodel, tracker, patience=config.patience, max_epochs=config.max_epochs,
-        factor=config.factor, hyperband_iterations=config.hyperband_iterations,
-        seed=config.seed, directory=config.project_dir, project_name=config.project_name,
-        overwrite=config.overwrite)
+    tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=config.overwrite)
     parent_run_id = tracker.start_search(
         run_name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
-        params={**config.as_params(), **image_data.description(),
-                "space_class": type(hypermodel).__name__, "device": device},
+        params={**config.as_params(), **image_data.description(), **device,
+                "space_class": type(hypermodel).__name__},
         tags={"code_version": _code_version(), "keras_version": keras.__version__},
         resume_run_id=resume_run_id)
     _write_state(state_path, {"parent_run_id": parent_run_id,
                               "experiment_id": tracker.experiment_id})
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations)
     say(f"Searching space '{config.space}' on {image_data.source} "
-        f"{image_data.input_shape} ({image_data.num_classes} classes) on {device}: "
+        f"{image_data.input_shape} ({image_data.num_classes} classes) on {device['device']}: "
         f"Hyperband plans {plan.total_trials} trials, {plan.total_epochs} epochs.")
     say(f"MLflow: {tracker.tracking_uri} experiment '{config.experiment}' "
         f"run {parent_run_id}" + (" (resumed)" if resume_run_id == parent_run_id else ""))
-
+    if distributed.role() == "chief":
+        say("Chief: serving the Hyperband oracle; workers train the trials.")
     try:
         mlflow_before, search_started = tracker.seconds_in_mlflow, time.perf_counter()
-        tuner.search(image_data.pipeline("train", config.batch_size, config.seed),
-                     validation_data=image_data.pipeline("val", config.batch_size, config.seed),
-                     epochs=config.max_epochs, verbose=0)
+        tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
+                     verbose=0)
         timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = _finish(config, tuner, tracker, image_data, timings, say)
@@ -67,6 +67,30 @@ def run_search(config, say=print):
         raise
     tracker.end_search()
     return summary
+
+
+def _make_tuner(config, hypermodel, tracker, strategy, overwrite):
+    keras.utils.set_random_seed(config.seed)
+    return BridgeHyperband(
+        hypermodel, tracker, patience=config.patience, jit_compile=config.jit_compile,
+        max_epochs=config.max_epochs, factor=config.factor,
+        hyperband_iterations=config.hyperband_iterations, seed=config.seed,
+        distribution_strategy=strategy, directory=config.project_dir,
+        project_name=config.project_name, overwrite=overwrite)
+
+
+def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say):
+    """Train the trials the chief hands out, logging them under its parent run."""
+    parent_run_id = distributed.wait_for_parent_run(state_path)
+    tracker.attach_search(parent_run_id)
+    # Never overwrite on a worker: the project directory is the chief's.
+    tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)
+    say(f"Worker {tuner.tuner_id}: logging into parent run {parent_run_id}.")
+    tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
+                 verbose=0)
+    say(f"Worker {tuner.tuner_id}: done after {tuner.progress.done} trials.")
+    return {"role": "worker", "tuner_id": tuner.tuner_id, "parent_run_id": parent_run_id,
+            "trials_run": tuner.progress.done}
 
 
 def load_checked_space(spec, image_data):
@@ -96,8 +120,11 @@ def _finish(config, tuner, tracker, image_data, timings, say):
     best_trial = tuner.oracle.get_best_trials(1)[0]
     best_run = next(r for r in tracker.trial_runs(best_trial.trial_id)
                     if r.info.status == "FINISHED")
-    model = keras.models.load_model(Path(tuner.get_trial_dir(best_trial.trial_id))
-                                    / "best_model.keras")
+    local_model = Path(tuner.get_trial_dir(best_trial.trial_id)) / "best_model.keras"
+    if local_model.is_file():
+        model = keras.models.load_model(local_model)
+    else:  # trained by a worker on another machine: take it from MLflow
+        model, _ = export.load_trial_model(tracker.client, best_run.info.run_id)
     metrics = {"best_val_accuracy": best_trial.score}
     if image_data.x_test is not None:
         # The test split never reaches the tuner; it only scores the winner here.

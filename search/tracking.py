@@ -110,6 +110,12 @@ class SearchTracker:
             self.client.log_batch(self.parent_run_id, params=_params(params))
         return self.parent_run_id
 
+    def attach_search(self, parent_run_id):
+        """Log trials under a parent run another process created (a distributed
+        worker). Runs of a trial a lost worker left RUNNING may exist."""
+        self.parent_run_id = parent_run_id
+        self.may_have_stale_runs = True
+
     def log_search_params(self, params):
         with self._timed():
             existing = self.client.get_run(self.parent_run_id).data.params

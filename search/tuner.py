@@ -11,14 +11,13 @@ It also fixes optimizer state on Hyperband's continued trials (see `_build_hyper
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import keras
 import keras_tuner
 
-from search import tracking
+from search import distributed, tracking
 from search.plan import hyperband_plan
 from search.progress import Progress
 
@@ -65,14 +64,18 @@ class BestEpochKeeper(keras.callbacks.Callback):
 
 
 class BridgeHyperband(keras_tuner.Hyperband):
-    def __init__(self, hypermodel, tracker, *, patience=3, **kwargs):
+    def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False, **kwargs):
         super().__init__(hypermodel, objective=OBJECTIVE, **kwargs)
         self.tracker = tracker
         self.patience = patience
+        self.jit_compile = jit_compile
         self._trial_state = {}  # trial_id -> run id, start time, callbacks, params
-        plan = hyperband_plan(self.oracle.max_epochs, self.oracle.factor,
-                              self.oracle.hyperband_iterations)
-        self.progress = Progress(total_trials=plan.total_trials)
+        # From the arguments, not self.oracle: on a distributed worker the oracle is
+        # an OracleClient that exposes none of the Hyperband settings.
+        plan = hyperband_plan(kwargs.get("max_epochs", 100), kwargs.get("factor", 3),
+                              kwargs.get("hyperband_iterations", 1))
+        self.progress = Progress(total_trials=plan.total_trials,
+                                 prefix=f"{self.tuner_id} " if distributed.role() else "")
 
     # ----- keras-tuner hooks ------------------------------------------------------
     def on_trial_begin(self, trial):
@@ -83,7 +86,8 @@ class BridgeHyperband(keras_tuner.Hyperband):
                 tracking.TAG_ROUND: values.get("tuner/round", ""),
                 tracking.TAG_CONTINUES: values.get("tuner/trial_id", ""),
                 "hyperband_epochs": values.get("tuner/epochs", ""),
-                "hyperband_initial_epoch": values.get("tuner/initial_epoch", 0)}
+                "hyperband_initial_epoch": values.get("tuner/initial_epoch", 0),
+                "tuner_id": self.tuner_id}
         run_id = self.tracker.start_trial(trial.trial_id, params, tags)
         self._trial_state[trial.trial_id] = {"run_id": run_id, "start": time.perf_counter()}
 
@@ -108,20 +112,28 @@ class BridgeHyperband(keras_tuner.Hyperband):
         return model
 
     def _build_hypermodel(self, hp):
-        # A continued Hyperband trial loads its predecessor's checkpoint, which
-        # holds the optimizer variables too. Under Keras 3 they are skipped unless
-        # the optimizer is built first ("Skipping variable loading for optimizer"),
-        # which silently resets Adam's moments and iteration count.
+        # Skips Hyperband's own override on purpose: `_load_predecessor` replaces it.
+        model = keras_tuner.Tuner._build_hypermodel(self, hp)  # under the strategy scope
+        if self.jit_compile:
+            model.jit_compile = True
         if "tuner/trial_id" in hp.values:
-            model = keras_tuner.Tuner._build_hypermodel(self, hp)
-            if not model.built:  # subclassed user models: build like keras-tuner does
-                model.build_from_config(json.loads(Path(
-                    self._get_build_config_fname(hp.values["tuner/trial_id"])).read_text()))
+            self._load_predecessor(model, hp.values["tuner/trial_id"])
+        return model
+
+    def _load_predecessor(self, model, trial_id):
+        """Continue a Hyperband trial from its predecessor's best checkpoint.
+
+        The checkpoint holds the optimizer variables too, but under Keras 3 they
+        are skipped unless the optimizer is built first ("Skipping variable loading
+        for optimizer"), which silently resets Adam's moments and iteration count.
+        """
+        if not model.built:  # subclassed user models: build as keras-tuner does
+            model.build_from_config(json.loads(
+                Path(self._get_build_config_fname(trial_id)).read_text()))
+        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
-            model.load_weights(self._get_checkpoint_fname(hp.values["tuner/trial_id"]))
-            return model
-        return super()._build_hypermodel(hp)
+            model.load_weights(self._get_checkpoint_fname(trial_id))
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle records status and score first
@@ -145,7 +157,8 @@ class BridgeHyperband(keras_tuner.Hyperband):
         self.tracker.end_trial(state["run_id"], metrics, tags,
                                tracking.finished_status(trial.status), model_path)
         best = self.oracle.get_best_trials(1)
-        self.progress.trial_done(trial, best[0].score if best else None)
+        score = keeper.best_value if completed and keeper and keeper.best_epoch else None
+        self.progress.trial_done(trial, score, best[0].score if best else None)
 
 
 def _last_line(message):
