@@ -31,8 +31,12 @@ def build_parser():
             run.add_argument(flag(field.name), action="store_true", **kwargs)
         else:
             default_note = "" if field.default is None else f" (default: {field.default})"
-            run.add_argument(flag(field.name), type=_type_of(field), default=field.default,
-                             **{**kwargs, "help": kwargs["help"] + default_note})
+            # A field may shape its flag with argparse keywords in its metadata,
+            # e.g. image_size: nargs=2, type=int, metavar=("HEIGHT", "WIDTH").
+            shaping = {k: field.metadata[k] for k in ARGPARSE_KEYS if k in field.metadata}
+            run.add_argument(flag(field.name), default=field.default,
+                             **{"type": _type_of(field), **shaping, **kwargs,
+                                "help": kwargs["help"] + default_note})
 
     exporter = commands.add_parser("export", help="export any trial's best model")
     exporter.add_argument("--run-id", required=True, help="MLflow run id of a trial")
@@ -47,6 +51,9 @@ def build_parser():
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     return parser
+
+
+ARGPARSE_KEYS = ("nargs", "type", "metavar")
 
 
 def _type_of(field):

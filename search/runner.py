@@ -26,8 +26,10 @@ STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
 def run_search(config, say=print):
     started = time.perf_counter()
     device = configure_devices()
-    image_data = data_module.load(config.data, config.val_split, config.seed)
+    image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
+    for note in image_data.notes:
+        say(note)
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment)
     tracker.open_experiment()
 
@@ -71,6 +73,7 @@ def load_checked_space(spec, image_data):
     error before anything is logged or trained."""
     hypermodel = spaces.load_space(spec, image_data.input_shape, image_data.num_classes,
                                    image_data.pixel_max)
+    data_module.check_fits_space(image_data, hypermodel, spec)
     import keras_tuner
     try:
         hypermodel.build(keras_tuner.HyperParameters())
