@@ -84,13 +84,13 @@ def _labels(spec, key, array):
                          f"labels.argmax(axis=1)).")
     if not np.issubdtype(array.dtype, np.number):
         raise UsageError(f"--data {spec}: {key} holds non-integer labels of dtype "
-                         f"{array.dtype} (e.g. {array[0]!r}); expected integer classes "
+                         f"{array.dtype} (e.g. {array[0].item()!r}); expected integer classes "
                          f"0..K-1.")
     fractional = np.flatnonzero(array != np.round(array))
     if fractional.size:
         index = fractional[0]
         raise UsageError(f"--data {spec}: {key} holds non-integer labels, e.g. "
-                         f"{array[index]!r} at index {index}; expected integer classes "
+                         f"{array[index].item()!r} at index {index}; expected integer classes "
                          f"0..K-1.")
     return array.astype("int64")
 
@@ -113,7 +113,7 @@ def _check_labels(spec, splits):
         labels = pair[1]
         bad = labels[(labels < 0) | (labels >= num_classes)]
         if bad.size:
-            raise UsageError(f"--data {spec}: y_{split} holds label {bad[0]}, out of range: "
+            raise UsageError(f"--data {spec}: y_{split} holds label {bad[0].item()}, out of range: "
                              f"y_train's classes are 0..{num_classes - 1}; labels must be "
                              f"0..K-1 with every class in y_train.")
     missing = sorted(set(range(num_classes)) - set(np.unique(y_train).tolist()))
