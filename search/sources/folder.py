@@ -27,7 +27,7 @@ LAYOUT = "PATH/CLASS/IMAGE (one subfolder per class) or PATH/train/CLASS/IMAGE w
 
 def load_folder(spec, path_text, val_split, seed, image_size=None, color=None,
                 skip_bad_images=False):
-    root = Path(path_text)
+    root = Path(path_text).expanduser()  # "folder:~/pets": the shell leaves ~ alone here
     if not root.is_dir():
         raise UsageError(f"--data {spec}: no such directory; expected {LAYOUT}.")
     split_dirs = _split_dirs(spec, root)

@@ -18,7 +18,7 @@ HOW_TO_SAVE = "numpy.savez(PATH, x_train=images, y_train=labels[, x_val=..., y_v
 
 
 def load_npz(spec, path_text, val_split, seed):
-    arrays = _read(spec, Path(path_text))
+    arrays = _read(spec, Path(path_text).expanduser())
     if not {"x_train", "y_train"} <= arrays.keys():
         raise UsageError(f"--data {spec}: missing arrays "
                          f"{sorted({'x_train', 'y_train'} - arrays.keys())}; found "
