@@ -17,7 +17,6 @@ import tensorflow as tf
 from search.errors import UsageError
 
 AUTOTUNE = tf.data.AUTOTUNE
-COLORS = {"grayscale": 1, "rgb": 3}  # --color value -> channels
 
 
 @dataclass
