@@ -53,6 +53,9 @@ def build_parser():
     return parser
 
 
+ARGPARSE_KEYS = ("nargs", "type", "metavar")
+
+
 def add_search_options(parser):
     """One flag per SearchConfig field."""
     for field in dataclasses.fields(SearchConfig):
@@ -61,8 +64,12 @@ def add_search_options(parser):
             parser.add_argument(flag(field.name), action="store_true", **kwargs)
         else:
             default_note = "" if field.default is None else f" (default: {field.default})"
-            parser.add_argument(flag(field.name), type=_type_of(field), default=field.default,
-                                **{**kwargs, "help": kwargs["help"] + default_note})
+            # A field may shape its flag with argparse keywords in its metadata,
+            # e.g. image_size: nargs=2, type=int, metavar=("HEIGHT", "WIDTH").
+            shaping = {k: field.metadata[k] for k in ARGPARSE_KEYS if k in field.metadata}
+            parser.add_argument(flag(field.name), default=field.default,
+                                **{"type": _type_of(field), **shaping, **kwargs,
+                                   "help": kwargs["help"] + default_note})
 
 
 def _type_of(field):

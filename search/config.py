@@ -23,6 +23,14 @@ def option(default, help, **extra):
 @dataclass(frozen=True)
 class SearchConfig:
     data: str = option("digits", "digits | tfds:NAME[:CONFIG] | folder:PATH | npz:PATH")
+    data_dir: str = option(None, "tfds: local TFDS data directory (default: $TFDS_DATA_DIR "
+                                 "or ~/tensorflow_datasets); nothing is downloaded")
+    image_size: tuple = option(None, "folder:, tfds: resize images to HEIGHT WIDTH "
+                                     "(default: as stored; folders: the first image's size)",
+                               nargs=2, type=int, metavar=("HEIGHT", "WIDTH"))
+    color: str = option(None, "folder:, tfds: grayscale | rgb (default: as stored)")
+    skip_bad_images: bool = option(False, "folder: leave out image files that cannot be "
+                                          "decoded instead of stopping")
     space: str = option("bridge", "registered space name or path/to/file.py:ClassName")
     max_epochs: int = option(9, "Hyperband: epochs of the longest-trained models")
     factor: int = option(3, "Hyperband: reduction factor between rounds (>= 2)")
@@ -59,6 +67,8 @@ class SearchConfig:
         return {k: ("" if v is None else v) for k, v in dataclasses.asdict(self).items()}
 
     def __post_init__(self):
+        if self.image_size is not None:  # argparse gives a list; keep the config hashable
+            object.__setattr__(self, "image_size", tuple(self.image_size))
         validate(self)
 
 
@@ -84,12 +94,40 @@ def validate(config):
              "must be a fraction strictly between 0 and 1")
     _require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
+    _check_data_options(config)
     _require(bool(config.experiment.strip()), "experiment", config.experiment,
              "must be a non-empty name")
     uri = config.resolved_tracking_uri()
     _require("://" in uri or uri.startswith(("databricks", "file:")) or Path(uri).is_absolute(),
              "tracking_uri", uri, "expected sqlite:///PATH.db, http(s)://HOST:PORT or file:PATH")
     _check_export_dir(config)
+
+
+DATA_KINDS = {"digits": False, "tfds": True, "folder": True, "npz": True}  # kind -> takes :ARG
+COLORS = ("grayscale", "rgb")
+# Options that only some sources read: given with another source they would be
+# silently ignored, so they are refused instead.
+SOURCE_OPTIONS = {"data_dir": ("tfds",), "image_size": ("folder", "tfds"),
+                  "color": ("folder", "tfds"), "skip_bad_images": ("folder",)}
+
+
+def _check_data_options(config):
+    kind, colon, argument = config.data.partition(":")
+    _require(kind in DATA_KINDS and DATA_KINDS[kind] == bool(argument) and
+             (bool(colon) == DATA_KINDS[kind]), "data", config.data,
+             "accepted: digits, tfds:NAME[:CONFIG], folder:PATH, npz:PATH")
+    for name, kinds in SOURCE_OPTIONS.items():
+        value = getattr(config, name)
+        if value not in (None, False) and kind not in kinds:
+            raise UsageError(f"{flag(name)} applies to --data "
+                             f"{' and '.join(k + ':' for k in kinds)} only, not to "
+                             f"--data {config.data}; remove it.")
+    if config.image_size is not None:
+        _require(len(config.image_size) == 2 and all(
+            isinstance(side, int) and side >= 1 for side in config.image_size),
+            "image_size", config.image_size, "expected two integers HEIGHT WIDTH >= 1")
+    _require(config.color in (None, *COLORS), "color", config.color,
+             f"accepted: {' | '.join(COLORS)}")
 
 
 def _check_export_dir(config):

@@ -1,13 +1,15 @@
 """Data sources -> train / validation / test `tf.data` pipelines + a description.
 
-Sources are named by `--data`: `digits` (bundled scikit-learn digits) or
-`npz:PATH`. Every source yields numpy arrays once; the pipelines are built from
-them once per search and shared by all trials (decode once, not per trial).
+Sources are named by `--data`: `digits` (bundled scikit-learn digits),
+`tfds:NAME[:CONFIG]`, `folder:PATH` and `npz:PATH` (modules in `search/sources/`).
+Every source decodes its images once, into numpy arrays (8-bit images stay
+uint8); the pipelines are built from them once per search and shared by all
+trials, so no trial decodes a file again. Every check of the data happens here,
+before anything is trained or written to MLflow.
 """
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -19,7 +21,11 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 @dataclass
 class ImageData:
-    """Split arrays of one dataset. `x_*` are raw pixels (N, H, W, C); `y_*` ints."""
+    """Split arrays of one dataset. `x_*` are raw pixels (N, H, W, C); `y_*` ints.
+
+    `details` holds source-specific facts for the description (file-list hash,
+    image size, TFDS version...); `notes` are lines to show the user (skipped files).
+    """
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
@@ -28,6 +34,8 @@ class ImageData:
     y_test: np.ndarray | None = None
     source: str = ""
     class_names: list = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
     @property
     def input_shape(self):
@@ -40,6 +48,8 @@ class ImageData:
     @property
     def pixel_max(self):
         """255 for 8-bit images; the observed maximum for other ranges (16 for digits)."""
+        if self.x_train.dtype == np.uint8:
+            return 255.0  # even a dark image set is 8-bit: its max is not its range
         observed = float(self.x_train.max())
         return 255.0 if observed > 16 else max(observed, 1.0)
 
@@ -57,25 +67,51 @@ class ImageData:
                 "data_classes": self.num_classes,
                 "data_pixel_max": self.pixel_max,
                 **{f"data_{name}_size": size for name, size in sizes.items()},
-                "data_sha256": digest.hexdigest()[:16]}
+                "data_sha256": digest.hexdigest()[:16],
+                **self.details}
 
     def pipeline(self, split, batch_size, seed, shuffle=None):
-        """A cached, batched, prefetched tf.data pipeline of one split."""
+        """A cached, shuffled, batched, prefetched tf.data pipeline of one split.
+
+        Pixels travel as stored (uint8 for 8-bit images: 4x less memory in the
+        cache) and become float32 per batch; the model rescales them itself.
+        """
         x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
         dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
         if shuffle if shuffle is not None else split == "train":
             dataset = dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        return dataset.batch(batch_size).prefetch(AUTOTUNE)
+        dataset = dataset.batch(batch_size)
+        dataset = dataset.map(lambda images, labels: (tf.cast(images, tf.float32), labels),
+                              num_parallel_calls=AUTOTUNE)
+        return dataset.prefetch(AUTOTUNE)
 
 
-def load(spec, val_split=0.15, seed=0):
-    """Load the data named by `--data`."""
+def load_from_config(config):
+    """The data a SearchConfig names (`--data` and its options)."""
+    return load(config.data, config.val_split, config.seed, data_dir=config.data_dir,
+                image_size=config.image_size, color=config.color,
+                skip_bad_images=config.skip_bad_images)
+
+
+def load(spec, val_split=0.15, seed=0, *, data_dir=None, image_size=None, color=None,
+         skip_bad_images=False):
+    """Load the data named by `--data` (sources are imported only when used)."""
     kind, _, argument = spec.partition(":")
     if kind == "digits" and not argument:
         return load_digits(val_split, seed)
     if kind == "npz" and argument:
-        return load_npz(Path(argument), val_split, seed)
-    raise UsageError(f"--data {spec!r} is not a known source; accepted: digits, npz:PATH.")
+        from search.sources.npz import load_npz
+        return load_npz(spec, argument, val_split, seed)
+    if kind == "folder" and argument:
+        from search.sources.folder import load_folder
+        return load_folder(spec, argument, val_split, seed, image_size=image_size,
+                           color=color, skip_bad_images=skip_bad_images)
+    if kind == "tfds" and argument:
+        from search.sources.tfds import load_tfds
+        return load_tfds(spec, argument, val_split, seed, data_dir=data_dir,
+                         image_size=image_size, color=color)
+    raise UsageError(f"--data {spec!r} is not a known source; accepted: digits, "
+                     f"tfds:NAME[:CONFIG], folder:PATH, npz:PATH.")
 
 
 def load_digits(val_split=0.15, seed=0):
@@ -98,35 +134,70 @@ def load_digits(val_split=0.15, seed=0):
                      class_names=[str(c) for c in range(10)])
 
 
-def stratified_split(x, y, val_split, seed):
+def stratified_split(x, y, val_split, seed, spec="digits"):
+    """Hold out `val_split` of (x, y) for validation, every class in proportion."""
     from sklearn.model_selection import train_test_split
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        raise UsageError(f"--data {spec}: class {classes[counts.argmin()]} has only "
+                         f"{counts.min()} training example; a stratified --val-split needs "
+                         f"at least 2 per class. Add examples or provide a validation split.")
+    n_val = int(np.ceil(val_split * len(y)))
+    if not len(classes) <= n_val <= len(y) - len(classes):
+        raise UsageError(f"--val-split {val_split} holds out {n_val} of {len(y)} examples, "
+                         f"but each of the {len(classes)} classes needs at least one on "
+                         f"both sides; choose a --val-split between "
+                         f"{len(classes) / len(y):.3f} and {1 - len(classes) / len(y):.3f}.")
     return train_test_split(x, y, test_size=val_split, stratify=y, random_state=seed)
 
 
-def load_npz(path, val_split=0.15, seed=0):
-    """Arrays x_train, y_train[, x_val, y_val][, x_test, y_test] from one .npz file."""
-    if not path.is_file():
-        raise UsageError(f"--data npz:{path}: no such file; expected an .npz with "
-                         f"x_train and y_train arrays.")
-    with np.load(path) as arrays:
-        arrays = dict(arrays)
-    missing = {"x_train", "y_train"} - arrays.keys()
-    if missing:
-        raise UsageError(f"--data npz:{path}: missing arrays {sorted(missing)}; found "
-                         f"{sorted(arrays)}.")
-    x_train, y_train = _images(arrays["x_train"]), arrays["y_train"].astype("int64")
-    if "x_val" in arrays:
-        x_val, y_val = _images(arrays["x_val"]), arrays["y_val"].astype("int64")
+def make_image_data(spec, splits, class_names, val_split, seed, details=None, notes=()):
+    """ImageData from {"train": (x, y), "val": ..., "test": ...}; a missing
+    validation split is cut from train (stratified, seeded)."""
+    x_train, y_train = splits["train"]
+    if splits.get("val") is None:
+        x_train, x_val, y_train, y_val = stratified_split(x_train, y_train, val_split, seed,
+                                                          spec)
     else:
-        x_train, x_val, y_train, y_val = stratified_split(x_train, y_train, val_split, seed)
-    x_test = _images(arrays["x_test"]) if "x_test" in arrays else None
-    y_test = arrays["y_test"].astype("int64") if "y_test" in arrays else None
-    num_classes = int(max(y_train.max(), y_val.max())) + 1
-    return ImageData(x_train, y_train, x_val, y_val, x_test, y_test, source=f"npz:{path}",
-                     class_names=[str(c) for c in range(num_classes)])
+        x_val, y_val = splits["val"]
+    x_test, y_test = splits.get("test") or (None, None)
+    return ImageData(x_train, y_train, x_val, y_val, x_test, y_test, source=spec,
+                     class_names=list(class_names), details=dict(details or {}),
+                     notes=list(notes))
 
 
-def _images(array):
-    """(N, H, W) grayscale gets a channel axis; pixels become float32."""
-    array = np.asarray(array, dtype="float32")
-    return array[..., np.newaxis] if array.ndim == 3 else array
+def convert_image(image, color=None, image_size=None):
+    """One decoded image (H, W, C) -> the asked colour and size, as uint8.
+
+    Resizing is bilinear, as keras' image loaders do; the result is rounded back
+    to 8 bits so the decoded set stays small in memory.
+    """
+    channels = image.shape[-1]
+    if color == "grayscale" and channels != 1:
+        image = tf.image.rgb_to_grayscale(tf.cast(image[..., :3], tf.float32))
+    elif color == "rgb" and channels == 1:
+        image = tf.image.grayscale_to_rgb(image)
+    elif color == "rgb" and channels == 4:
+        image = image[..., :3]  # drop alpha
+    if image_size is not None:
+        image = tf.image.resize(image, image_size, method="bilinear")
+    if image.dtype != tf.uint8:
+        image = tf.cast(tf.clip_by_value(tf.round(tf.cast(image, tf.float32)), 0, 255),
+                        tf.uint8)
+    return image
+
+
+def check_fits_space(image_data, hypermodel, space):
+    """Images smaller than the space's downsampling allows are a usage error.
+
+    A space states its limit as `min_input_size` (smallest height and width its
+    every model can take); spaces without it are checked by building a model.
+    """
+    minimum = getattr(hypermodel, "min_input_size", None)
+    height, width = image_data.input_shape[:2]
+    if minimum and min(height, width) < minimum:
+        raise UsageError(
+            f"--data {image_data.source}: images are {height}x{width}, but space "
+            f"'{space}' needs at least {minimum}x{minimum} (its downsampling); pass "
+            f"--image-size {minimum} {minimum} or larger (folder:, tfds:), or choose a "
+            f"space with less downsampling.")

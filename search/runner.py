@@ -27,8 +27,10 @@ def run_search(config, say=print):
     """Run one search (or this process's part of a distributed one)."""
     started = time.perf_counter()
     strategy, device = configure_devices(config, say)
-    image_data = data_module.load(config.data, config.val_split, config.seed)
+    image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
+    for note in image_data.notes:
+        say(note)
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment)
     tracker.open_experiment()
     state_path = Path(config.project_dir) / config.project_name / STATE_FILE
@@ -98,6 +100,7 @@ def load_checked_space(spec, image_data):
     error before anything is logged or trained."""
     hypermodel = spaces.load_space(spec, image_data.input_shape, image_data.num_classes,
                                    image_data.pixel_max)
+    data_module.check_fits_space(image_data, hypermodel, spec)
     import keras_tuner
     try:
         hypermodel.build(keras_tuner.HyperParameters())

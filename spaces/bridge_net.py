@@ -68,6 +68,16 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         self.bn_momentum = bn_momentum
         self.min_size = min_size
 
+    @property
+    def min_input_size(self):
+        """Smallest image side every model of this space takes: at the bridge the
+        map must keep 2 pixels for Flatten's 2x2 pooling, after the stride-2
+        residual blocks (each ceil-halves it). Upsampling covers smaller inputs."""
+        side = 2
+        for _ in range(self.max_residual_blocks - 1):
+            side = 2 * side - 1  # ceil(n / 2) >= side  <=>  n >= 2 * side - 1
+        return 1 if self.min_size >= side else side
+
     def _value(self, hp, name, declare):
         """A pinned value becomes hp.Fixed (still logged); otherwise declare()."""
         if self.pinned[name] is not None:
