@@ -20,6 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def seeded_fresh_keras():
     keras.utils.set_random_seed(0)
     yield
+    keras.mixed_precision.set_global_policy("float32")  # a test may have switched it
     keras.backend.clear_session()
 
 

@@ -106,3 +106,24 @@ def test_summary_json_has_the_contract_fields(tiny_search):
         assert key in written
     assert written["n_trials"] == 6
     assert 0.0 <= written["best_val_accuracy"] <= 1.0
+
+
+def test_continued_trial_keeps_its_optimizer_state(tiny_search, tracking_uri):
+    """Hyperband's round-1 trial resumes its predecessor's checkpoint: with our
+    fix Adam's iteration count continues; keras-tuner's own loader resets it."""
+    import keras_tuner
+    import spaces
+    from search.tuner import BridgeHyperband
+    config, _, _ = tiny_search
+    data = load_digits()
+    tracker = tracking.SearchTracker(tracking_uri, config.experiment)
+    tuner = BridgeHyperband(spaces.load_space(config.space, data.input_shape, 10, 16),
+                            tracker, max_epochs=3, factor=3, seed=1,
+                            directory=config.project_dir, project_name=config.project_name)
+    continued = next(t for t in tuner.oracle.trials.values()
+                     if "tuner/trial_id" in t.hyperparameters.values)
+    hp = continued.hyperparameters
+    ours = tuner._build_hypermodel(hp)
+    stock = keras_tuner.Hyperband._build_hypermodel(tuner, hp)
+    assert int(ours.optimizer.iterations.numpy()) > 0
+    assert int(stock.optimizer.iterations.numpy()) == 0
