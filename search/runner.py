@@ -75,6 +75,7 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite):
     keras.utils.set_random_seed(config.seed)
     return BridgeHyperband(
         hypermodel, tracker, patience=config.patience, jit_compile=config.jit_compile,
+        precision_policy="mixed_float16" if config.mixed_precision else "float32",
         max_epochs=config.max_epochs, factor=config.factor,
         hyperband_iterations=config.hyperband_iterations, seed=config.seed,
         distribution_strategy=strategy, directory=config.project_dir,

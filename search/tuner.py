@@ -64,11 +64,13 @@ class BestEpochKeeper(keras.callbacks.Callback):
 
 
 class BridgeHyperband(keras_tuner.Hyperband):
-    def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False, **kwargs):
+    def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
+                 precision_policy="float32", **kwargs):
         super().__init__(hypermodel, objective=OBJECTIVE, **kwargs)
         self.tracker = tracker
         self.patience = patience
         self.jit_compile = jit_compile
+        self.precision_policy = precision_policy
         self._trial_state = {}  # trial_id -> run id, start time, callbacks, params
         # From the arguments, not self.oracle: on a distributed worker the oracle is
         # an OracleClient that exposes none of the Hyperband settings.
@@ -112,6 +114,9 @@ class BridgeHyperband(keras_tuner.Hyperband):
         return model
 
     def _build_hypermodel(self, hp):
+        # keras-tuner clears the Keras session before each build, which also resets
+        # the global dtype policy: set it again for every model.
+        keras.mixed_precision.set_global_policy(self.precision_policy)
         # Skips Hyperband's own override on purpose: `_load_predecessor` replaces it.
         model = keras_tuner.Tuner._build_hypermodel(self, hp)  # under the strategy scope
         if self.jit_compile:
