@@ -13,9 +13,10 @@ import numpy as np
 
 import spaces
 from search import data as data_module
-from search import distributed, export, tracking
+from search import distributed, export, resume, tracking
 from search.device import configure_devices
 from search.errors import SearchFailed, UsageError
+from search.lock import ProjectLock, lock_path
 from search.plan import hyperband_plan
 from search.progress import format_seconds
 from search.tuner import BridgeHyperband
@@ -25,6 +26,15 @@ STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
 
 def run_search(config, say=print):
     """Run one search (or this process's part of a distributed one)."""
+    lock = ProjectLock(lock_path(config.project_dir, config.project_name, distributed.tuner_id()),
+                       config.project_dir)
+    with lock:
+        if lock.took_over:
+            say(f"Took over the lock of process {lock.took_over.get('pid')}, which is gone.")
+        return _run_locked(config, say)
+
+
+def _run_locked(config, say):
     started = time.perf_counter()
     strategy, device = configure_devices(config, say)
     image_data = data_module.load_from_config(config)
@@ -49,6 +59,8 @@ def run_search(config, say=print):
         resume_run_id=resume_run_id)
     _write_state(state_path, {"parent_run_id": parent_run_id,
                               "experiment_id": tracker.experiment_id})
+    if resume_run_id == parent_run_id:  # a killed run may have left child runs RUNNING
+        resume.settle_interrupted_runs(tracker, tuner, say)
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations)
     say(f"Searching space '{config.space}' on {image_data.source} "
         f"{image_data.input_shape} ({image_data.num_classes} classes) on {device['device']}: "
@@ -126,7 +138,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
                     if r.info.status == "FINISHED")
     local_model = Path(tuner.get_trial_dir(best_trial.trial_id)) / "best_model.keras"
     if local_model.is_file():
-        model = keras.models.load_model(local_model)
+        model = export.load_model_safely(local_model)
     else:  # trained by a worker on another machine: take it from MLflow
         model, _ = export.load_trial_model(tracker.client, best_run.info.run_id)
     metrics = {"best_val_accuracy": best_trial.score}
@@ -136,7 +148,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
             image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
     export_dir = Path(config.export_dir or
                       Path("exports") / config.experiment / tracker.parent_run_id)
-    export.export_model(model, export_dir, overwrite=True, info={
+    export.export_model(model, export_dir, overwrite=True, owner=config.search_identity(), info={
         **export.trial_info(best_run), "search_metrics": metrics,
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()})
     name, version = export.log_winner(tracker, model, image_data.x_val, best_trial.score)

@@ -10,34 +10,65 @@ It also fixes optimizer state on Hyperband's continued trials (see `_build_hyper
 """
 
 import json
+import math
 import os
 import time
 from pathlib import Path
 
 import keras
 import keras_tuner
+from keras_tuner.src import config as kt_config
 
-from search import distributed, tracking
+from search import distributed, resume, tracking
 from search.plan import hyperband_plan
 from search.progress import Progress
 
 OBJECTIVE = "val_accuracy"
+# keras-tuner prints the whole traceback of every failed trial to stderr; the
+# reason goes to one progress line and the run's tag, the traceback to the run's
+# failure_traceback.txt artifact instead.
+kt_config.DEBUG = False
+FAILURE_ARTIFACT = "failure_traceback.txt"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round",
                   "tuner/trial_id")
 
 
 class EpochLogger(keras.callbacks.Callback):
     """Sends each epoch's metrics to the trial's child run (step = epoch number,
-    counted from 1 and continuing across Hyperband rounds)."""
+    counted from 1 and continuing across Hyperband rounds), and appends them to
+    the trial's local journal first: metrics still queued for MLflow when the
+    process is killed are sent from there on resume (see search/resume.py)."""
 
-    def __init__(self, tracker, run_id):
+    def __init__(self, tracker, run_id, journal_path=None):
         super().__init__()
         self.tracker, self.run_id = tracker, run_id
+        self.journal_path = journal_path
         self.epochs_logged = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        self.tracker.log_epoch(self.run_id, epoch + 1, logs or {})
+        logs = logs or {}
+        if self.journal_path:
+            resume.append_journal(self.journal_path, self.run_id, epoch + 1, logs)
+        self.tracker.log_epoch(self.run_id, epoch + 1, logs)
         self.epochs_logged += 1
+
+
+class FailOnNaN(keras.callbacks.Callback):
+    """Fails the trial (keras-tuner records it FAILED, no retry) as soon as the
+    loss is NaN or infinite: the rest of its epochs would only waste time."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check((logs or {}).get("loss"), "loss", f"batch {batch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name in ("loss", "val_loss"):
+            self._check((logs or {}).get(name), name, f"epoch {epoch + 1}")
+
+    @staticmethod
+    def _check(value, name, where):
+        if value is not None and not math.isfinite(float(value)):
+            raise keras_tuner.errors.FailedTrialError(
+                f"{name} became {float(value)} at {where}; the trial's model diverged.")
 
 
 class BestEpochKeeper(keras.callbacks.Callback):
@@ -66,6 +97,11 @@ class BestEpochKeeper(keras.callbacks.Callback):
 class BridgeHyperband(keras_tuner.Hyperband):
     def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
                  precision_policy="float32", **kwargs):
+        # A failed trial is recorded and the search goes on; keras-tuner's default
+        # (stop with a RuntimeError after 3 consecutive failures) would end a long
+        # search on a run of too-large models. A search with no completed trial
+        # fails in the runner with a clear line instead.
+        kwargs.setdefault("max_consecutive_failed_trials", None)
         super().__init__(hypermodel, objective=OBJECTIVE, **kwargs)
         self.tracker = tracker
         self.patience = patience
@@ -90,6 +126,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
                 "hyperband_epochs": values.get("tuner/epochs", ""),
                 "hyperband_initial_epoch": values.get("tuner/initial_epoch", 0),
                 "tuner_id": self.tuner_id}
+        self._last_param_count = None  # a failed build must not report the last model's
         run_id = self.tracker.start_trial(trial.trial_id, params, tags)
         self._trial_state[trial.trial_id] = {"run_id": run_id, "start": time.perf_counter()}
 
@@ -97,14 +134,15 @@ class BridgeHyperband(keras_tuner.Hyperband):
         # Deep-copyable callbacks only here: keras-tuner copies this list per execution.
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE, patience=self.patience,
-                                          mode="max")]
+                                          mode="max"), FailOnNaN()]
         return super().run_trial(trial, *args, **kwargs)
 
     def _build_and_fit_model(self, trial, *args, **kwargs):
         state = self._trial_state[trial.trial_id]
         state["model_path"] = os.path.join(self.get_trial_dir(trial.trial_id), "best_model.keras")
         state["keeper"] = BestEpochKeeper(state["model_path"])
-        state["logger"] = EpochLogger(self.tracker, state["run_id"])
+        state["logger"] = EpochLogger(self.tracker, state["run_id"], os.path.join(
+            self.get_trial_dir(trial.trial_id), resume.JOURNAL_FILE))
         kwargs["callbacks"] = kwargs["callbacks"] + [state["logger"], state["keeper"]]
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
@@ -159,6 +197,8 @@ class BridgeHyperband(keras_tuner.Hyperband):
         tags = {tracking.TAG_STATUS: trial.status}
         if not completed:
             tags[tracking.TAG_FAILURE] = _last_line(trial.message)
+            self.progress.say(f"trial {trial.trial_id} failed: {tags[tracking.TAG_FAILURE]}")
+            self.tracker.log_text(state["run_id"], trial.message or "", FAILURE_ARTIFACT)
         self.tracker.end_trial(state["run_id"], metrics, tags,
                                tracking.finished_status(trial.status), model_path)
         best = self.oracle.get_best_trials(1)
