@@ -16,6 +16,7 @@ from search import data as data_module
 from search import distributed, export, resume, tracking
 from search.device import configure_devices
 from search.errors import SearchFailed, UsageError
+from search.crashpoints import crash_point
 from search.lock import ProjectLock, lock_path
 from search.plan import hyperband_plan
 from search.progress import format_seconds
@@ -151,6 +152,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
     export.export_model(model, export_dir, overwrite=True, owner=config.search_identity(), info={
         **export.trial_info(best_run), "search_metrics": metrics,
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()})
+    crash_point("export")  # tests: killed between the export and the registry
     name, version = export.log_winner(tracker, model, image_data.x_val, best_trial.score)
     wall = time.perf_counter() - timings["started"]
     summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,

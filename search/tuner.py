@@ -20,6 +20,7 @@ import keras_tuner
 from keras_tuner.src import config as kt_config
 
 from search import distributed, resume, tracking
+from search.crashpoints import crash_point
 from search.plan import hyperband_plan
 from search.progress import Progress
 
@@ -180,6 +181,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle records status and score first
+        crash_point("trial_end")  # tests: killed before MLflow hears of it
         state = self._trial_state.pop(trial.trial_id)
         keeper, logger = state.get("keeper"), state.get("logger")
         wall = time.perf_counter() - state["start"]
