@@ -127,6 +127,7 @@ def run_command(args):
 def export_command(args):
     from search import export, tracking
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    export.check_out_dir(args.out, args.overwrite)  # before anything is downloaded
     uri, _ = tracking.resolve_store(uri)
     tracking.check_reachable(uri)
     from mlflow.tracking import MlflowClient

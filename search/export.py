@@ -25,10 +25,8 @@ def export_model(model, out_dir, info, overwrite=False, owner=None):
     hyperparameters and metrics into `out_dir`; `owner` (a search's identity)
     marks the folder as that search's, so rerunning it may write there again."""
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise UsageError(f"--out {out_dir!r} exists and is not empty; pass --overwrite "
-                             f"or choose another directory.")
+    check_out_dir(out_dir, overwrite)
+    if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     if owner:
@@ -86,6 +84,26 @@ def _current_champion_score(client, name):
     except mlflow.exceptions.MlflowException:
         return None
     return float(version.tags.get("val_accuracy", "-inf"))
+
+
+def code_layers(model):
+    """Names of the layers that hold Python code (Lambda), nested models included:
+    Keras safe mode refuses to load a file with them."""
+    found = []
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.layers.Lambda):
+            found.append(layer.name)
+        found += code_layers(layer)
+    return found
+
+
+def check_out_dir(out_dir, overwrite):
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out_dir!r} is a file; give a directory.")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UsageError(f"--out {out_dir!r} exists and is not empty; pass --overwrite "
+                         f"or choose another directory.")
 
 
 def load_model_safely(path, unsafe=False, flag="--unsafe-load"):

@@ -57,6 +57,7 @@ class ProjectLock:
         self.path = Path(path)
         self.flag_value = flag_value or str(self.path.parent)
         self.took_over = None  # the stale owner replaced, for a message
+        self.held = False
 
     def acquire(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +72,7 @@ class ProjectLock:
                 continue
             with os.fdopen(fd, "w") as handle:
                 json.dump(me, handle)
+            self.held = True
             return self
         raise UsageError(f"--project-dir {self.flag_value!r}: could not take the lock "
                          f"{self.path}; another search keeps taking it.")
@@ -107,6 +109,7 @@ class ProjectLock:
             return {"pid": -1, "hostname": socket.gethostname()} if age > 5 else None
 
     def release(self):
+        self.held = False
         try:
             owner = json.loads(self.path.read_text())
         except (OSError, ValueError):
@@ -115,7 +118,7 @@ class ProjectLock:
             self.path.unlink(missing_ok=True)
 
     def __enter__(self):
-        return self.acquire()
+        return self if self.held else self.acquire()
 
     def __exit__(self, *exc):
         self.release()

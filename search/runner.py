@@ -27,21 +27,26 @@ STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
 
 def run_search(config, say=print):
     """Run one search (or this process's part of a distributed one)."""
-    lock = ProjectLock(lock_path(config.project_dir, config.project_name, distributed.tuner_id()),
-                       config.project_dir)
-    with lock:
-        if lock.took_over:
-            say(f"Took over the lock of process {lock.took_over.get('pid')}, which is gone.")
-        return _run_locked(config, say)
-
-
-def _run_locked(config, say):
     started = time.perf_counter()
     strategy, device = configure_devices(config, say)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
     for note in image_data.notes:
         say(note)
+    # Everything above only reads; from here on the project dir and MLflow are written.
+    with _project_lock(config, say):
+        return _search(config, say, started, strategy, device, image_data, hypermodel)
+
+
+def _project_lock(config, say):
+    lock = ProjectLock(lock_path(config.project_dir, config.project_name, distributed.tuner_id()),
+                       config.project_dir).acquire()
+    if lock.took_over:
+        say(f"Took over the lock of process {lock.took_over.get('pid')}, which is gone.")
+    return lock
+
+
+def _search(config, say, started, strategy, device, image_data, hypermodel):
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment)
     tracker.open_experiment()
     state_path = Path(config.project_dir) / config.project_name / STATE_FILE
@@ -117,10 +122,17 @@ def load_checked_space(spec, image_data):
     data_module.check_fits_space(image_data, hypermodel, spec)
     import keras_tuner
     try:
-        hypermodel.build(keras_tuner.HyperParameters())
+        model = hypermodel.build(keras_tuner.HyperParameters())
     except Exception as error:
         raise UsageError(f"--space {spec}: building a model failed: "
                          f"{type(error).__name__}: {error}") from error
+    else:
+        if export.code_layers(model):  # found now, not when loading the winner at the end
+            raise UsageError(
+                f"--space {spec}: the model has Lambda layer(s) "
+                f"{', '.join(export.code_layers(model))}; they hold Python code that Keras "
+                f"safe mode refuses to load. Write them as layer subclasses registered "
+                f"with @keras.saving.register_keras_serializable().")
     finally:
         keras.backend.clear_session()
     return hypermodel
