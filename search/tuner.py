@@ -55,11 +55,10 @@ class EpochLogger(keras.callbacks.Callback):
 
 
 class FailOnNaN(keras.callbacks.Callback):
-    """Fails the trial (keras-tuner records it FAILED, no retry) as soon as the
-    loss is NaN or infinite: the rest of its epochs would only waste time."""
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._check((logs or {}).get("loss"), "loss", f"batch {batch}")
+    """Fails the trial (keras-tuner records it FAILED, no retry) at the end of the
+    first epoch whose loss is NaN or infinite: later epochs would only waste time.
+    Checked per epoch, not per batch: a batch hook makes Keras turn every step's
+    logs into Python numbers, a device sync per step."""
 
     def on_epoch_end(self, epoch, logs=None):
         for name in ("loss", "val_loss"):
