@@ -6,6 +6,7 @@ writing "5" to /proc/self/clear_refs resets the process's high-water mark
 (VmHWM), which `getrusage` cannot do; elsewhere the peak is the process's.
 """
 
+import gc
 import resource
 import sys
 import time
@@ -91,3 +92,43 @@ class ResourceMonitor(keras.callbacks.Callback):
         seconds = self.epoch_seconds
         return {"seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
                 "peak_rss_mb": peak_rss_mb(), "rss_mb": rss_mb(), "gpu_peak_mb": gpu_peak_mb()}
+
+
+def _gradient_registry():
+    """TF's process-global {name: gradient function} registry, or None if this TF
+    version keeps it elsewhere (then there is nothing we can release)."""
+    try:
+        from tensorflow.python.framework import ops
+        return ops._gradient_registry._registry
+    except (ImportError, AttributeError):
+        return None
+
+
+class GraphJanitor:
+    """Releases what TensorFlow keeps of a trial's traced functions after the trial.
+
+    Why: `tf.custom_gradient` (Keras uses it in its TF backend) registers each
+    traced gradient under a fresh name ("CustomGradient-N") in a process-global
+    registry and never removes it. The gradient closure holds the traced graph, so
+    every trial's train and test functions stayed alive: resident memory grew by
+    ~7.5 MB per build-and-fit of a tiny model even with `clear_session()` (measured
+    in a loop of 20 fits of bridge-small on digits: 743 -> 887 MB; with this
+    release: 743 -> 745 MB). Entries made during the trial are dropped at its end,
+    when nothing can trace that model's functions again."""
+
+    PREFIX = "CustomGradient-"
+
+    def __init__(self):
+        registry = _gradient_registry()
+        self._before = set(registry) if registry is not None else None
+
+    def release(self):
+        registry = _gradient_registry()
+        if registry is None or self._before is None:
+            return 0
+        new = [name for name in registry
+               if name.startswith(self.PREFIX) and name not in self._before]
+        for name in new:
+            del registry[name]
+        gc.collect()
+        return len(new)

@@ -20,7 +20,7 @@ import keras_tuner
 from search import checkpoints, distributed, tracking
 from search.plan import hyperband_plan, make_oracle
 from search.progress import Progress
-from search.resources import ResourceMonitor
+from search.resources import GraphJanitor, ResourceMonitor
 
 OBJECTIVE = "val_accuracy"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round",
@@ -99,7 +99,8 @@ class BridgeHyperband(keras_tuner.Hyperband):
                 "hyperband_initial_epoch": values.get("tuner/initial_epoch", 0),
                 "tuner_id": self.tuner_id}
         run_id = self.tracker.start_trial(trial.trial_id, params, tags)
-        self._trial_state[trial.trial_id] = {"run_id": run_id, "start": time.perf_counter()}
+        self._trial_state[trial.trial_id] = {"run_id": run_id, "start": time.perf_counter(),
+                                             "janitor": GraphJanitor()}
 
     def run_trial(self, trial, *args, **kwargs):
         # Deep-copyable callbacks only here: keras-tuner copies this list per execution.
@@ -177,6 +178,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
         self.tracker.end_trial(state["run_id"], metrics, tags,
                                tracking.finished_status(trial.status), model_path)
         self._prune_checkpoints()  # this trial's too, now that MLflow has its model
+        state["janitor"].release()  # else each trial's graphs stay in memory
         best = self.oracle.get_best_trials(1)
         score = keeper.best_value if completed and keeper and keeper.best_epoch else None
         self.progress.trial_done(trial, score, best[0].score if best else None)
