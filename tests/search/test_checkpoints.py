@@ -20,9 +20,10 @@ def child_runs(client, summary):
 
 
 def search(work, tracking_uri, name, **options):
-    config = SearchConfig(space="bridge-small", factor=3, seed=2, experiment=name,
-                          project_dir=str(work / name), tracking_uri=tracking_uri,
-                          export_dir=str(work / f"{name}-export"), **options)
+    config = SearchConfig(**{"space": "bridge-small", "factor": 3, "seed": 2,
+                             "experiment": name, "project_dir": str(work / name),
+                             "tracking_uri": tracking_uri,
+                             "export_dir": str(work / f"{name}-export"), **options})
     return config, run_search(config, say=lambda _: None)
 
 
