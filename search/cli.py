@@ -46,6 +46,9 @@ def build_parser(search_defaults=None):
     exporter.add_argument("--out", required=True, help="output directory")
     exporter.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     exporter.add_argument("--tracking-uri", default=None)
+    exporter.add_argument("--unsafe-load", action="store_true",
+                          help="load a model holding Python code (Lambda layers); "
+                               "only for files you trust")
 
     commands.add_parser("spaces", help="list registered search spaces and their hyperparameters")
 
@@ -146,10 +149,12 @@ def run_command(args):
 def export_command(args):
     from search import export, tracking
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    export.check_out_dir(args.out, args.overwrite)  # before anything is downloaded
     uri, _ = tracking.resolve_store(uri)
     tracking.check_reachable(uri)
     from mlflow.tracking import MlflowClient
-    model, run = export.load_trial_model(MlflowClient(tracking_uri=uri), args.run_id)
+    model, run = export.load_trial_model(MlflowClient(tracking_uri=uri), args.run_id,
+                                         unsafe=args.unsafe_load)
     out = export.export_model(model, args.out, export.trial_info(run), overwrite=args.overwrite)
     print(f"exported run {args.run_id} to {out}")
     return 0

@@ -15,6 +15,9 @@ from search.errors import UsageError
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
 LOG_MODELS = ("all", "best", "none")
+# Written into an export dir by the search that exports there, so the same
+# command can resume a search killed while exporting into a non-empty --export-dir.
+EXPORT_OWNER_FILE = ".bridge_search_owner"
 
 
 def option(default, help, **extra):
@@ -65,6 +68,10 @@ class SearchConfig:
     @property
     def project_name(self):
         return self.experiment
+
+    def search_identity(self):
+        """Which search this is, across restarts: its keras-tuner project."""
+        return str(Path(self.project_dir).resolve() / self.project_name)
 
     def resolved_tracking_uri(self):
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -149,13 +156,32 @@ def _check_export_dir(config):
     path = Path(config.export_dir)
     if path.exists() and not path.is_dir():
         raise UsageError(f"--export-dir {config.export_dir!r} is a file; give a directory.")
-    if path.is_dir() and any(path.iterdir()) and not config.overwrite:
+    if path.is_dir() and any(path.iterdir()) and not config.overwrite and \
+            not _exported_by(config, path):
         raise UsageError(f"--export-dir {config.export_dir!r} exists and is not empty; "
                          f"pass --overwrite to replace it or choose another directory.")
     existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
-    if not os.access(existing, os.W_OK):
+    if not existing.is_dir():
+        raise UsageError(f"--export-dir {config.export_dir!r} cannot be created: {existing} "
+                         f"is a file; choose a directory path.")
+    if not _can_write_in(existing):
         raise UsageError(f"--export-dir {config.export_dir!r} is not writable "
                          f"({existing} denies writing); choose a writable directory.")
+
+
+def _exported_by(config, path):
+    owner = path / EXPORT_OWNER_FILE
+    return owner.is_file() and owner.read_text().strip() == config.search_identity()
+
+
+def _can_write_in(folder):
+    """Try it: os.access says yes to root even where writing fails (e.g. /proc)."""
+    import tempfile
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def to_cli_args(config, **overrides):

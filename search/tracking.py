@@ -181,6 +181,10 @@ class SearchTracker:
         with self._timed():
             self._sender.send(run_id, _metrics(metrics, step=epoch))
 
+    def log_text(self, run_id, text, artifact_file):
+        with self._timed():
+            self.client.log_text(run_id, text, artifact_file)
+
     def end_trial(self, run_id, metrics, tags, status, model_path=None):
         with self._timed():
             self._sender.drain()

@@ -10,35 +10,67 @@ It also fixes optimizer state on Hyperband's continued trials (see `_build_hyper
 """
 
 import json
+import math
 import os
 import time
 from pathlib import Path
 
 import keras
 import keras_tuner
+from keras_tuner.src import config as kt_config
 
-from search import checkpoints, distributed, tracking
+from search import checkpoints, distributed, resume, tracking
+from search.crashpoints import crash_point
 from search.plan import hyperband_plan, make_oracle
 from search.progress import Progress
 from search.resources import GraphJanitor, ResourceMonitor
 
 OBJECTIVE = "val_accuracy"
+# keras-tuner prints the whole traceback of every failed trial to stderr; the
+# reason goes to one progress line and the run's tag, the traceback to the run's
+# failure_traceback.txt artifact instead.
+kt_config.DEBUG = False
+FAILURE_ARTIFACT = "failure_traceback.txt"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round",
                   "tuner/trial_id")
 
 
 class EpochLogger(keras.callbacks.Callback):
     """Sends each epoch's metrics to the trial's child run (step = epoch number,
-    counted from 1 and continuing across Hyperband rounds)."""
+    counted from 1 and continuing across Hyperband rounds), and appends them to
+    the trial's local journal first: metrics still queued for MLflow when the
+    process is killed are sent from there on resume (see search/resume.py)."""
 
-    def __init__(self, tracker, run_id):
+    def __init__(self, tracker, run_id, journal_path=None):
         super().__init__()
         self.tracker, self.run_id = tracker, run_id
+        self.journal_path = journal_path
         self.epochs_logged = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        self.tracker.log_epoch(self.run_id, epoch + 1, logs or {})
+        logs = logs or {}
+        if self.journal_path:
+            resume.append_journal(self.journal_path, self.run_id, epoch + 1, logs)
+        self.tracker.log_epoch(self.run_id, epoch + 1, logs)
         self.epochs_logged += 1
+
+
+class FailOnNaN(keras.callbacks.Callback):
+    """Fails the trial (keras-tuner records it FAILED, no retry) as soon as the
+    loss is NaN or infinite: the rest of its epochs would only waste time."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check((logs or {}).get("loss"), "loss", f"batch {batch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name in ("loss", "val_loss"):
+            self._check((logs or {}).get(name), name, f"epoch {epoch + 1}")
+
+    @staticmethod
+    def _check(value, name, where):
+        if value is not None and not math.isfinite(float(value)):
+            raise keras_tuner.errors.FailedTrialError(
+                f"{name} became {float(value)} at {where}; the trial's model diverged.")
 
 
 class BestEpochKeeper(keras.callbacks.Callback):
@@ -71,8 +103,13 @@ class BridgeHyperband(keras_tuner.Hyperband):
                  log_models="all", **kwargs):
         # Hyperband's own __init__ only builds a HyperbandOracle; ours adds the
         # first-round budget (the same class plan.py asks, so dry runs are exact).
+        # A failed trial is recorded and the search goes on; keras-tuner's default
+        # (stop with a RuntimeError after 3 consecutive failures) would end a long
+        # search on a run of too-large models. A search with no completed trial
+        # fails in the runner with a clear line instead.
         oracle = make_oracle(max_epochs, factor, hyperband_iterations, min_epochs,
-                             objective=OBJECTIVE, seed=seed)
+                             objective=OBJECTIVE, seed=seed,
+                             max_consecutive_failed_trials=None)
         keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
         self.tracker = tracker
         self.patience = patience
@@ -98,6 +135,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
                 "hyperband_epochs": values.get("tuner/epochs", ""),
                 "hyperband_initial_epoch": values.get("tuner/initial_epoch", 0),
                 "tuner_id": self.tuner_id}
+        self._last_param_count = None  # a failed build must not report the last model's
         run_id = self.tracker.start_trial(trial.trial_id, params, tags)
         self._trial_state[trial.trial_id] = {"run_id": run_id, "start": time.perf_counter(),
                                              "janitor": GraphJanitor()}
@@ -106,14 +144,15 @@ class BridgeHyperband(keras_tuner.Hyperband):
         # Deep-copyable callbacks only here: keras-tuner copies this list per execution.
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE, patience=self.patience,
-                                          mode="max")]
+                                          mode="max"), FailOnNaN()]
         return super().run_trial(trial, *args, **kwargs)
 
     def _build_and_fit_model(self, trial, *args, **kwargs):
         state = self._trial_state[trial.trial_id]
         state["model_path"] = os.path.join(self.get_trial_dir(trial.trial_id), "best_model.keras")
         state["keeper"] = BestEpochKeeper(state["model_path"])
-        state["logger"] = EpochLogger(self.tracker, state["run_id"])
+        state["logger"] = EpochLogger(self.tracker, state["run_id"], os.path.join(
+            self.get_trial_dir(trial.trial_id), resume.JOURNAL_FILE))
         state["monitor"] = ResourceMonitor()
         kwargs["callbacks"] = kwargs["callbacks"] + [state["monitor"], state["logger"],
                                                      state["keeper"]]
@@ -153,6 +192,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle records status and score first
+        crash_point("trial_end")  # tests: killed before MLflow hears of it
         state = self._trial_state.pop(trial.trial_id)
         keeper, logger = state.get("keeper"), state.get("logger")
         wall = time.perf_counter() - state["start"]
@@ -175,6 +215,8 @@ class BridgeHyperband(keras_tuner.Hyperband):
         tags = {tracking.TAG_STATUS: trial.status}
         if not completed:
             tags[tracking.TAG_FAILURE] = _last_line(trial.message)
+            self.progress.say(f"trial {trial.trial_id} failed: {tags[tracking.TAG_FAILURE]}")
+            self.tracker.log_text(state["run_id"], trial.message or "", FAILURE_ARTIFACT)
         self.tracker.end_trial(state["run_id"], metrics, tags,
                                tracking.finished_status(trial.status), model_path)
         self._prune_checkpoints()  # this trial's too, now that MLflow has its model
