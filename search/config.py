@@ -14,6 +14,7 @@ from search.errors import UsageError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
+LOG_MODELS = ("all", "best", "none")
 # Written into an export dir by the search that exports there, so the same
 # command can resume a search killed while exporting into a non-empty --export-dir.
 EXPORT_OWNER_FILE = ".bridge_search_owner"
@@ -36,6 +37,8 @@ class SearchConfig:
                                           "decoded instead of stopping")
     space: str = option("bridge", "registered space name or path/to/file.py:ClassName")
     max_epochs: int = option(9, "Hyperband: epochs of the longest-trained models")
+    min_epochs: int = option(1, "Hyperband: epochs of the first round at least (the smallest "
+                                "budget; brackets training fewer are dropped)")
     factor: int = option(3, "Hyperband: reduction factor between rounds (>= 2)")
     hyperband_iterations: int = option(1, "Hyperband: full iterations over all brackets")
     seed: int = option(0, "random seed of the search, data split and weights")
@@ -48,6 +51,10 @@ class SearchConfig:
     jit_compile: bool = option(False, "compile each model with XLA")
     strategy: str = option("none", "none | mirrored: train each trial on all visible devices "
                                    "with tf.distribute.MirroredStrategy")
+    keep_checkpoints: int = option(3, "keep the local checkpoints of the best K trials only "
+                                      "(and of those a later Hyperband round still needs)")
+    log_models: str = option("all", "which trials log their best model to MLflow: all | best "
+                                    "(trials that beat the best so far) | none")
     experiment: str = option("bridge-search", "MLflow experiment name")
     project_dir: str = option("bridge_search_projects", "keras-tuner state (checkpoints, oracle)")
     tracking_uri: str = option(None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
@@ -91,6 +98,8 @@ def _require(condition, name, value, accepted):
 def validate(config):
     """Check every option before anything trains or writes to MLflow."""
     _require(config.max_epochs >= 1, "max_epochs", config.max_epochs, "must be an integer >= 1")
+    _require(1 <= config.min_epochs <= config.max_epochs, "min_epochs", config.min_epochs,
+             f"must be an integer from 1 to --max-epochs ({config.max_epochs})")
     _require(config.factor >= 2, "factor", config.factor, "must be an integer >= 2")
     _require(config.hyperband_iterations >= 1, "hyperband_iterations",
              config.hyperband_iterations, "must be an integer >= 1")
@@ -99,6 +108,10 @@ def validate(config):
     _require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
     _require(0.0 < config.val_split < 1.0, "val_split", config.val_split,
              "must be a fraction strictly between 0 and 1")
+    _require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints,
+             "must be an integer >= 1 (the best trial's checkpoint is always kept)")
+    _require(config.log_models in LOG_MODELS, "log_models", config.log_models,
+             f"accepted: {' | '.join(LOG_MODELS)}")
     _require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
     _check_data_options(config)

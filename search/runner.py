@@ -14,6 +14,7 @@ import numpy as np
 import spaces
 from search import data as data_module
 from search import distributed, export, resume, tracking
+from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, write_config_file
 from search.device import configure_devices
 from search.errors import SearchFailed, UsageError
 from search.crashpoints import crash_point
@@ -65,9 +66,11 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
         resume_run_id=resume_run_id)
     _write_state(state_path, {"parent_run_id": parent_run_id,
                               "experiment_id": tracker.experiment_id})
+    tracker.log_search_text(config_to_toml(config), RESOLVED_CONFIG_FILE)
     if resume_run_id == parent_run_id:  # a killed run may have left child runs RUNNING
         resume.settle_interrupted_runs(tracker, tuner, say)
-    plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations)
+    plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
+                          config.min_epochs)
     say(f"Searching space '{config.space}' on {image_data.source} "
         f"{image_data.input_shape} ({image_data.num_classes} classes) on {device['device']}: "
         f"Hyperband plans {plan.total_trials} trials, {plan.total_epochs} epochs.")
@@ -94,8 +97,9 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite):
     return BridgeHyperband(
         hypermodel, tracker, patience=config.patience, jit_compile=config.jit_compile,
         precision_policy="mixed_float16" if config.mixed_precision else "float32",
-        max_epochs=config.max_epochs, factor=config.factor,
+        max_epochs=config.max_epochs, factor=config.factor, min_epochs=config.min_epochs,
         hyperband_iterations=config.hyperband_iterations, seed=config.seed,
+        keep_checkpoints=config.keep_checkpoints, log_models=config.log_models,
         distribution_strategy=strategy, directory=config.project_dir,
         project_name=config.project_name, overwrite=overwrite)
 
@@ -164,6 +168,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
     export.export_model(model, export_dir, overwrite=True, owner=config.search_identity(), info={
         **export.trial_info(best_run), "search_metrics": metrics,
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()})
+    write_config_file(config, export_dir / RESOLVED_CONFIG_FILE)  # reproduces the search
     crash_point("export")  # tests: killed between the export and the registry
     name, version = export.log_winner(tracker, model, image_data.x_val, best_trial.score)
     wall = time.perf_counter() - timings["started"]

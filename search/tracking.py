@@ -122,6 +122,11 @@ class SearchTracker:
             self.client.log_batch(self.parent_run_id, params=_params(
                 {k: v for k, v in params.items() if k not in existing}))
 
+    def log_search_text(self, text, file_name):
+        """A text artifact on the parent run, e.g. the resolved config file."""
+        with self._timed():
+            self.client.log_text(self.parent_run_id, text, file_name)
+
     def log_search_metrics(self, metrics):
         with self._timed():
             self.client.log_batch(self.parent_run_id, metrics=_metrics(metrics, step=0))
