@@ -87,7 +87,7 @@ def _complete(tracker, tuner, run, trial):
             tracker.client.log_batch(run_id, metrics=missing[start:start + 1000])
         tracker.client.log_batch(run_id, metrics=tracking._metrics(summary, step=0))
         model = trial_dir / "best_model.keras"
-        if model.is_file() and not tracker.client.list_artifacts(
+        if model.is_file() and tuner._logs_model(trial) and not tracker.client.list_artifacts(
                 run_id, tracking.BEST_MODEL_ARTIFACT):
             tracker.client.log_artifact(run_id, str(model), tracking.BEST_MODEL_ARTIFACT)
     _close(tracker, run_id, "FINISHED", {tracking.TAG_STATUS: "COMPLETED",

@@ -26,6 +26,7 @@ import pytest
 
 from search import tracking
 from search.crashpoints import ENV as CRASH_ENV
+from search.resume import JOURNAL_FILE
 from tests.conftest import REPO_ROOT
 
 EXPERIMENT = "resume-after-kill"
@@ -70,16 +71,23 @@ def child_runs(client):
                               filter_string=f"tags.{tracking.TAG_ROLE} = 'trial'")
 
 
-def running_run_mid_training(client):
-    """A RUNNING child run with at least one epoch logged and more to come."""
-    for run in child_runs(client):
-        if run.info.status != "RUNNING":
+def run_mid_training(project):
+    """The run id of a trial keras-tuner has RUNNING with at least one epoch done
+    and more to come, read from the project dir (trial.json and the epoch journal
+    written at each epoch end), which is quicker to poll than MLflow."""
+    for trial_dir in (project / EXPERIMENT).glob("trial_*"):
+        try:
+            trial = json.loads((trial_dir / "trial.json").read_text())
+            lines = (trial_dir / JOURNAL_FILE).read_text().splitlines()
+        except (OSError, ValueError):
             continue
-        tags = run.data.tags
-        planned = int(tags["hyperband_epochs"]) - int(tags["hyperband_initial_epoch"])
-        points = len(client.get_metric_history(run.info.run_id, "val_accuracy"))
-        if 1 <= points < planned:
-            return run
+        if trial["status"] != "RUNNING" or not lines:
+            continue
+        values = trial["hyperparameters"]["values"]
+        run_id = json.loads(lines[-1])["run_id"]
+        done = sum(json.loads(line)["run_id"] == run_id for line in lines)
+        if 1 <= done < values["tuner/epochs"] - values["tuner/initial_epoch"]:
+            return run_id
     return None
 
 
@@ -118,7 +126,7 @@ def killed_and_resumed(tmp_path_factory, tracking_uri):
 
     # 3. Inside a later trial, after its first epoch and before its last.
     search = start(args, work)
-    seen["mid_trial_run"] = wait_for(search, lambda: running_run_mid_training(client))
+    seen["mid_trial_run_id"] = wait_for(search, lambda: run_mid_training(project))
     seen["finished_before_kill_3"] = {r.data.tags[tracking.TAG_TRIAL_ID]: r.info.run_id
                                       for r in child_runs(client)
                                       if r.info.status == "FINISHED"}
@@ -167,10 +175,13 @@ def test_each_trial_has_exactly_one_finished_run_and_none_is_left_running(killed
 def test_interrupted_trials_runs_are_killed_and_finished_trials_not_trained_again(
         killed_and_resumed):
     client, _, _, seen = killed_and_resumed
-    for key in ("first_killed_run", "mid_trial_run"):
-        run = client.get_run(seen[key].info.run_id)
-        assert run.info.status == "KILLED", key
+    for run_id in (seen["first_killed_run"].info.run_id, seen["mid_trial_run_id"]):
+        run = client.get_run(run_id)
+        assert run.info.status == "KILLED", run_id
         assert run.data.tags[tracking.TAG_STATUS] == "KILLED"
+    # Both kills came inside a trial: keras-tuner still had it RUNNING.
+    for key in ("trials_after_kill_1", "trials_after_kill_3"):
+        assert "RUNNING" in {t["status"] for t in seen[key].values()}, key
     # Every trial finished before kill 3 kept its run: it was not trained again.
     final = {r.data.tags[tracking.TAG_TRIAL_ID]: r.info.run_id
              for r in child_runs(client) if r.info.status == "FINISHED"}
