@@ -7,6 +7,7 @@ import json
 import pytest
 
 from search import tracking
+from search.tuner import FAILURE_ARTIFACT
 from tests.conftest import REPO_ROOT, run_cli
 
 FAULTY = REPO_ROOT / "tests" / "fixtures_spaces" / "faulty.py"
@@ -47,6 +48,9 @@ def test_failed_trials_are_failed_runs_with_a_reason_and_the_search_goes_on(
         assert run.info.status == "FAILED"
         assert run.data.tags[tracking.TAG_STATUS] == "FAILED"
         assert EXPECTED_REASON[fault] in run.data.tags[tracking.TAG_FAILURE]
+        traceback = mlflow_client.download_artifacts(run.info.run_id, FAILURE_ARTIFACT,
+                                                     str(work / run.info.run_id))
+        assert "Traceback (most recent call last)" in open(traceback).read()
     assert summary["n_failed_trials"] == sum(f != "none" for f in faults)
     assert summary["n_trials"] == len(runs)
     assert f"({summary['n_failed_trials']} failed)" in result.stderr
