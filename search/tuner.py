@@ -22,6 +22,7 @@ from search.plan import hyperband_plan
 from search.progress import Progress
 
 OBJECTIVE = "val_accuracy"
+INACTIVE = "n/a"  # param value of a conditional hyperparameter that does not apply
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round",
                   "tuner/trial_id")
 
@@ -83,7 +84,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         values = trial.hyperparameters.values
-        params = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        params = trial_params(trial.hyperparameters)
         tags = {tracking.TAG_BRACKET: values.get("tuner/bracket", ""),
                 tracking.TAG_ROUND: values.get("tuner/round", ""),
                 tracking.TAG_CONTINUES: values.get("tuner/trial_id", ""),
@@ -164,6 +165,16 @@ class BridgeHyperband(keras_tuner.Hyperband):
         best = self.oracle.get_best_trials(1)
         score = keeper.best_value if completed and keeper and keeper.best_epoch else None
         self.progress.trial_done(trial, score, best[0].score if best else None)
+
+
+def trial_params(hp):
+    """A trial's hyperparameters as MLflow params. keras-tuner leaves inactive
+    conditional ones (flatten_pool when bridge != flatten) out of `hp.values`; they
+    are logged as INACTIVE so every trial has the same param names and MLflow's
+    compare and parallel-coordinates views line up without setup."""
+    params = {p.name: hp.values.get(p.name, INACTIVE) for p in hp.space}
+    params.update({k: v for k, v in hp.values.items() if k not in params})
+    return {k: v for k, v in params.items() if not k.startswith("tuner/")}
 
 
 def _last_line(message):
