@@ -27,6 +27,8 @@ STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
 def run_search(config, say=print):
     """Run one search (or this process's part of a distributed one)."""
     started = time.perf_counter()
+    # Before anything slow (devices, data): an unreachable server fails in seconds.
+    tracking.check_reachable(config.resolved_tracking_uri())
     strategy, device = configure_devices(config, say)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
