@@ -136,12 +136,16 @@ def launch_command(args):
 
 
 def _is_usage_error(error):
+    if isinstance(error, UsageError):  # decided without importing spaces (TensorFlow)
+        return True
     from spaces import SpaceError  # a space's own error is the user's input too
-    return isinstance(error, (UsageError, SpaceError))
+    return isinstance(error, SpaceError)
 
 
 def run_command(args):
     config = config_from(args)
+    from search.reachable import check_reachable
+    check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     from search.runner import run_search
     run_search(config, say=lambda message: print(message, file=sys.stderr, flush=True))
     return 0

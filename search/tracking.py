@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.errors import UsageError
+from search.reachable import check_reachable
 
 # Tag names (stable: the report and other tools query them).
 TAG_ROLE = "bridge_search.role"  # "search" on the parent, "trial" on children
@@ -40,19 +41,6 @@ def resolve_store(tracking_uri):
         db_path.parent.mkdir(parents=True, exist_ok=True)
         return tracking_uri, (db_path.parent / "artifacts").resolve().as_uri()
     return tracking_uri, None
-
-
-def check_reachable(tracking_uri, timeout=5.0):
-    """Fail fast (exit 2) when an HTTP tracking server does not answer."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    import requests
-    try:
-        requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
-    except requests.RequestException as error:
-        raise UsageError(f"--tracking-uri {tracking_uri}: the MLflow server does not answer "
-                         f"({type(error).__name__}); start it with `mlflow server` or fix "
-                         f"the URI.") from None
 
 
 class SearchTracker:
