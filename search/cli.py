@@ -16,7 +16,7 @@ from search.config import DEFAULT_TRACKING_URI, SearchConfig, flag  # noqa: E402
 from search.errors import SearchFailed, UsageError  # noqa: E402
 
 
-def build_parser():
+def build_parser(search_defaults=None):
     parser = argparse.ArgumentParser(
         prog="bridge-search",
         description="Search the bridge layer (flatten/GAP/GMP/concat), residual depth and "
@@ -25,12 +25,15 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a search (resumes an interrupted one)")
-    add_search_options(run)
+    add_search_options(run, search_defaults)
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the Hyperband plan (brackets, rounds, trials, epochs) and "
+                          "an estimated wall time, then stop without searching")
 
     launch = commands.add_parser(
         "launch", help="run a search with a chief and N worker processes on this machine "
                        "(keras-tuner's distributed mode)")
-    add_search_options(launch)
+    add_search_options(launch, search_defaults)
     launch.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
     launch.add_argument("--oracle-host", default="127.0.0.1",
                         help="address the chief oracle and MLflow server bind to "
@@ -43,6 +46,9 @@ def build_parser():
     exporter.add_argument("--out", required=True, help="output directory")
     exporter.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     exporter.add_argument("--tracking-uri", default=None)
+    exporter.add_argument("--unsafe-load", action="store_true",
+                          help="load a model holding Python code (Lambda layers); "
+                               "only for files you trust")
 
     commands.add_parser("spaces", help="list registered search spaces and their hyperparameters")
 
@@ -82,18 +88,24 @@ def build_parser():
 ARGPARSE_KEYS = ("nargs", "type", "metavar")
 
 
-def add_search_options(parser):
-    """One flag per SearchConfig field."""
+def add_search_options(parser, defaults=None):
+    """One flag per SearchConfig field, plus --config; `defaults` (from a config
+    file) replace the fields' own, so flags given on the command line win."""
+    defaults = defaults or {}
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="TOML or YAML file with any of these options (keys as the "
+                             "option names, e.g. max_epochs = 9); flags override it")
     for field in dataclasses.fields(SearchConfig):
         kwargs = {"dest": field.name, "help": field.metadata["help"]}
         if field.type in (bool, "bool"):
-            parser.add_argument(flag(field.name), action="store_true", **kwargs)
+            parser.add_argument(flag(field.name), action="store_true",
+                                default=defaults.get(field.name, False), **kwargs)
         else:
             default_note = "" if field.default is None else f" (default: {field.default})"
             # A field may shape its flag with argparse keywords in its metadata,
             # e.g. image_size: nargs=2, type=int, metavar=("HEIGHT", "WIDTH").
             shaping = {k: field.metadata[k] for k in ARGPARSE_KEYS if k in field.metadata}
-            parser.add_argument(flag(field.name), default=field.default,
+            parser.add_argument(flag(field.name), default=defaults.get(field.name, field.default),
                                 **{"type": _type_of(field), **shaping, **kwargs,
                                    "help": kwargs["help"] + default_note})
 
@@ -103,9 +115,18 @@ def _type_of(field):
         field.type if isinstance(field.type, str) else field.type.__name__, str)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     args = build_parser().parse_args(argv)
+    if getattr(args, "config", None):
+        from search.config_file import load_config_file
+        # Parse again with the file's values as defaults: flags still override them.
+        args = build_parser(load_config_file(args.config)).parse_args(argv)
+    return args
+
+
+def main(argv=None):
     try:
+        args = parse_args(argv)
         return COMMANDS[args.command](args)
     except (UsageError, ValueError) as error:
         if not _is_usage_error(error):
@@ -144,6 +165,10 @@ def _is_usage_error(error):
 
 def run_command(args):
     config = config_from(args)
+    if args.dry_run:
+        from search.dry_run import dry_run
+        dry_run(config, out=print, say=lambda message: print(message, file=sys.stderr))
+        return 0
     from search.reachable import check_reachable
     check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     from search.runner import run_search
@@ -154,10 +179,12 @@ def run_command(args):
 def export_command(args):
     from search import export, tracking
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    export.check_out_dir(args.out, args.overwrite)  # before anything is downloaded
     uri, _ = tracking.resolve_store(uri)
     tracking.check_reachable(uri)
     from mlflow.tracking import MlflowClient
-    model, run = export.load_trial_model(MlflowClient(tracking_uri=uri), args.run_id)
+    model, run = export.load_trial_model(MlflowClient(tracking_uri=uri), args.run_id,
+                                         unsafe=args.unsafe_load)
     out = export.export_model(model, args.out, export.trial_info(run), overwrite=args.overwrite)
     print(f"exported run {args.run_id} to {out}")
     return 0

@@ -14,6 +14,10 @@ from search.errors import UsageError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
+LOG_MODELS = ("all", "best", "none")
+# Written into an export dir by the search that exports there, so the same
+# command can resume a search killed while exporting into a non-empty --export-dir.
+EXPORT_OWNER_FILE = ".bridge_search_owner"
 
 
 def option(default, help, **extra):
@@ -33,6 +37,8 @@ class SearchConfig:
                                           "decoded instead of stopping")
     space: str = option("bridge", "registered space name or path/to/file.py:ClassName")
     max_epochs: int = option(9, "Hyperband: epochs of the longest-trained models")
+    min_epochs: int = option(1, "Hyperband: epochs of the first round at least (the smallest "
+                                "budget; brackets training fewer are dropped)")
     factor: int = option(3, "Hyperband: reduction factor between rounds (>= 2)")
     hyperband_iterations: int = option(1, "Hyperband: full iterations over all brackets")
     seed: int = option(0, "random seed of the search, data split and weights")
@@ -45,6 +51,10 @@ class SearchConfig:
     jit_compile: bool = option(False, "compile each model with XLA")
     strategy: str = option("none", "none | mirrored: train each trial on all visible devices "
                                    "with tf.distribute.MirroredStrategy")
+    keep_checkpoints: int = option(3, "keep the local checkpoints of the best K trials only "
+                                      "(and of those a later Hyperband round still needs)")
+    log_models: str = option("all", "which trials log their best model to MLflow: all | best "
+                                    "(trials that beat the best so far) | none")
     experiment: str = option("bridge-search", "MLflow experiment name")
     project_dir: str = option("bridge_search_projects", "keras-tuner state (checkpoints, oracle)")
     tracking_uri: str = option(None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
@@ -58,6 +68,10 @@ class SearchConfig:
     @property
     def project_name(self):
         return self.experiment
+
+    def search_identity(self):
+        """Which search this is, across restarts: its keras-tuner project."""
+        return str(Path(self.project_dir).resolve() / self.project_name)
 
     def resolved_tracking_uri(self):
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -84,6 +98,8 @@ def _require(condition, name, value, accepted):
 def validate(config):
     """Check every option before anything trains or writes to MLflow."""
     _require(config.max_epochs >= 1, "max_epochs", config.max_epochs, "must be an integer >= 1")
+    _require(1 <= config.min_epochs <= config.max_epochs, "min_epochs", config.min_epochs,
+             f"must be an integer from 1 to --max-epochs ({config.max_epochs})")
     _require(config.factor >= 2, "factor", config.factor, "must be an integer >= 2")
     _require(config.hyperband_iterations >= 1, "hyperband_iterations",
              config.hyperband_iterations, "must be an integer >= 1")
@@ -92,6 +108,10 @@ def validate(config):
     _require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
     _require(0.0 < config.val_split < 1.0, "val_split", config.val_split,
              "must be a fraction strictly between 0 and 1")
+    _require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints,
+             "must be an integer >= 1 (the best trial's checkpoint is always kept)")
+    _require(config.log_models in LOG_MODELS, "log_models", config.log_models,
+             f"accepted: {' | '.join(LOG_MODELS)}")
     _require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
     _check_data_options(config)
@@ -136,13 +156,32 @@ def _check_export_dir(config):
     path = Path(config.export_dir)
     if path.exists() and not path.is_dir():
         raise UsageError(f"--export-dir {config.export_dir!r} is a file; give a directory.")
-    if path.is_dir() and any(path.iterdir()) and not config.overwrite:
+    if path.is_dir() and any(path.iterdir()) and not config.overwrite and \
+            not _exported_by(config, path):
         raise UsageError(f"--export-dir {config.export_dir!r} exists and is not empty; "
                          f"pass --overwrite to replace it or choose another directory.")
     existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
-    if not os.access(existing, os.W_OK):
+    if not existing.is_dir():
+        raise UsageError(f"--export-dir {config.export_dir!r} cannot be created: {existing} "
+                         f"is a file; choose a directory path.")
+    if not _can_write_in(existing):
         raise UsageError(f"--export-dir {config.export_dir!r} is not writable "
                          f"({existing} denies writing); choose a writable directory.")
+
+
+def _exported_by(config, path):
+    owner = path / EXPORT_OWNER_FILE
+    return owner.is_file() and owner.read_text().strip() == config.search_identity()
+
+
+def _can_write_in(folder):
+    """Try it: os.access says yes to root even where writing fails (e.g. /proc)."""
+    import tempfile
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def to_cli_args(config, **overrides):

@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 
 from search import tracking
+from search.config import EXPORT_OWNER_FILE
 from search.errors import UsageError
 
 CHAMPION_ALIAS = "champion"
@@ -19,16 +20,17 @@ SAVED_MODEL_DIR = "saved_model"
 INFO_FILE = "model_info.json"
 
 
-def export_model(model, out_dir, info, overwrite=False):
+def export_model(model, out_dir, info, overwrite=False, owner=None):
     """Write `model.keras`, `saved_model/` (for TF Serving / TFLite) and a JSON of
-    hyperparameters and metrics into `out_dir`."""
+    hyperparameters and metrics into `out_dir`; `owner` (a search's identity)
+    marks the folder as that search's, so rerunning it may write there again."""
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise UsageError(f"--out {out_dir!r} exists and is not empty; pass --overwrite "
-                             f"or choose another directory.")
+    check_out_dir(out_dir, overwrite)
+    if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    if owner:
+        (out / EXPORT_OWNER_FILE).write_text(owner)
     model.save(out / KERAS_FILE)
     model.export(str(out / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
     (out / INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
@@ -98,8 +100,42 @@ def _current_champion_score(client, name):
     return float(version.tags.get("val_accuracy", "-inf"))
 
 
-def load_trial_model(client, run_id):
-    """Download and load the best-epoch model a trial logged."""
+def code_layers(model):
+    """Names of the layers that hold Python code (Lambda), nested models included:
+    Keras safe mode refuses to load a file with them."""
+    found = []
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.layers.Lambda):
+            found.append(layer.name)
+        found += code_layers(layer)
+    return found
+
+
+def check_out_dir(out_dir, overwrite):
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out_dir!r} is a file; give a directory.")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UsageError(f"--out {out_dir!r} exists and is not empty; pass --overwrite "
+                         f"or choose another directory.")
+
+
+def load_model_safely(path, unsafe=False, flag="--unsafe-load"):
+    """Load a .keras file in Keras safe mode: a file holding Python code (a
+    Lambda layer's bytecode) is refused unless the user opts in with `flag`."""
+    try:
+        return keras.models.load_model(path, safe_mode=not unsafe)
+    except ValueError as error:
+        if unsafe or "safe_mode" not in str(error):
+            raise
+        raise UsageError(f"{path.name if hasattr(path, 'name') else path}: the model holds "
+                         f"Python code (e.g. a Lambda layer), which Keras safe mode refuses "
+                         f"to load; pass {flag} only if you trust where it came from.") from None
+
+
+def load_trial_model(client, run_id, unsafe=False):
+    """Download and load the best-epoch model a trial logged (Keras safe mode
+    unless `unsafe`)."""
     try:
         run = client.get_run(run_id)
     except mlflow.exceptions.MlflowException:
@@ -114,7 +150,7 @@ def load_trial_model(client, run_id):
             raise UsageError(f"--run-id {run_id}: the run has no {tracking.BEST_MODEL_ARTIFACT}/ "
                              f"artifact; only trial runs that finished carry a model.") from None
         model_file = next(Path(folder).glob("*.keras"))
-        model = keras.models.load_model(model_file)
+        model = load_model_safely(model_file, unsafe)
     return model, run
 
 

@@ -1,13 +1,33 @@
 """The Hyperband schedule: brackets, rounds, trials and epochs, before training.
 
-The sizes come from keras-tuner's own HyperbandOracle formulas (we ask an oracle
-instance rather than re-deriving them), so the plan equals what a search runs,
+The sizes come from the very oracle class the tuner searches with
+(`MinEpochsHyperbandOracle`, keras-tuner's HyperbandOracle with a first-round
+budget), asked rather than re-derived, so the plan equals what a search runs,
 minus epochs saved by early stopping.
 """
 
 from dataclasses import dataclass
 
 import keras_tuner
+
+
+class MinEpochsHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
+    """HyperbandOracle whose most exploratory bracket trains >= `min_epochs`.
+
+    keras-tuner keeps a `min_epochs` attribute (fixed at 1) that bounds the number
+    of brackets: a bracket exists while max_epochs / factor**bracket >= min_epochs.
+    Raising it drops the brackets whose first round would train fewer epochs, so
+    the smallest budget any trial gets is ceil(max_epochs / factor**b) >= min_epochs.
+    The value is part of the oracle's saved state, so a resumed search keeps it.
+    """
+
+    def __init__(self, *args, min_epochs=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.min_epochs = min_epochs
+        # The parent already opened its first bracket with min_epochs=1: redo it.
+        self._current_bracket = self._get_num_brackets() - 1
+        self._brackets = []
+        self._start_new_bracket()
 
 
 @dataclass(frozen=True)
@@ -33,10 +53,14 @@ class HyperbandPlan:
         return sum(r.trials * r.new_epochs for r in self.rounds)
 
 
-def hyperband_plan(max_epochs, factor, iterations=1):
-    oracle = keras_tuner.oracles.HyperbandOracle(
-        objective="val_accuracy", max_epochs=max_epochs, factor=factor,
-        hyperband_iterations=iterations)
+def make_oracle(max_epochs, factor, iterations=1, min_epochs=1, **kwargs):
+    return MinEpochsHyperbandOracle(
+        objective=kwargs.pop("objective", "val_accuracy"), max_epochs=max_epochs,
+        factor=factor, hyperband_iterations=iterations, min_epochs=min_epochs, **kwargs)
+
+
+def hyperband_plan(max_epochs, factor, iterations=1, min_epochs=1):
+    oracle = make_oracle(max_epochs, factor, iterations, min_epochs)
     rounds = []
     for iteration in range(iterations):
         # keras-tuner runs brackets from the most exploratory (most trials, fewest
@@ -50,3 +74,14 @@ def hyperband_plan(max_epochs, factor, iterations=1):
                                     epochs - previous))
                 previous = epochs
     return HyperbandPlan(tuple(rounds))
+
+
+def format_plan(plan):
+    """The plan as a table, one line per bracket round, then the totals."""
+    lines = [f"{'iteration':>9} {'bracket':>7} {'round':>5} {'trials':>6} "
+             f"{'epochs/trial':>12} {'cumulative':>10}"]
+    for r in plan.rounds:
+        lines.append(f"{r.iteration:>9} {r.bracket:>7} {r.round:>5} {r.trials:>6} "
+                     f"{r.new_epochs:>12} {r.epochs:>10}")
+    lines.append(f"Total: {plan.total_trials} trials, {plan.total_epochs} epochs")
+    return "\n".join(lines)

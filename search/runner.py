@@ -14,9 +14,12 @@ import numpy as np
 
 import spaces
 from search import data as data_module
-from search import distributed, export, tracking
+from search import distributed, export, resume, tracking
+from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, write_config_file
 from search.device import configure_devices
 from search.errors import SearchFailed, UsageError
+from search.crashpoints import crash_point
+from search.lock import ProjectLock, lock_path
 from search.plan import hyperband_plan
 from search.progress import format_seconds
 from search.tuner import BridgeHyperband
@@ -34,6 +37,20 @@ def run_search(config, say=print):
     hypermodel = load_checked_space(config.space, image_data)
     for note in image_data.notes:
         say(note)
+    # Everything above only reads; from here on the project dir and MLflow are written.
+    with _project_lock(config, say):
+        return _search(config, say, started, strategy, device, image_data, hypermodel)
+
+
+def _project_lock(config, say):
+    lock = ProjectLock(lock_path(config.project_dir, config.project_name, distributed.tuner_id()),
+                       config.project_dir).acquire()
+    if lock.took_over:
+        say(f"Took over the lock of process {lock.took_over.get('pid')}, which is gone.")
+    return lock
+
+
+def _search(config, say, started, strategy, device, image_data, hypermodel):
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment)
     tracker.open_experiment()
     state_path = Path(config.project_dir) / config.project_name / STATE_FILE
@@ -52,7 +69,11 @@ def run_search(config, say=print):
         resume_run_id=resume_run_id)
     _write_state(state_path, {"parent_run_id": parent_run_id,
                               "experiment_id": tracker.experiment_id})
-    plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations)
+    tracker.log_search_text(config_to_toml(config), RESOLVED_CONFIG_FILE)
+    if resume_run_id == parent_run_id:  # a killed run may have left child runs RUNNING
+        resume.settle_interrupted_runs(tracker, tuner, say)
+    plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
+                          config.min_epochs)
     say(f"Searching space '{config.space}' on {image_data.source} "
         f"{image_data.input_shape} ({image_data.num_classes} classes) on {device['device']}: "
         f"Hyperband plans {plan.total_trials} trials, {plan.total_epochs} epochs.")
@@ -80,8 +101,9 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite):
     return BridgeHyperband(
         hypermodel, tracker, patience=config.patience, jit_compile=config.jit_compile,
         precision_policy="mixed_float16" if config.mixed_precision else "float32",
-        max_epochs=config.max_epochs, factor=config.factor,
+        max_epochs=config.max_epochs, factor=config.factor, min_epochs=config.min_epochs,
         hyperband_iterations=config.hyperband_iterations, seed=config.seed,
+        keep_checkpoints=config.keep_checkpoints, log_models=config.log_models,
         distribution_strategy=strategy, directory=config.project_dir,
         project_name=config.project_name, overwrite=overwrite)
 
@@ -108,10 +130,17 @@ def load_checked_space(spec, image_data):
     data_module.check_fits_space(image_data, hypermodel, spec)
     import keras_tuner
     try:
-        hypermodel.build(keras_tuner.HyperParameters())
+        model = hypermodel.build(keras_tuner.HyperParameters())
     except Exception as error:
         raise UsageError(f"--space {spec}: building a model failed: "
                          f"{type(error).__name__}: {error}") from error
+    else:
+        if export.code_layers(model):  # found now, not when loading the winner at the end
+            raise UsageError(
+                f"--space {spec}: the model has Lambda layer(s) "
+                f"{', '.join(export.code_layers(model))}; they hold Python code that Keras "
+                f"safe mode refuses to load. Write them as layer subclasses registered "
+                f"with @keras.saving.register_keras_serializable().")
     finally:
         keras.backend.clear_session()
     return hypermodel
@@ -130,7 +159,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
                     if r.info.status == "FINISHED")
     local_model = Path(tuner.get_trial_dir(best_trial.trial_id)) / "best_model.keras"
     if local_model.is_file():
-        model = keras.models.load_model(local_model)
+        model = export.load_model_safely(local_model)
     else:  # trained by a worker on another machine: take it from MLflow
         model, _ = export.load_trial_model(tracker.client, best_run.info.run_id)
     metrics = {"best_val_accuracy": best_trial.score}
@@ -140,9 +169,11 @@ def _finish(config, tuner, tracker, image_data, timings, say):
             image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
     export_dir = Path(config.export_dir or
                       Path("exports") / config.experiment / tracker.parent_run_id)
-    export.export_model(model, export_dir, overwrite=True, info={
+    export.export_model(model, export_dir, overwrite=True, owner=config.search_identity(), info={
         **export.trial_info(best_run), "search_metrics": metrics,
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()})
+    write_config_file(config, export_dir / RESOLVED_CONFIG_FILE)  # reproduces the search
+    crash_point("export")  # tests: killed between the export and the registry
     name, version = export.log_winner(tracker, model, image_data.x_val, best_trial.score)
     wall = time.perf_counter() - timings["started"]
     summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,

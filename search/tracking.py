@@ -110,6 +110,11 @@ class SearchTracker:
             self.client.log_batch(self.parent_run_id, params=_params(
                 {k: v for k, v in params.items() if k not in existing}))
 
+    def log_search_text(self, text, file_name):
+        """A text artifact on the parent run, e.g. the resolved config file."""
+        with self._timed():
+            self.client.log_text(self.parent_run_id, text, file_name)
+
     def log_search_metrics(self, metrics):
         with self._timed():
             self.client.log_batch(self.parent_run_id, metrics=_metrics(metrics, step=0))
@@ -163,6 +168,10 @@ class SearchTracker:
         metrics = {name: logs[name] for name in EPOCH_METRICS if name in logs}
         with self._timed():
             self._sender.send(run_id, _metrics(metrics, step=epoch))
+
+    def log_text(self, run_id, text, artifact_file):
+        with self._timed():
+            self.client.log_text(run_id, text, artifact_file)
 
     def end_trial(self, run_id, metrics, tags, status, model_path=None):
         with self._timed():

@@ -10,35 +10,68 @@ It also fixes optimizer state on Hyperband's continued trials (see `_build_hyper
 """
 
 import json
+import math
 import os
 import time
 from pathlib import Path
 
 import keras
 import keras_tuner
+from keras_tuner.src import config as kt_config
 
-from search import distributed, tracking
-from search.plan import hyperband_plan
+from search import checkpoints, distributed, resume, tracking
+from search.crashpoints import crash_point
+from search.plan import hyperband_plan, make_oracle
 from search.progress import Progress
+from search.resources import GraphJanitor, ResourceMonitor
 
 OBJECTIVE = "val_accuracy"
 INACTIVE = "n/a"  # param value of a conditional hyperparameter that does not apply
+# keras-tuner prints the whole traceback of every failed trial to stderr; the
+# reason goes to one progress line and the run's tag, the traceback to the run's
+# failure_traceback.txt artifact instead.
+kt_config.DEBUG = False
+FAILURE_ARTIFACT = "failure_traceback.txt"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round",
                   "tuner/trial_id")
 
 
 class EpochLogger(keras.callbacks.Callback):
     """Sends each epoch's metrics to the trial's child run (step = epoch number,
-    counted from 1 and continuing across Hyperband rounds)."""
+    counted from 1 and continuing across Hyperband rounds), and appends them to
+    the trial's local journal first: metrics still queued for MLflow when the
+    process is killed are sent from there on resume (see search/resume.py)."""
 
-    def __init__(self, tracker, run_id):
+    def __init__(self, tracker, run_id, journal_path=None):
         super().__init__()
         self.tracker, self.run_id = tracker, run_id
+        self.journal_path = journal_path
         self.epochs_logged = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        self.tracker.log_epoch(self.run_id, epoch + 1, logs or {})
+        logs = logs or {}
+        if self.journal_path:
+            resume.append_journal(self.journal_path, self.run_id, epoch + 1, logs)
+        self.tracker.log_epoch(self.run_id, epoch + 1, logs)
         self.epochs_logged += 1
+
+
+class FailOnNaN(keras.callbacks.Callback):
+    """Fails the trial (keras-tuner records it FAILED, no retry) as soon as the
+    loss is NaN or infinite: the rest of its epochs would only waste time."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check((logs or {}).get("loss"), "loss", f"batch {batch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name in ("loss", "val_loss"):
+            self._check((logs or {}).get(name), name, f"epoch {epoch + 1}")
+
+    @staticmethod
+    def _check(value, name, where):
+        if value is not None and not math.isfinite(float(value)):
+            raise keras_tuner.errors.FailedTrialError(
+                f"{name} became {float(value)} at {where}; the trial's model diverged.")
 
 
 class BestEpochKeeper(keras.callbacks.Callback):
@@ -66,17 +99,29 @@ class BestEpochKeeper(keras.callbacks.Callback):
 
 class BridgeHyperband(keras_tuner.Hyperband):
     def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
-                 precision_policy="float32", **kwargs):
-        super().__init__(hypermodel, objective=OBJECTIVE, **kwargs)
+                 precision_policy="float32", max_epochs=100, factor=3,
+                 hyperband_iterations=1, min_epochs=1, seed=None, keep_checkpoints=None,
+                 log_models="all", **kwargs):
+        # Hyperband's own __init__ only builds a HyperbandOracle; ours adds the
+        # first-round budget (the same class plan.py asks, so dry runs are exact).
+        # A failed trial is recorded and the search goes on; keras-tuner's default
+        # (stop with a RuntimeError after 3 consecutive failures) would end a long
+        # search on a run of too-large models. A search with no completed trial
+        # fails in the runner with a clear line instead.
+        oracle = make_oracle(max_epochs, factor, hyperband_iterations, min_epochs,
+                             objective=OBJECTIVE, seed=seed,
+                             max_consecutive_failed_trials=None)
+        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
         self.tracker = tracker
         self.patience = patience
         self.jit_compile = jit_compile
         self.precision_policy = precision_policy
+        self.keep_checkpoints = keep_checkpoints  # None: keep every trial's checkpoint
+        self.log_models = log_models
         self._trial_state = {}  # trial_id -> run id, start time, callbacks, params
         # From the arguments, not self.oracle: on a distributed worker the oracle is
         # an OracleClient that exposes none of the Hyperband settings.
-        plan = hyperband_plan(kwargs.get("max_epochs", 100), kwargs.get("factor", 3),
-                              kwargs.get("hyperband_iterations", 1))
+        plan = hyperband_plan(max_epochs, factor, hyperband_iterations, min_epochs)
         self.progress = Progress(total_trials=plan.total_trials,
                                  prefix=f"{self.tuner_id} " if distributed.role() else "")
 
@@ -91,22 +136,27 @@ class BridgeHyperband(keras_tuner.Hyperband):
                 "hyperband_epochs": values.get("tuner/epochs", ""),
                 "hyperband_initial_epoch": values.get("tuner/initial_epoch", 0),
                 "tuner_id": self.tuner_id}
+        self._last_param_count = None  # a failed build must not report the last model's
         run_id = self.tracker.start_trial(trial.trial_id, params, tags)
-        self._trial_state[trial.trial_id] = {"run_id": run_id, "start": time.perf_counter()}
+        self._trial_state[trial.trial_id] = {"run_id": run_id, "start": time.perf_counter(),
+                                             "janitor": GraphJanitor()}
 
     def run_trial(self, trial, *args, **kwargs):
         # Deep-copyable callbacks only here: keras-tuner copies this list per execution.
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE, patience=self.patience,
-                                          mode="max")]
+                                          mode="max"), FailOnNaN()]
         return super().run_trial(trial, *args, **kwargs)
 
     def _build_and_fit_model(self, trial, *args, **kwargs):
         state = self._trial_state[trial.trial_id]
         state["model_path"] = os.path.join(self.get_trial_dir(trial.trial_id), "best_model.keras")
         state["keeper"] = BestEpochKeeper(state["model_path"])
-        state["logger"] = EpochLogger(self.tracker, state["run_id"])
-        kwargs["callbacks"] = kwargs["callbacks"] + [state["logger"], state["keeper"]]
+        state["logger"] = EpochLogger(self.tracker, state["run_id"], os.path.join(
+            self.get_trial_dir(trial.trial_id), resume.JOURNAL_FILE))
+        state["monitor"] = ResourceMonitor()
+        kwargs["callbacks"] = kwargs["callbacks"] + [state["monitor"], state["logger"],
+                                                     state["keeper"]]
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def _try_build(self, hp):
@@ -143,6 +193,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle records status and score first
+        crash_point("trial_end")  # tests: killed before MLflow hears of it
         state = self._trial_state.pop(trial.trial_id)
         keeper, logger = state.get("keeper"), state.get("logger")
         wall = time.perf_counter() - state["start"]
@@ -154,17 +205,41 @@ class BridgeHyperband(keras_tuner.Hyperband):
             metrics.update({"best_epoch": keeper.best_epoch,
                             "best_val_accuracy": keeper.best_value,
                             "best_val_loss": keeper.best_logs.get("val_loss")})
+        if state.get("monitor") is not None:
+            metrics.update(state["monitor"].metrics())
         model_path = state.get("model_path") if completed else None
         if model_path and not os.path.exists(model_path):
             model_path = None
+        if not self._logs_model(trial):
+            model_path = None
+        metrics.update(self._prune_checkpoints(spare={trial.trial_id}))
         tags = {tracking.TAG_STATUS: trial.status}
         if not completed:
             tags[tracking.TAG_FAILURE] = _last_line(trial.message)
+            self.progress.say(f"trial {trial.trial_id} failed: {tags[tracking.TAG_FAILURE]}")
+            self.tracker.log_text(state["run_id"], trial.message or "", FAILURE_ARTIFACT)
         self.tracker.end_trial(state["run_id"], metrics, tags,
                                tracking.finished_status(trial.status), model_path)
+        self._prune_checkpoints()  # this trial's too, now that MLflow has its model
+        state["janitor"].release()  # else each trial's graphs stay in memory
         best = self.oracle.get_best_trials(1)
         score = keeper.best_value if completed and keeper and keeper.best_epoch else None
         self.progress.trial_done(trial, score, best[0].score if best else None)
+
+
+    def _logs_model(self, trial):
+        if self.log_models == "best":  # only trials that beat every earlier one
+            best = self.oracle.get_best_trials(1)
+            return bool(best) and best[0].trial_id == trial.trial_id
+        return self.log_models != "none"
+
+    def _prune_checkpoints(self, spare=()):
+        """Apply the checkpoint budget; return the disk figures to log."""
+        if self.keep_checkpoints is None or checkpoints.still_needed(self.oracle) is None:
+            return {}
+        checkpoints.prune(self, self.keep_checkpoints, spare)
+        return {"project_dir_mb": checkpoints.disk_usage_mb(self.project_dir),
+                "trials_with_checkpoints": checkpoints.trials_with_checkpoints(self)}
 
 
 def trial_params(hp):

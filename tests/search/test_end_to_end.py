@@ -24,7 +24,9 @@ def tiny_search(tmp_path_factory, tracking_uri):
     config = SearchConfig(space="bridge-small", max_epochs=3, factor=3, seed=1,
                           experiment="e2e-tiny", project_dir=str(work / "project"),
                           tracking_uri=tracking_uri, export_dir=str(work / "export"),
-                          summary_json=str(work / "summary.json"))
+                          summary_json=str(work / "summary.json"),
+                          # all 6 checkpoints stay: a test below reloads a round-0 one
+                          keep_checkpoints=6)
     summary = run_search(config, say=lambda _: None)
     return config, summary, work
 

@@ -1,0 +1,96 @@
+"""Checkpoint disk budget: keep the local checkpoints of the best K trials only.
+
+keras-tuner writes `checkpoint.weights.h5` into every trial's folder and we add
+`best_model.keras`; a long search fills the disk. After each trial we delete both
+files of every trial that is neither among the best K nor still needed by
+Hyperband: a trial of round r may be continued in round r+1 of its bracket until
+that round is full, and one chosen to continue is needed until its successor has
+finished (the successor loads its checkpoint). The trial's best model stays in
+MLflow (see `--log-models`); trial.json and build_config.json stay (tiny, and
+keras-tuner reads them on resume).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+BEST_MODEL_FILE = "best_model.keras"
+FINISHED = ("COMPLETED", "FAILED", "INVALID")
+
+
+def still_needed(oracle):
+    """Ids of trials a later Hyperband round may still load, or None when this
+    oracle does not say (a distributed worker's OracleClient)."""
+    brackets = getattr(oracle, "_brackets", None)
+    if brackets is None:
+        return None
+    needed = set()
+    for bracket in brackets:
+        rounds = bracket["rounds"]
+        for round_num, this_round in enumerate(rounds[:-1]):
+            next_round = rounds[round_num + 1]
+            successors = {info["past_id"]: info["id"] for info in next_round}
+            next_full = len(next_round) >= oracle._get_size(bracket["bracket_num"], round_num + 1)
+            for info in this_round:
+                successor = successors.get(info["id"])
+                if successor is None:
+                    if not next_full:
+                        needed.add(info["id"])  # may still be chosen
+                elif _status(oracle, successor) not in FINISHED:
+                    needed.add(info["id"])  # its successor has yet to load it
+    return needed
+
+
+def _status(oracle, trial_id):
+    trial = oracle.trials.get(trial_id)
+    return trial.status if trial is not None else None
+
+
+def trials_to_prune(oracle, keep):
+    """Trials whose checkpoints can go: finished, not in the best `keep`, not needed."""
+    needed = still_needed(oracle)
+    if needed is None:
+        return []
+    best = {t.trial_id for t in oracle.get_best_trials(keep)}
+    return sorted(trial_id for trial_id, trial in oracle.trials.items()
+                  if trial.status in FINISHED and trial_id not in best | needed)
+
+
+def checkpoint_paths(tuner, trial_id):
+    return [Path(tuner._get_checkpoint_fname(trial_id)),
+            Path(tuner.get_trial_dir(trial_id)) / BEST_MODEL_FILE]
+
+
+def prune(tuner, keep, spare=()):
+    """Delete the checkpoints of prunable trials except `spare`; return how many
+    trials lost files."""
+    pruned = 0
+    for trial_id in trials_to_prune(tuner.oracle, keep):
+        if trial_id in spare:
+            continue
+        removed = False
+        for path in checkpoint_paths(tuner, trial_id):
+            if path.is_dir():
+                shutil.rmtree(path)
+                removed = True
+            elif path.exists():
+                path.unlink()
+                removed = True
+        pruned += removed
+    return pruned
+
+
+def disk_usage_mb(folder):
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass  # removed meanwhile
+    return total / (1024 * 1024)
+
+
+def trials_with_checkpoints(tuner):
+    return sum(any(p.exists() for p in checkpoint_paths(tuner, trial_id))
+               for trial_id in tuner.oracle.trials)

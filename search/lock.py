@@ -1,0 +1,124 @@
+"""One search per project directory: a lock file holding the owner's pid and host.
+
+Two processes writing the same keras-tuner project (oracle.json, trial folders,
+the MLflow parent run id) would corrupt each other's state, so `run` takes a lock
+before it writes anything. The file lives next to keras-tuner's project folder,
+not inside it, because `--overwrite` makes keras-tuner delete that folder.
+
+Distributed workers share the project directory by design, so the lock is per
+keras-tuner tuner id (`KERASTUNER_TUNER_ID`): one chief, one process per worker id.
+
+A process killed with SIGKILL cannot remove its lock; the next run sees that the
+pid is gone (or now belongs to a process started later) and takes the lock over.
+"""
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from search.errors import UsageError
+
+
+def lock_path(project_dir, project_name, tuner_id):
+    return Path(project_dir) / f".{project_name}.{tuner_id}.lock"
+
+
+def _process_start(pid):
+    """Start time of `pid` in clock ticks since boot (Linux), to tell a reused pid
+    from the original owner; None where /proc is not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[19])  # field 22: starttime
+
+
+def _alive(owner):
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    started = owner.get("process_start")
+    return started is None or _process_start(pid) in (None, started)
+
+
+class ProjectLock:
+    """`with ProjectLock(path): ...` holds the lock; raises UsageError (exit 2)
+    when a live process on this host holds it, or any process on another host."""
+
+    def __init__(self, path, flag_value=None):
+        self.path = Path(path)
+        self.flag_value = flag_value or str(self.path.parent)
+        self.took_over = None  # the stale owner replaced, for a message
+        self.held = False
+
+    def acquire(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = {"pid": os.getpid(), "hostname": socket.gethostname(),
+              "process_start": _process_start(os.getpid()), "since": time.time()}
+        for _ in range(3):  # a stale lock is removed once, then created afresh
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._refuse_or_clear()
+                time.sleep(0.1)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                json.dump(me, handle)
+            self.held = True
+            return self
+        raise UsageError(f"--project-dir {self.flag_value!r}: could not take the lock "
+                         f"{self.path}; another search keeps taking it.")
+
+    def _refuse_or_clear(self):
+        owner = self._read_owner()
+        if owner is None:
+            return  # the owner is writing it right now, or just removed it
+        if owner.get("hostname") != socket.gethostname():
+            raise UsageError(
+                f"--project-dir {self.flag_value!r} is in use by process {owner.get('pid')} "
+                f"on host {owner.get('hostname')}; wait for it, choose another "
+                f"--project-dir, or delete {self.path} if that process is gone.")
+        if _alive(owner):
+            raise UsageError(
+                f"--project-dir {self.flag_value!r} is in use by process {owner['pid']} "
+                f"on this host ({owner.get('hostname')}); wait for it to finish, stop it, "
+                f"or choose another --project-dir.")
+        self.took_over = owner
+        self.path.unlink(missing_ok=True)
+
+    def _read_owner(self):
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            # Half-written by an owner killed mid-write (or right now by a live
+            # one): old enough means stale.
+            try:
+                age = time.time() - self.path.stat().st_mtime
+            except FileNotFoundError:
+                return None
+            return {"pid": -1, "hostname": socket.gethostname()} if age > 5 else None
+
+    def release(self):
+        self.held = False
+        try:
+            owner = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return
+        if owner.get("pid") == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self if self.held else self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()

@@ -1,0 +1,134 @@
+"""Per-trial resource figures: seconds per epoch, resident and peak memory, GPU memory.
+
+Logged as metrics on each child run so memory growth across trials and slow
+architectures show up in the MLflow runs table. Linux gives a per-trial peak:
+writing "5" to /proc/self/clear_refs resets the process's high-water mark
+(VmHWM), which `getrusage` cannot do; elsewhere the peak is the process's.
+"""
+
+import gc
+import resource
+import sys
+import time
+from pathlib import Path
+
+import keras
+
+MB = 1024 * 1024
+
+
+def rss_mb():
+    """Resident memory now."""
+    import psutil
+    return psutil.Process().memory_info().rss / MB
+
+
+def reset_peak_rss():
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb():
+    """Peak resident memory since the last reset (Linux) or since start."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, kB else
+
+
+def _gpu_devices():
+    import tensorflow as tf
+    return [f"GPU:{i}" for i, _ in enumerate(tf.config.list_logical_devices("GPU"))]
+
+
+def reset_gpu_peaks():
+    import tensorflow as tf
+    for device in _gpu_devices():
+        try:
+            tf.config.experimental.reset_memory_stats(device)
+        except (ValueError, RuntimeError):
+            pass
+
+
+def gpu_peak_mb():
+    """Largest GPU memory peak over the visible GPUs, or None without a GPU."""
+    import tensorflow as tf
+    peaks = []
+    for device in _gpu_devices():
+        try:
+            peaks.append(tf.config.experimental.get_memory_info(device)["peak"] / MB)
+        except (ValueError, RuntimeError):
+            pass
+    return max(peaks) if peaks else None
+
+
+class ResourceMonitor(keras.callbacks.Callback):
+    """Times each epoch and resets the memory peaks when training starts. Holds
+    numbers only, so it keeps nothing of the trial alive after `metrics()`."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch_seconds = []
+        self._epoch_start = None
+
+    def on_train_begin(self, logs=None):
+        reset_peak_rss()
+        reset_gpu_peaks()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+
+    def metrics(self):
+        seconds = self.epoch_seconds
+        return {"seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
+                "peak_rss_mb": peak_rss_mb(), "rss_mb": rss_mb(), "gpu_peak_mb": gpu_peak_mb()}
+
+
+def _gradient_registry():
+    """TF's process-global {name: gradient function} registry, or None if this TF
+    version keeps it elsewhere (then there is nothing we can release)."""
+    try:
+        from tensorflow.python.framework import ops
+        return ops._gradient_registry._registry
+    except (ImportError, AttributeError):
+        return None
+
+
+class GraphJanitor:
+    """Releases what TensorFlow keeps of a trial's traced functions after the trial.
+
+    Why: `tf.custom_gradient` (Keras uses it in its TF backend) registers each
+    traced gradient under a fresh name ("CustomGradient-N") in a process-global
+    registry and never removes it. The gradient closure holds the traced graph, so
+    every trial's train and test functions stayed alive: resident memory grew by
+    ~7.5 MB per build-and-fit of a tiny model even with `clear_session()` (measured
+    in a loop of 20 fits of bridge-small on digits: 743 -> 887 MB; with this
+    release: 743 -> 745 MB). Entries made during the trial are dropped at its end,
+    when nothing can trace that model's functions again."""
+
+    PREFIX = "CustomGradient-"
+
+    def __init__(self):
+        registry = _gradient_registry()
+        self._before = set(registry) if registry is not None else None
+
+    def release(self):
+        registry = _gradient_registry()
+        if registry is None or self._before is None:
+            return 0
+        new = [name for name in registry
+               if name.startswith(self.PREFIX) and name not in self._before]
+        for name in new:
+            del registry[name]
+        gc.collect()
+        return len(new)

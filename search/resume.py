@@ -1,0 +1,116 @@
+"""Settle what a killed search left behind in MLflow before it goes on.
+
+keras-tuner resumes its own state from the project directory: finished trials
+stay finished and the trial that was running is queued to run again. MLflow needs
+the same care, for the child runs the killed process left RUNNING:
+
+- trial finished in keras-tuner, its run still RUNNING (killed while closing the
+  run): the run is completed from the trial folder (epochs still queued for
+  MLflow come from the trial's journal, the best model from best_model.keras)
+  and marked FINISHED, so the trial has its one FINISHED run;
+- trial failed in keras-tuner: the run is marked FAILED with the reason;
+- anything else (the trial was interrupted and will run again): KILLED.
+
+The journal (`epochs.jsonl` in the trial folder) gets one line per epoch before
+the epoch is sent to MLflow, so no logged point is lost by a kill.
+"""
+
+import json
+import math
+import time
+from pathlib import Path
+
+from mlflow.entities import Metric, RunTag
+
+from search import tracking
+
+JOURNAL_FILE = "epochs.jsonl"
+TAG_RECOVERED = "recovered_after_kill"
+
+
+def append_journal(path, run_id, step, logs):
+    metrics = {k: float(v) for k, v in logs.items()
+               if k in tracking.EPOCH_METRICS and math.isfinite(float(v))}
+    with open(path, "a") as journal:  # closed at once: the OS holds it past a kill
+        journal.write(json.dumps({"run_id": run_id, "step": step, "metrics": metrics}) + "\n")
+
+
+def read_journal(path, run_id):
+    """{step: metrics} this run journaled; a line cut by the kill is skipped."""
+    epochs = {}
+    if not Path(path).is_file():
+        return epochs
+    for line in Path(path).read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("run_id") == run_id:
+            epochs[int(entry["step"])] = entry["metrics"]
+    return epochs
+
+
+def settle_interrupted_runs(tracker, tuner, say=print):
+    """Close every child run of the resumed search that is still RUNNING."""
+    runs = tracker.trial_runs()
+    finished = {r.data.tags.get(tracking.TAG_TRIAL_ID) for r in runs
+                if r.info.status == "FINISHED"}
+    for run in runs:
+        if run.info.status != "RUNNING":
+            continue
+        trial_id = run.data.tags.get(tracking.TAG_TRIAL_ID)
+        trial = tuner.oracle.trials.get(trial_id)
+        status = trial.status if trial is not None else None
+        if status == "COMPLETED" and trial_id not in finished:
+            _complete(tracker, tuner, run, trial)
+            finished.add(trial_id)
+            say(f"Resume: trial {trial_id} had finished; completed its MLflow run "
+                f"{run.info.run_id}.")
+        elif status == "FAILED":
+            _close(tracker, run.info.run_id, "FAILED", {
+                tracking.TAG_STATUS: "FAILED",
+                tracking.TAG_FAILURE: _last_line(trial.message)})
+        else:
+            _close(tracker, run.info.run_id, "KILLED", {tracking.TAG_STATUS: "KILLED"})
+            say(f"Resume: trial {trial_id} was interrupted; its run {run.info.run_id} "
+                f"is marked KILLED and the trial runs again.")
+
+
+def _complete(tracker, tuner, run, trial):
+    run_id = run.info.run_id
+    trial_dir = Path(tuner.get_trial_dir(trial.trial_id))
+    epochs = read_journal(trial_dir / JOURNAL_FILE, run_id)
+    missing = _missing_points(tracker.client, run_id, epochs)
+    summary = {"epochs_trained": len(epochs), "best_val_accuracy": trial.score}
+    with tracker._timed():
+        for start in range(0, len(missing), 1000):  # MLflow's batch limit
+            tracker.client.log_batch(run_id, metrics=missing[start:start + 1000])
+        tracker.client.log_batch(run_id, metrics=tracking._metrics(summary, step=0))
+        model = trial_dir / "best_model.keras"
+        if model.is_file() and not tracker.client.list_artifacts(
+                run_id, tracking.BEST_MODEL_ARTIFACT):
+            tracker.client.log_artifact(run_id, str(model), tracking.BEST_MODEL_ARTIFACT)
+    _close(tracker, run_id, "FINISHED", {tracking.TAG_STATUS: "COMPLETED",
+                                         TAG_RECOVERED: "true"})
+
+
+def _missing_points(client, run_id, epochs):
+    points = []
+    names = {name for metrics in epochs.values() for name in metrics}
+    for name in names:
+        logged = {m.step for m in client.get_metric_history(run_id, name)}
+        now = int(time.time() * 1000)
+        points += [Metric(name, metrics[name], now, step) for step, metrics in epochs.items()
+                   if name in metrics and step not in logged]
+    return points
+
+
+def _close(tracker, run_id, status, tags):
+    with tracker._timed():
+        tracker.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        tracker.client.set_terminated(run_id, status=status)
+
+
+def _last_line(message):
+    lines = [line for line in (message or "unknown error").strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "unknown error"

@@ -1,0 +1,190 @@
+"""Every user-facing flag is checked before any training or MLflow write: exit 2
+and one line naming the flag, the value and what is accepted (README "Bad input").
+
+Each row makes what it needs under tmp and returns the command line; the CLI's
+`main` runs it in this process (the same code path as `bridge-search`, minus a
+TensorFlow start-up per row)."""
+
+import pytest
+
+from search.cli import main
+
+NOT_A_HYPERMODEL = "class Space:\n    pass\n"
+BUILD_RAISES = '''
+import keras_tuner
+
+class Space(keras_tuner.HyperModel):
+    def build(self, hp):
+        raise RuntimeError("no model today")
+'''
+WITH_LAMBDA = '''
+import keras
+import keras_tuner
+
+class Space(keras_tuner.HyperModel):
+    def __init__(self, input_shape, num_classes):
+        super().__init__()
+        self.input_shape, self.num_classes = input_shape, num_classes
+
+    def build(self, hp):
+        inputs = keras.Input(self.input_shape)
+        x = keras.layers.Lambda(lambda t: t / 16.0, name="scale")(inputs)
+        x = keras.layers.Flatten()(x)
+        outputs = keras.layers.Dense(self.num_classes, activation="softmax")(x)
+        model = keras.Model(inputs, outputs)
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+'''
+
+
+def space_file(tmp, text):
+    (tmp / "space.py").write_text(text)
+    return f"{tmp / 'space.py'}:Space"
+
+
+def non_empty_dir(tmp):
+    (tmp / "out").mkdir()
+    (tmp / "out" / "old.txt").write_text("keep me")
+    return tmp / "out"
+
+
+def deleted_experiment(tmp, store):
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(tracking_uri=store)
+    client.delete_experiment(client.create_experiment("gone"))
+    return ["--experiment", "gone"]
+
+
+# name -> (arguments of `run` given tmp and the store URI, the line it must print)
+RUN_CASES = {
+    "max_epochs_below_1": (lambda tmp, store: ["--max-epochs", "0"],
+                           "--max-epochs 0 is invalid: must be an integer >= 1."),
+    "factor_below_2": (lambda tmp, store: ["--factor", "1"],
+                       "--factor 1 is invalid: must be an integer >= 2."),
+    "hyperband_iterations_below_1": (lambda tmp, store: ["--hyperband-iterations", "0"],
+                                     "--hyperband-iterations 0 is invalid: must be an "
+                                     "integer >= 1."),
+    "negative_seed": (lambda tmp, store: ["--seed", "-1"],
+                      "--seed -1 is invalid: must be an integer >= 0."),
+    "batch_size_0": (lambda tmp, store: ["--batch-size", "0"],
+                     "--batch-size 0 is invalid: must be an integer >= 1."),
+    "batch_size_not_a_number": (lambda tmp, store: ["--batch-size", "big"],
+                                "argument --batch-size: invalid int value: 'big'"),
+    "patience_0": (lambda tmp, store: ["--patience", "0"],
+                   "--patience 0 is invalid: must be an integer >= 1."),
+    "val_split_1": (lambda tmp, store: ["--val-split", "1.0"],
+                    "--val-split 1.0 is invalid: must be a fraction strictly between 0 and 1."),
+    "unknown_strategy": (lambda tmp, store: ["--strategy", "ring"],
+                         "--strategy 'ring' is invalid: accepted: none, mirrored."),
+    "unknown_data": (lambda tmp, store: ["--data", "mnist"],
+                     "--data 'mnist' is invalid: accepted: digits, tfds:NAME[:CONFIG], "
+                     "folder:PATH, npz:PATH."),
+    "unknown_space_name": (lambda tmp, store: ["--space", "bridge-huge"],
+                           "--space 'bridge-huge' is not a registered space; accepted: bridge, "
+                           "bridge-small, or path/to/file.py:ClassName."),
+    "space_file_missing": (lambda tmp, store: ["--space", f"{tmp / 'nope.py'}:Space"],
+                           "nope.py' does not exist or is not a .py file; expected "
+                           "path/to/file.py:ClassName."),
+    "space_class_missing": (lambda tmp, store: ["--space", space_file(tmp, "x = 1\n")],
+                            "space.py defines no 'Space'."),
+    "space_not_a_hypermodel": (lambda tmp, store: ["--space", space_file(tmp, NOT_A_HYPERMODEL)],
+                               "Space is not a keras_tuner.HyperModel subclass"),
+    "space_file_does_not_import": (lambda tmp, store: ["--space", space_file(tmp, "def (:\n")],
+                                   "space.py failed: SyntaxError"),
+    "space_build_raises": (lambda tmp, store: ["--space", space_file(tmp, BUILD_RAISES)],
+                           "building a model failed: RuntimeError: no model today"),
+    "space_with_lambda_layer": (lambda tmp, store: ["--space", space_file(tmp, WITH_LAMBDA)],
+                                "the model has Lambda layer(s) scale; they hold Python code "
+                                "that Keras safe mode refuses to load."),
+    "export_dir_not_writable": (lambda tmp, store: ["--export-dir", "/proc/bridge-export"],
+                                "--export-dir '/proc/bridge-export' is not writable (/proc "
+                                "denies writing); choose a writable directory."),
+    "export_dir_not_empty": (lambda tmp, store: ["--export-dir", str(non_empty_dir(tmp))],
+                             "out' exists and is not empty; pass --overwrite to replace it "
+                             "or choose another directory."),
+    "export_dir_is_a_file": (lambda tmp, store: ["--export-dir", str(non_empty_dir(tmp) /
+                                                                  "old.txt")],
+                             "old.txt' is a file; give a directory."),
+    "export_dir_under_a_file": (lambda tmp, store: ["--export-dir", str(non_empty_dir(tmp) /
+                                                                     "old.txt" / "sub")],
+                                "old.txt is a file; choose a directory path."),
+    "malformed_tracking_uri": (lambda tmp, store: ["--tracking-uri", "mlruns"],
+                               "--tracking-uri 'mlruns' is invalid: expected sqlite:///PATH.db, "
+                               "http(s)://HOST:PORT or file:PATH."),
+    "unreachable_tracking_uri": (lambda tmp, store: ["--tracking-uri", "http://127.0.0.1:9"],
+                                 "--tracking-uri http://127.0.0.1:9: the MLflow server does "
+                                 "not answer (ConnectionError); start it with `mlflow server` "
+                                 "or fix the URI."),
+    "deleted_experiment": (deleted_experiment,
+                           "--experiment 'gone' was deleted in MLflow; restore it"),
+    "experiment_blank": (lambda tmp, store: ["--experiment", " "],
+                         "--experiment ' ' is invalid: must be a non-empty name."),
+}
+
+
+def run_main(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    return code, capsys.readouterr().err
+
+
+def assert_one_line(stderr, message):
+    ours = [line for line in stderr.splitlines() if line.startswith(("bridge-search: error",
+                                                                     "bridge-search run: error"))]
+    assert len(ours) == 1, stderr
+    assert message in ours[0], ours[0]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("case", list(RUN_CASES))
+def test_bad_run_input_exits_2_with_one_line_before_any_write(case, tmp_path, capsys):
+    make_args, message = RUN_CASES[case]
+    store_dir = tmp_path / "store"
+    store = f"sqlite:///{store_dir}/mlflow.db"
+    args = make_args(tmp_path, store)
+    if "--tracking-uri" not in args:
+        args += ["--tracking-uri", store]
+    runs_before = _run_count(store) if store_dir.exists() else 0
+    code, stderr = run_main(["run", "--space", "bridge-small", "--project-dir",
+                             str(tmp_path / "project"), *args], capsys)
+    assert code == 2
+    assert_one_line(stderr, message)
+    # Nothing trained, nothing logged.
+    assert not list((tmp_path / "project").glob("*/trial_*"))
+    assert not list((tmp_path / "project").glob("*/oracle.json"))
+    if store_dir.exists():
+        assert _run_count(store) == runs_before
+
+
+def _run_count(store):
+    from mlflow.tracking import MlflowClient
+    from mlflow.entities import ViewType
+    client = MlflowClient(tracking_uri=store)
+    ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    return len(client.search_runs(ids, run_view_type=ViewType.ALL)) if ids else 0
+
+
+EXPORT_CASES = {
+    "unknown_run_id": (lambda tmp: ["--run-id", "0123456789abcdef", "--out", str(tmp / "o")],
+                       "--run-id '0123456789abcdef': no such run in this tracking store"),
+    "out_not_empty": (lambda tmp: ["--run-id", "0123456789abcdef", "--out",
+                                   str(non_empty_dir(tmp))],
+                      "out' exists and is not empty; pass --overwrite"),
+    "unreachable_tracking_uri": (lambda tmp: ["--run-id", "abc", "--out", str(tmp / "o"),
+                                              "--tracking-uri", "http://127.0.0.1:9"],
+                                 "the MLflow server does not answer"),
+}
+
+
+@pytest.mark.parametrize("case", list(EXPORT_CASES))
+def test_bad_export_input_exits_2_with_one_line(case, tmp_path, capsys, tracking_uri):
+    make_args, message = EXPORT_CASES[case]
+    args = make_args(tmp_path)
+    if "--tracking-uri" not in args:
+        args += ["--tracking-uri", tracking_uri]
+    code, stderr = run_main(["export", *args], capsys)
+    assert code == 2
+    assert_one_line(stderr, message)
+

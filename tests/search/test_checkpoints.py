@@ -1,0 +1,100 @@
+"""`--keep-checkpoints K` bounds the local checkpoints; `--log-models` picks which
+trials keep their best model in MLflow. Real searches on digits."""
+
+from pathlib import Path
+
+import pytest
+
+from search import SearchConfig, run_search, tracking
+from search.checkpoints import BEST_MODEL_FILE
+
+KEEP = 1
+ROUND0_SIZE = 3  # Hyperband(3, 3): bracket 1 starts with 3 trials, all candidates for round 1
+
+
+def child_runs(client, summary):
+    runs = client.search_runs(
+        [summary["experiment_id"]],
+        filter_string=f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'")
+    return sorted(runs, key=lambda r: r.data.tags[tracking.TAG_TRIAL_ID])
+
+
+def search(work, tracking_uri, name, **options):
+    config = SearchConfig(**{"space": "bridge-small", "factor": 3, "seed": 2,
+                             "experiment": name, "project_dir": str(work / name),
+                             "tracking_uri": tracking_uri,
+                             "export_dir": str(work / f"{name}-export"), **options})
+    return config, run_search(config, say=lambda _: None)
+
+
+def checkpointed_trials(project):
+    return sorted(p.parent.name for p in Path(project).rglob("checkpoint.weights.h5"))
+
+
+@pytest.fixture(scope="module")
+def budget_search(tmp_path_factory, tracking_uri):
+    work = tmp_path_factory.mktemp("checkpoints")
+    # Two Hyperband iterations: 12 trials, the second iteration must not add to the disk.
+    return search(work, tracking_uri, "budget", max_epochs=3, hyperband_iterations=2,
+                  keep_checkpoints=KEEP, log_models="best")
+
+
+def test_only_the_best_k_checkpoints_stay_on_disk(budget_search):
+    config, summary = budget_search
+    assert summary["n_trials"] == 12
+    project = Path(config.project_dir) / config.project_name
+    kept = checkpointed_trials(project)
+    assert len(kept) == KEEP
+    assert len(list(project.rglob(BEST_MODEL_FILE))) == KEEP
+    assert len(list(project.glob("trial_*/trial.json"))) == 12  # keras-tuner's records stay
+
+
+def test_the_project_dir_stops_growing_beyond_the_budget(budget_search, mlflow_client):
+    _, summary = budget_search
+    runs = child_runs(mlflow_client, summary)
+    with_checkpoints = [r.data.metrics["trials_with_checkpoints"] for r in runs]
+    # At each trial's end: the best K, the round-0 trials Hyperband may still
+    # continue, and the trial itself (its files go once MLflow has its model).
+    assert max(with_checkpoints) <= KEEP + ROUND0_SIZE
+    assert with_checkpoints[-1] <= KEEP + 1  # whatever the trial count
+    sizes = [r.data.metrics["project_dir_mb"] for r in runs]
+    assert max(sizes[6:]) <= max(sizes[:6]) * 1.5  # the second iteration adds no disk
+
+
+def test_continued_trials_found_their_predecessors_checkpoint(budget_search, mlflow_client):
+    _, summary = budget_search
+    continued = [r for r in child_runs(mlflow_client, summary)
+                 if r.data.tags[tracking.TAG_CONTINUES]]
+    assert len(continued) == 2  # one round-1 trial per iteration
+    for run in continued:
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["epochs_trained"] == 2  # epochs 2-3 on top of round 0's
+
+
+def test_log_models_best_keeps_the_models_that_were_best_so_far(budget_search, mlflow_client):
+    _, summary = budget_search
+    best_so_far, expected = -1.0, set()
+    runs = child_runs(mlflow_client, summary)
+    for run in runs:  # trial order = the order they ended in (one process)
+        if run.data.metrics["best_val_accuracy"] > best_so_far:
+            best_so_far = run.data.metrics["best_val_accuracy"]
+            expected.add(run.info.run_id)
+    logged = {r.info.run_id for r in runs
+              if mlflow_client.list_artifacts(r.info.run_id, tracking.BEST_MODEL_ARTIFACT)}
+    assert logged == expected and summary["best_run_id"] in logged
+    assert len(logged) < len(runs)
+
+
+def test_log_models_none_logs_no_trial_model_but_exports_the_winner(tmp_path, tracking_uri,
+                                                                    mlflow_client):
+    config, summary = search(tmp_path, tracking_uri, "no-models", max_epochs=1, factor=2,
+                             log_models="none")
+    runs = child_runs(mlflow_client, summary)
+    assert runs and not any(mlflow_client.list_artifacts(r.info.run_id) for r in runs)
+    assert (Path(summary["export_dir"]) / "model.keras").is_file()
+
+
+def test_keep_checkpoints_0_is_refused():
+    from search.errors import UsageError
+    with pytest.raises(UsageError, match=r"--keep-checkpoints 0 is invalid: must be an integer"):
+        SearchConfig(keep_checkpoints=0)

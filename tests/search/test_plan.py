@@ -1,0 +1,86 @@
+"""The Hyperband plan, `--min-epochs`, and `run --dry-run` against a real run."""
+
+import json
+import re
+
+import keras_tuner
+import pytest
+
+from search.plan import MinEpochsHyperbandOracle, hyperband_plan
+from tests.conftest import run_cli
+
+
+def test_plan_matches_keras_tuner_for_the_default_budget():
+    plan = hyperband_plan(9, 3)
+    assert (plan.total_trials, plan.total_epochs) == (23, 75)
+    assert [r.bracket for r in plan.rounds if r.round == 0] == [2, 1, 0]
+
+
+@pytest.mark.parametrize("max_epochs, factor", [(9, 3), (27, 3), (10, 2), (4, 4)])
+def test_min_epochs_1_is_keras_tuners_own_oracle(max_epochs, factor):
+    stock = keras_tuner.oracles.HyperbandOracle(objective="val_accuracy",
+                                                max_epochs=max_epochs, factor=factor)
+    ours = MinEpochsHyperbandOracle(objective="val_accuracy", max_epochs=max_epochs,
+                                    factor=factor, min_epochs=1)
+    assert ours._get_num_brackets() == stock._get_num_brackets()
+    assert ours._brackets == stock._brackets
+
+
+@pytest.mark.parametrize("max_epochs, factor, min_epochs, brackets", [
+    (9, 3, 3, 2), (9, 3, 2, 2), (9, 3, 9, 1), (27, 3, 3, 3), (8, 2, 2, 3)])
+def test_min_epochs_drops_the_brackets_that_train_fewer(max_epochs, factor, min_epochs,
+                                                        brackets):
+    plan = hyperband_plan(max_epochs, factor, min_epochs=min_epochs)
+    first_rounds = [r for r in plan.rounds if r.round == 0]
+    assert len(first_rounds) == brackets
+    assert min(r.new_epochs for r in first_rounds) >= min_epochs
+    assert max(r.epochs for r in plan.rounds) == max_epochs
+
+
+def test_min_epochs_above_max_epochs_is_a_usage_error(tmp_path):
+    result = run_cli("run", "--max-epochs", 3, "--min-epochs", 4, "--dry-run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--min-epochs 4 is invalid" in result.stderr and "Traceback" not in result.stderr
+
+
+BUDGET = ["--space", "bridge-small", "--max-epochs", 4, "--factor", 2, "--min-epochs", 2,
+          "--patience", 9]  # patience > max_epochs: early stopping cannot cut a trial short
+
+
+@pytest.fixture(scope="module")
+def dry_and_real(tmp_path_factory, tracking_uri):
+    work = tmp_path_factory.mktemp("plan")
+    untouched_store = work / "never.db"
+    dry = run_cli("run", *BUDGET, "--dry-run", "--tracking-uri", f"sqlite:///{untouched_store}",
+                  cwd=work)
+    real = run_cli("run", *BUDGET, "--experiment", "plan-real", "--tracking-uri", tracking_uri,
+                   "--project-dir", work / "project", "--export-dir", work / "export",
+                   "--summary-json", work / "summary.json", cwd=work)
+    return work, dry, real, untouched_store
+
+
+def test_dry_run_prints_every_round_and_an_estimate_without_training(dry_and_real):
+    _, dry, _, untouched_store = dry_and_real
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    plan = hyperband_plan(4, 2, min_epochs=2)
+    rows = [line.split() for line in dry.stdout.splitlines() if re.fullmatch(r"[\d\s]+", line)]
+    assert [[int(v) for v in row] for row in rows] == [
+        [r.iteration, r.bracket, r.round, r.trials, r.new_epochs, r.epochs] for r in plan.rounds]
+    assert f"Total: {plan.total_trials} trials, {plan.total_epochs} epochs" in dry.stdout
+    assert re.search(r"Estimated wall time: \d+:\d\d = .* How: the space's default model",
+                     dry.stdout)
+    assert not untouched_store.exists()  # nothing logged to MLflow
+
+
+def test_dry_run_totals_equal_the_real_runs_trials_and_epochs(dry_and_real, mlflow_client):
+    work, dry, real, _ = dry_and_real
+    assert real.returncode == 0, real.stderr[-3000:]
+    trials, epochs = map(int, re.search(r"Total: (\d+) trials, (\d+) epochs", dry.stdout).groups())
+    summary = json.loads((work / "summary.json").read_text())
+    runs = mlflow_client.search_runs(
+        [summary["experiment_id"]],
+        filter_string=f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'")
+    assert len(runs) == summary["n_trials"] == trials
+    assert sum(r.data.metrics["epochs_trained"] for r in runs) == epochs
+    first_round = [r for r in runs if r.data.tags["hyperband_round"] == "0"]
+    assert min(r.data.metrics["epochs_trained"] for r in first_round) == 2  # --min-epochs 2
