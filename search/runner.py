@@ -185,6 +185,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
                "registered_model": name, "registered_version": version,
                "search_seconds": timings["search_seconds"],
                "mlflow_seconds": tracker.seconds_in_mlflow,
+               "mlflow_epoch_seconds": tracker.seconds_in_epoch_logging,
                "mlflow_trial_seconds": timings["mlflow_trial_seconds"]}
     tracker.log_search_metrics({k: v for k, v in summary.items()
                                 if isinstance(v, (int, float)) and not isinstance(v, bool)})

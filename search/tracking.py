@@ -57,15 +57,18 @@ class SearchTracker:
         # killed process; a fresh one skips that query on every trial.
         self.may_have_stale_runs = False
         self.seconds_in_mlflow = 0.0
+        self.seconds_in_epoch_logging = 0.0  # the per-epoch part of it: send + drain
         self._sender = BackgroundSender(self.client)
 
     @contextlib.contextmanager
-    def _timed(self):
+    def _timed(self, epoch_logging=False):
         start = time.perf_counter()
         try:
             yield
         finally:
             self.seconds_in_mlflow += time.perf_counter() - start
+            if epoch_logging:
+                self.seconds_in_epoch_logging += time.perf_counter() - start
 
     # ----- the search ---------------------------------------------------------
     def open_experiment(self):
@@ -166,7 +169,7 @@ class SearchTracker:
         """Per-epoch metrics, step = epoch, sent by a background thread so training
         does not wait for the store (drained at trial end)."""
         metrics = {name: logs[name] for name in EPOCH_METRICS if name in logs}
-        with self._timed():
+        with self._timed(epoch_logging=True):
             self._sender.send(run_id, _metrics(metrics, step=epoch))
 
     def log_text(self, run_id, text, artifact_file):
@@ -174,8 +177,9 @@ class SearchTracker:
             self.client.log_text(run_id, text, artifact_file)
 
     def end_trial(self, run_id, metrics, tags, status, model_path=None):
-        with self._timed():
+        with self._timed(epoch_logging=True):
             self._sender.drain()
+        with self._timed():
             self.client.log_batch(run_id, metrics=_metrics(metrics, step=0),
                                   tags=[RunTag(k, str(v)) for k, v in tags.items()])
             if model_path is not None:
