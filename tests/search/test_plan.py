@@ -84,3 +84,12 @@ def test_dry_run_totals_equal_the_real_runs_trials_and_epochs(dry_and_real, mlfl
     assert sum(r.data.metrics["epochs_trained"] for r in runs) == epochs
     first_round = [r for r in runs if r.data.tags["hyperband_round"] == "0"]
     assert min(r.data.metrics["epochs_trained"] for r in first_round) == 2  # --min-epochs 2
+
+
+def test_the_estimate_times_a_model_from_the_middle_of_the_space():
+    import spaces
+    from search.dry_run import middle_hyperparameters
+    hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
+    values = middle_hyperparameters(hypermodel).values
+    assert (values["filters"], values["dense_units"], values["residual_blocks"]) == (32, 128, 1)
+    assert values["dropout"] == 0.25 and values["learning_rate"] == pytest.approx(1e-3)
