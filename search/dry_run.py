@@ -45,15 +45,14 @@ def dry_run(config, out=print, say=print):
         f"{config.max_epochs}, min_epochs {config.min_epochs}, factor {config.factor}, "
         f"{config.hyperband_iterations} iteration(s)")
     out(format_plan(plan))
-    timing = time_default_model(config, say)
+    timing = time_middle_model(config, say)
     out(estimate_line(plan, timing))
     return {"total_trials": plan.total_trials, "total_epochs": plan.total_epochs,
             "estimated_seconds": estimate_seconds(plan, timing), **timing}
 
 
-def time_default_model(config, say):
+def time_middle_model(config, say):
     from search.runner import load_checked_space
-    import keras_tuner
     configure_devices(config, say)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
@@ -62,6 +61,8 @@ def time_default_model(config, say):
     keras.backend.clear_session()
     started = time.perf_counter()
     model = hypermodel.build(hp)
+    if config.jit_compile:  # as the tuner does
+        model.jit_compile = True
     build_seconds = time.perf_counter() - started
     timer = _EpochTimer()
     model.fit(image_data.pipeline("train", config.batch_size, config.seed), epochs=2,
