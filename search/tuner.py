@@ -6,7 +6,9 @@ The search loop is keras-tuner's own; we only hook into it:
   epoch's weights, and record the parameter count.
 - `on_trial_end`: close the run with its summary metrics, best model and status,
   and print one progress line.
-It also fixes optimizer state on Hyperband's continued trials (see `_build_hypermodel`).
+It also fixes optimizer state on Hyperband's continued trials (see `_build_hypermodel`),
+keeps local checkpoints within `--keep-checkpoints` (search/checkpoints.py) and
+releases what TensorFlow keeps of each trial's graphs (search/resources.py).
 """
 
 import json
