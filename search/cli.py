@@ -1,4 +1,4 @@
-"""`bridge-search` command line: sub-commands run, export, spaces, ui.
+"""`bridge-search` command line: sub-commands run, launch, export, report, serve, spaces, ui.
 
 `run`'s options are generated from SearchConfig's fields, so the CLI, the
 validation and what is logged to MLflow cannot drift apart. Exit codes: 0 ok,
@@ -51,6 +51,32 @@ def build_parser(search_defaults=None):
                                "only for files you trust")
 
     commands.add_parser("spaces", help="list registered search spaces and their hyperparameters")
+
+    report = commands.add_parser(
+        "report", help="print the trial table and best trial per bridge of a search and "
+                       "write its plots, from the MLflow store alone")
+    report.add_argument("--experiment", default=SearchConfig.experiment,
+                        help=f"MLflow experiment (default: {SearchConfig.experiment})")
+    report.add_argument("--run-id", default=None,
+                        help="parent run id of the search (default: the latest search)")
+    report.add_argument("--out", default=None,
+                        help="folder for report.md, trials.csv and the PNG plots "
+                             "(default: reports/EXPERIMENT/RUN_ID)")
+    report.add_argument("--tracking-uri", default=None)
+
+    serve = commands.add_parser(
+        "serve", help="serve a registered model over HTTP: `mlflow models serve` on "
+                      "models:/EXPERIMENT-classifier@champion, POST raw images to /invocations")
+    serve.add_argument("--experiment", default=SearchConfig.experiment,
+                       help=f"MLflow experiment whose model to serve (default: "
+                            f"{SearchConfig.experiment})")
+    serve.add_argument("--alias", default="champion",
+                       help="registry alias to serve (default: champion)")
+    serve.add_argument("--model-uri", default=None,
+                       help="any MLflow model URI instead (runs:/..., models:/NAME/VERSION)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5001)
+    serve.add_argument("--tracking-uri", default=None)
 
     ui = commands.add_parser("ui", help="open the MLflow UI on the store in use")
     ui.add_argument("--tracking-uri", default=None)
@@ -131,8 +157,10 @@ def launch_command(args):
 
 
 def _is_usage_error(error):
+    if isinstance(error, UsageError):  # decided without importing spaces (TensorFlow)
+        return True
     from spaces import SpaceError  # a space's own error is the user's input too
-    return isinstance(error, (UsageError, SpaceError))
+    return isinstance(error, SpaceError)
 
 
 def run_command(args):
@@ -141,6 +169,8 @@ def run_command(args):
         from search.dry_run import dry_run
         dry_run(config, out=print, say=lambda message: print(message, file=sys.stderr))
         return 0
+    from search.reachable import check_reachable
+    check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     from search.runner import run_search
     run_search(config, say=lambda message: print(message, file=sys.stderr, flush=True))
     return 0
@@ -173,6 +203,43 @@ def spaces_command(args):
     return 0
 
 
+def _store_uri(args):
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the default store; an http
+    server that does not answer is a usage error."""
+    from search import tracking
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri, _ = tracking.resolve_store(uri)
+    tracking.check_reachable(uri)
+    return uri
+
+
+def report_command(args):
+    from mlflow.tracking import MlflowClient
+
+    from search import report
+    client = MlflowClient(tracking_uri=_store_uri(args))
+    _, parent = report.find_search(client, args.experiment, args.run_id)
+    out = args.out or os.path.join("reports", args.experiment, parent.info.run_id)
+    text, _ = report.build_report(client, args.experiment, out, parent.info.run_id)
+    print(text)
+    print(f"report.md, trials.csv and plots written to {out}", file=sys.stderr)
+    return 0
+
+
+def serve_command(args):
+    from search import export
+    uri = _store_uri(args)
+    model_uri = args.model_uri or export.champion_uri(uri, args.experiment, args.alias)
+    # `mlflow models serve` starts uvicorn by name: the venv's bin/ must be on PATH.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+           "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+               "--env-manager", "local", "--host", args.host, "--port", str(args.port)]
+    print(f"Serving {model_uri} on http://{args.host}:{args.port}/invocations "
+          f"(POST {{\"inputs\": raw images as nested lists}})", file=sys.stderr, flush=True)
+    os.execve(sys.executable, command, env)
+
+
 def ui_command(args):
     from search import tracking
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -184,7 +251,7 @@ def ui_command(args):
 
 
 COMMANDS = {"run": run_command, "launch": launch_command, "export": export_command, "spaces": spaces_command,
-            "ui": ui_command}
+            "ui": ui_command, "report": report_command, "serve": serve_command}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -63,6 +63,20 @@ def log_winner(tracker, model, x_example, val_accuracy):
     return name, version
 
 
+def champion_uri(tracking_uri, experiment, alias=CHAMPION_ALIAS):
+    """`models:/EXPERIMENT-classifier@alias`, checked to exist in the registry."""
+    name = registered_model_name(experiment)
+    try:
+        mlflow.tracking.MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(
+            name, alias)
+    except mlflow.exceptions.MlflowException:
+        raise UsageError(f"--experiment {experiment!r} --alias {alias!r}: no model "
+                         f"{name}@{alias} in the registry of {tracking_uri}; a finished "
+                         f"`bridge-search run --experiment {experiment}` registers one, or "
+                         f"pass --model-uri.") from None
+    return f"models:/{name}@{alias}"
+
+
 def pip_requirements():
     """The packages the winner needs to be served, pinned to what trained it.
 

@@ -4,6 +4,7 @@ This is the one place that wires the modules together, top to bottom.
 """
 
 import json
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -29,6 +30,8 @@ STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
 def run_search(config, say=print):
     """Run one search (or this process's part of a distributed one)."""
     started = time.perf_counter()
+    # Before anything slow (devices, data): an unreachable server fails in seconds.
+    tracking.check_reachable(config.resolved_tracking_uri())
     strategy, device = configure_devices(config, say)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
@@ -85,6 +88,7 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
         timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = _finish(config, tuner, tracker, image_data, timings, say)
+        _log_report(tracker, say)
     except BaseException:
         tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
         raise
@@ -181,6 +185,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
                "registered_model": name, "registered_version": version,
                "search_seconds": timings["search_seconds"],
                "mlflow_seconds": tracker.seconds_in_mlflow,
+               "mlflow_epoch_seconds": tracker.seconds_in_epoch_logging,
                "mlflow_trial_seconds": timings["mlflow_trial_seconds"]}
     tracker.log_search_metrics({k: v for k, v in summary.items()
                                 if isinstance(v, (int, float)) and not isinstance(v, bool)})
@@ -192,6 +197,23 @@ def _finish(config, tuner, tracker, image_data, timings, say):
         Path(config.summary_json).write_text(json.dumps(summary, indent=2))
     _say_result(say, best_trial, metrics, summary)
     return summary
+
+
+def _log_report(tracker, say):
+    """Trial table and plots as artifacts on the parent run. The search and its
+    winner are already stored, so a failing report only warns (and can be
+    rebuilt from the store with `bridge-search report`)."""
+    from search import report
+    rebuild = (f"bridge-search report --experiment {shlex.quote(tracker.experiment_name)} "
+               f"--run-id {tracker.parent_run_id}")
+    try:
+        report.log_search_report(tracker.client, tracker.experiment_name, tracker.parent_run_id)
+    except Exception as error:  # noqa: BLE001 - see docstring
+        say(f"warning: the search report was not logged ({type(error).__name__}: {error}); "
+            f"build it with: {rebuild}")
+        return
+    say(f"Report (trial table, plots): artifacts {report.REPORT_ARTIFACT}/ of run "
+        f"{tracker.parent_run_id}; print it again: {rebuild}")
 
 
 def _say_result(say, best_trial, metrics, summary):

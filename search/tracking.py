@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.errors import UsageError
+from search.reachable import check_reachable
 
 # Tag names (stable: the report and other tools query them).
 TAG_ROLE = "bridge_search.role"  # "search" on the parent, "trial" on children
@@ -42,19 +43,6 @@ def resolve_store(tracking_uri):
     return tracking_uri, None
 
 
-def check_reachable(tracking_uri, timeout=5.0):
-    """Fail fast (exit 2) when an HTTP tracking server does not answer."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    import requests
-    try:
-        requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
-    except requests.RequestException as error:
-        raise UsageError(f"--tracking-uri {tracking_uri}: the MLflow server does not answer "
-                         f"({type(error).__name__}); start it with `mlflow server` or fix "
-                         f"the URI.") from None
-
-
 class SearchTracker:
     """Writes one search into one MLflow experiment."""
 
@@ -69,15 +57,18 @@ class SearchTracker:
         # killed process; a fresh one skips that query on every trial.
         self.may_have_stale_runs = False
         self.seconds_in_mlflow = 0.0
+        self.seconds_in_epoch_logging = 0.0  # the per-epoch part of it: send + drain
         self._sender = BackgroundSender(self.client)
 
     @contextlib.contextmanager
-    def _timed(self):
+    def _timed(self, epoch_logging=False):
         start = time.perf_counter()
         try:
             yield
         finally:
             self.seconds_in_mlflow += time.perf_counter() - start
+            if epoch_logging:
+                self.seconds_in_epoch_logging += time.perf_counter() - start
 
     # ----- the search ---------------------------------------------------------
     def open_experiment(self):
@@ -178,7 +169,7 @@ class SearchTracker:
         """Per-epoch metrics, step = epoch, sent by a background thread so training
         does not wait for the store (drained at trial end)."""
         metrics = {name: logs[name] for name in EPOCH_METRICS if name in logs}
-        with self._timed():
+        with self._timed(epoch_logging=True):
             self._sender.send(run_id, _metrics(metrics, step=epoch))
 
     def log_text(self, run_id, text, artifact_file):
@@ -186,8 +177,9 @@ class SearchTracker:
             self.client.log_text(run_id, text, artifact_file)
 
     def end_trial(self, run_id, metrics, tags, status, model_path=None):
-        with self._timed():
+        with self._timed(epoch_logging=True):
             self._sender.drain()
+        with self._timed():
             self.client.log_batch(run_id, metrics=_metrics(metrics, step=0),
                                   tags=[RunTag(k, str(v)) for k, v in tags.items()])
             if model_path is not None:

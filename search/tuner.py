@@ -6,7 +6,9 @@ The search loop is keras-tuner's own; we only hook into it:
   epoch's weights, and record the parameter count.
 - `on_trial_end`: close the run with its summary metrics, best model and status,
   and print one progress line.
-It also fixes optimizer state on Hyperband's continued trials (see `_build_hypermodel`).
+It also fixes optimizer state on Hyperband's continued trials (see `_build_hypermodel`),
+keeps local checkpoints within `--keep-checkpoints` (search/checkpoints.py) and
+releases what TensorFlow keeps of each trial's graphs (search/resources.py).
 """
 
 import json
@@ -26,6 +28,7 @@ from search.progress import Progress
 from search.resources import GraphJanitor, ResourceMonitor
 
 OBJECTIVE = "val_accuracy"
+INACTIVE = "n/a"  # param value of a conditional hyperparameter that does not apply
 # keras-tuner prints the whole traceback of every failed trial to stderr; the
 # reason goes to one progress line and the run's tag, the traceback to the run's
 # failure_traceback.txt artifact instead.
@@ -127,7 +130,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         values = trial.hyperparameters.values
-        params = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        params = trial_params(trial.hyperparameters)
         tags = {tracking.TAG_BRACKET: values.get("tuner/bracket", ""),
                 tracking.TAG_ROUND: values.get("tuner/round", ""),
                 tracking.TAG_CONTINUES: values.get("tuner/trial_id", ""),
@@ -238,6 +241,16 @@ class BridgeHyperband(keras_tuner.Hyperband):
         checkpoints.prune(self, self.keep_checkpoints, spare)
         return {"project_dir_mb": checkpoints.disk_usage_mb(self.project_dir),
                 "trials_with_checkpoints": checkpoints.trials_with_checkpoints(self)}
+
+
+def trial_params(hp):
+    """A trial's hyperparameters as MLflow params. keras-tuner leaves inactive
+    conditional ones (flatten_pool when bridge != flatten) out of `hp.values`; they
+    are logged as INACTIVE so every trial has the same param names and MLflow's
+    compare and parallel-coordinates views line up without setup."""
+    params = {p.name: hp.values.get(p.name, INACTIVE) for p in hp.space}
+    params.update({k: v for k, v in hp.values.items() if k not in params})
+    return {k: v for k, v in params.items() if not k.startswith("tuner/")}
 
 
 def _last_line(message):

@@ -67,7 +67,7 @@ def test_dry_run_prints_every_round_and_an_estimate_without_training(dry_and_rea
     assert [[int(v) for v in row] for row in rows] == [
         [r.iteration, r.bracket, r.round, r.trials, r.new_epochs, r.epochs] for r in plan.rounds]
     assert f"Total: {plan.total_trials} trials, {plan.total_epochs} epochs" in dry.stdout
-    assert re.search(r"Estimated wall time: \d+:\d\d = .* How: the space's default model",
+    assert re.search(r"Estimated wall time: \d+:\d\d = .* How: a mid-sized model of the space",
                      dry.stdout)
     assert not untouched_store.exists()  # nothing logged to MLflow
 
@@ -84,3 +84,12 @@ def test_dry_run_totals_equal_the_real_runs_trials_and_epochs(dry_and_real, mlfl
     assert sum(r.data.metrics["epochs_trained"] for r in runs) == epochs
     first_round = [r for r in runs if r.data.tags["hyperband_round"] == "0"]
     assert min(r.data.metrics["epochs_trained"] for r in first_round) == 2  # --min-epochs 2
+
+
+def test_the_estimate_times_a_model_from_the_middle_of_the_space():
+    import spaces
+    from search.dry_run import middle_hyperparameters
+    hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
+    values = middle_hyperparameters(hypermodel).values
+    assert (values["filters"], values["dense_units"], values["residual_blocks"]) == (32, 128, 1)
+    assert values["dropout"] == 0.25 and values["learning_rate"] == pytest.approx(1e-3)

@@ -1,0 +1,294 @@
+"""Search report: the trial table, the best trial per bridge and three plots.
+
+Reads only the MLflow store (through `MlflowClient`), so a report can be rebuilt
+any time, on any machine that reaches the store: `bridge-search report`. The end
+of every search logs the same files as artifacts under `report/` on its parent run.
+
+Files: `report.md` (the tables as printed), `trials.csv`, and the PNGs
+`val_accuracy_by_epoch.png`, `accuracy_vs_params.png`, `hyperband_brackets.png`.
+"""
+
+import csv
+import dataclasses
+import math
+import tempfile
+from pathlib import Path
+
+import mlflow
+
+from search import tracking
+from search.errors import UsageError
+
+REPORT_ARTIFACT = "report"  # folder on the parent run
+REPORT_FILE = "report.md"
+CSV_FILE = "trials.csv"
+CURVES_PLOT = "val_accuracy_by_epoch.png"
+PARAMS_PLOT = "accuracy_vs_params.png"
+BRACKETS_PLOT = "hyperband_brackets.png"
+# Param names of the default space (spaces/bridge_net.py); other spaces show "-".
+BRIDGE, DEPTH, WIDTH = "bridge", "residual_blocks", "dense_units"
+SEARCH_QUERY = f"tags.`{tracking.TAG_ROLE}` = 'search'"
+
+
+@dataclasses.dataclass
+class Trial:
+    """One trial's child run, as the report needs it."""
+    run_id: str
+    trial_id: str
+    bridge: str
+    depth: str
+    width: str
+    param_count: float | None
+    epochs: float | None
+    best_val_accuracy: float | None
+    wall_seconds: float | None
+    status: str
+    bracket: str
+    round: str
+    continues: str  # trial id this Hyperband trial continues, or ""
+    history: list  # [(epoch, val_accuracy)] in epoch order
+
+    @property
+    def finished(self):
+        return self.status == "FINISHED" and self.best_val_accuracy is not None
+
+
+# ----- reading the store ----------------------------------------------------------
+def find_search(client, experiment_name, parent_run_id=None):
+    """The experiment and the parent run of one search (default: the latest)."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        known = sorted(e.name for e in client.search_experiments())
+        raise UsageError(f"--experiment {experiment_name!r}: no such experiment in this "
+                         f"tracking store; existing: {', '.join(known) or 'none'}.")
+    if parent_run_id is None:
+        runs = client.search_runs([experiment.experiment_id], filter_string=SEARCH_QUERY,
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+        if not runs:
+            raise UsageError(f"--experiment {experiment_name!r} has no bridge-search search "
+                             f"runs; run `bridge-search run --experiment {experiment_name}`.")
+        return experiment, runs[0]
+    try:
+        run = client.get_run(parent_run_id)
+    except mlflow.exceptions.MlflowException:
+        run = None
+    if (run is None or run.info.experiment_id != experiment.experiment_id
+            or run.data.tags.get(tracking.TAG_ROLE) != "search"):
+        raise UsageError(f"--run-id {parent_run_id!r} is not a search (parent) run of "
+                         f"experiment {experiment_name!r}; omit it for the latest search.")
+    return experiment, run
+
+
+def collect_trials(client, experiment_id, parent_run_id):
+    """Every child run of the search, with its val_accuracy history, by trial id."""
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        max_results=10000)
+    trials = [_trial(client, run) for run in runs]
+    return sorted(trials, key=lambda t: (t.trial_id, t.run_id))
+
+
+def _trial(client, run):
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    history = sorted((m.step, m.value) for m in
+                     client.get_metric_history(run.info.run_id, "val_accuracy"))
+    return Trial(run_id=run.info.run_id, trial_id=tags.get(tracking.TAG_TRIAL_ID, "?"),
+                 bridge=params.get(BRIDGE, "-"), depth=params.get(DEPTH, "-"),
+                 width=params.get(WIDTH, "-"), param_count=metrics.get("param_count"),
+                 epochs=metrics.get("epochs_trained"),
+                 best_val_accuracy=metrics.get("best_val_accuracy"),
+                 wall_seconds=metrics.get("wall_seconds"), status=run.info.status,
+                 bracket=tags.get(tracking.TAG_BRACKET, ""),
+                 round=tags.get(tracking.TAG_ROUND, ""),
+                 continues=tags.get(tracking.TAG_CONTINUES, ""), history=history)
+
+
+def best_per_bridge(trials):
+    """{bridge: its best finished trial}, best bridge first."""
+    best = {}
+    for trial in trials:
+        if trial.finished and (trial.bridge not in best or
+                               trial.best_val_accuracy > best[trial.bridge].best_val_accuracy):
+            best[trial.bridge] = trial
+    return dict(sorted(best.items(), key=lambda item: -item[1].best_val_accuracy))
+
+
+# ----- text ------------------------------------------------------------------------
+TABLE_COLUMNS = ("trial", "bridge", "depth", "width", "params", "epochs", "best val_acc",
+                 "wall s", "bracket/round", "status", "run id")
+
+
+def _row(trial):
+    return (trial.trial_id, trial.bridge, trial.depth, trial.width, _num(trial.param_count),
+            _num(trial.epochs), _num(trial.best_val_accuracy, ".4f"),
+            _num(trial.wall_seconds, ".1f"), f"{trial.bracket}/{trial.round}", trial.status,
+            trial.run_id)
+
+
+def _num(value, spec="d"):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(int(value) if spec == "d" else value, spec)
+
+
+def markdown_table(columns, rows):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
+def format_report(experiment, parent, trials):
+    params = parent.data.params
+    finished = [t for t in trials if t.finished]
+    winner = max(finished, key=lambda t: t.best_val_accuracy, default=None)
+    head = [f"# bridge-search report: experiment {experiment.name}",
+            "",
+            f"Search run {parent.info.run_id} ({parent.info.run_name}): space {params.get('space', '?')}, data "
+            f"{params.get('data_source', '?')}, Hyperband max_epochs "
+            f"{params.get('max_epochs', '?')} factor {params.get('factor', '?')}; "
+            f"{len(trials)} trials, {len(trials) - len(finished)} not finished.",
+            ""]
+    best = best_per_bridge(trials)
+    best_rows = [(bridge, t.trial_id, t.depth, t.width, _num(t.param_count),
+                  _num(t.best_val_accuracy, ".4f"), t.run_id) for bridge, t in best.items()]
+    tail = ["", "## Best trial per bridge", "",
+            markdown_table(("bridge", "trial", "depth", "width", "params", "best val_acc",
+                            "run id"), best_rows), ""]
+    if winner is not None:
+        tail.append(f"Winner: trial {winner.trial_id}, bridge {winner.bridge}, depth "
+                    f"{winner.depth}, width {winner.width}, val_accuracy "
+                    f"{winner.best_val_accuracy:.4f} ({_num(winner.param_count)} params).")
+    return "\n".join(head + ["## Trials", "", markdown_table(TABLE_COLUMNS, map(_row, trials))]
+                     + tail) + "\n"
+
+
+def write_csv(trials, path):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(TABLE_COLUMNS)
+        writer.writerows(map(_row, trials))
+
+
+# ----- plots -----------------------------------------------------------------------
+def _colours(trials):
+    """One fixed colour per bridge, the same in every plot."""
+    from matplotlib import colormaps
+    palette = colormaps["tab10"].colors
+    bridges = list(dict.fromkeys(["flatten", "gap", "gmp", "concat"] +
+                                 sorted({t.bridge for t in trials})))
+    return {bridge: palette[i % len(palette)] for i, bridge in enumerate(bridges)}
+
+
+def _legend_by_bridge(axes, colours, trials):
+    from matplotlib.lines import Line2D
+    present = [b for b in colours if any(t.bridge == b for t in trials)]
+    axes.legend([Line2D([], [], color=colours[b], marker="o") for b in present], present,
+                title="bridge", fontsize="small")
+
+
+def plot_curves(trials, colours, path):
+    """val_accuracy against epoch, one line per trial, coloured by bridge. A
+    continued Hyperband trial starts where its predecessor stopped (steps go on)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    last_point = {t.trial_id: t.history[-1] for t in trials if t.history}
+    for trial in trials:
+        if trial.history and trial.continues in last_point:  # dotted: continued from
+            (x0, y0), (x1, y1) = last_point[trial.continues], trial.history[0]
+            axes.plot([x0, x1], [y0, y1], linestyle=":", color=colours[trial.bridge])
+        if trial.history:
+            epochs, values = zip(*trial.history)
+            axes.plot(epochs, values, marker="o", markersize=3, alpha=0.8,
+                      color=colours[trial.bridge])
+            axes.annotate(trial.trial_id, (epochs[-1], values[-1]), fontsize=6)
+    axes.set(xlabel="epoch", ylabel="val_accuracy", title="val_accuracy per trial "
+             "(dotted: Hyperband continues a trial)")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    _legend_by_bridge(axes, colours, trials)
+    _save(figure, path)
+
+
+def plot_accuracy_vs_params(trials, colours, path):
+    """Best val_accuracy against parameter count; each bridge's best is ringed."""
+    import matplotlib.pyplot as plt
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    finished = [t for t in trials if t.finished and t.param_count]
+    for trial in finished:
+        axes.scatter(trial.param_count, trial.best_val_accuracy, color=colours[trial.bridge],
+                     alpha=0.7)
+    for bridge, best in best_per_bridge(finished).items():
+        axes.scatter(best.param_count, best.best_val_accuracy, s=160, facecolors="none",
+                     edgecolors=colours[bridge], linewidths=2)
+        axes.annotate(f"best {bridge}", (best.param_count, best.best_val_accuracy),
+                      textcoords="offset points", xytext=(6, 6), fontsize=8)
+    if finished:
+        axes.set_xscale("log")
+    axes.set(xlabel="parameters", ylabel="best val_accuracy",
+             title="best val_accuracy against model size")
+    axes.grid(alpha=0.3)
+    _legend_by_bridge(axes, colours, finished)
+    _save(figure, path)
+
+
+def plot_brackets(trials, colours, path):
+    """Hyperband's shape: trials per (bracket, round), stacked by bridge."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    slots = sorted({(t.bracket, t.round) for t in trials},
+                   key=lambda s: (-_int(s[0]), _int(s[1])))
+    figure, axes = plt.subplots(figsize=(max(5, 0.8 * len(slots) + 2), 4.5))
+    bottoms = [0] * len(slots)
+    for bridge, colour in colours.items():
+        counts = [sum(t.bridge == bridge and (t.bracket, t.round) == s for t in trials)
+                  for s in slots]
+        if any(counts):
+            axes.bar(range(len(slots)), counts, bottom=bottoms, color=colour, label=bridge)
+            bottoms = [b + c for b, c in zip(bottoms, counts)]
+    axes.set_xticks(range(len(slots)), [f"bracket {b}\nround {r}" for b, r in slots],
+                    fontsize=7)
+    axes.set(ylabel="trials", title="Hyperband: trials per bracket and round")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.legend(title="bridge", fontsize="small")
+    _save(figure, path)
+
+
+def _int(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _save(figure, path):
+    import matplotlib.pyplot as plt
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+# ----- the whole report --------------------------------------------------------------
+def build_report(client, experiment_name, out_dir, parent_run_id=None):
+    """Write the report files into `out_dir`; return (markdown text, parent run)."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only, never a window
+    experiment, parent = find_search(client, experiment_name, parent_run_id)
+    trials = collect_trials(client, experiment.experiment_id, parent.info.run_id)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    text = format_report(experiment, parent, trials)
+    (out / REPORT_FILE).write_text(text)
+    write_csv(trials, out / CSV_FILE)
+    colours = _colours(trials)
+    plot_curves(trials, colours, out / CURVES_PLOT)
+    plot_accuracy_vs_params(trials, colours, out / PARAMS_PLOT)
+    plot_brackets(trials, colours, out / BRACKETS_PLOT)
+    return text, parent
+
+
+def log_search_report(client, experiment_name, parent_run_id):
+    """Build the report of one search and log it under `report/` on its parent run."""
+    with tempfile.TemporaryDirectory() as scratch:
+        text, _ = build_report(client, experiment_name, scratch, parent_run_id)
+        client.log_artifacts(parent_run_id, scratch, REPORT_ARTIFACT)
+    return text
