@@ -14,6 +14,8 @@ from search.errors import UsageError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
+LR_SCHEDULES = ("cosine", "constant")  # search.training reads these names
+RETRAIN_CHOICES = ("train+val", "none")
 
 
 def option(default, help, **extra):
@@ -38,6 +40,12 @@ class SearchConfig:
     seed: int = option(0, "random seed of the search, data split and weights")
     batch_size: int = option(32, "training batch size")
     patience: int = option(3, "early stopping inside a trial: epochs without val_accuracy gain")
+    lr_schedule: str = option("cosine", "cosine | constant: learning rate over each trial's "
+                                        "epochs (cosine decays it to 0 within every fit)")
+    retrain: str = option("train+val", "train+val | none: train the winner's hyperparameters "
+                                       "afresh on train + validation before export")
+    min_retrain_epochs: int = option(8, "epochs of that final training at least (else the "
+                                        "winner's best epoch count)")
     val_split: float = option(0.15, "share of the training data held out for validation "
                                     "when the source has no validation split")
     mixed_precision: bool = option(False, "train in mixed_float16 (output layer stays float32); "
@@ -90,6 +98,12 @@ def validate(config):
     _require(config.seed >= 0, "seed", config.seed, "must be an integer >= 0")
     _require(config.batch_size >= 1, "batch_size", config.batch_size, "must be an integer >= 1")
     _require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
+    _require(config.lr_schedule in LR_SCHEDULES, "lr_schedule", config.lr_schedule,
+             f"accepted: {', '.join(LR_SCHEDULES)}")
+    _require(config.retrain in RETRAIN_CHOICES, "retrain", config.retrain,
+             f"accepted: {', '.join(RETRAIN_CHOICES)}")
+    _require(config.min_retrain_epochs >= 1, "min_retrain_epochs", config.min_retrain_epochs,
+             "must be an integer >= 1")
     _require(0.0 < config.val_split < 1.0, "val_split", config.val_split,
              "must be a fraction strictly between 0 and 1")
     _require(config.strategy in STRATEGIES, "strategy", config.strategy,

@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import keras_tuner
 
-from search import distributed, tracking
+from search import distributed, tracking, training
 from search.plan import hyperband_plan
 from search.progress import Progress
 
@@ -65,12 +65,13 @@ class BestEpochKeeper(keras.callbacks.Callback):
 
 class BridgeHyperband(keras_tuner.Hyperband):
     def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
-                 precision_policy="float32", **kwargs):
+                 precision_policy="float32", lr_schedule="constant", **kwargs):
         super().__init__(hypermodel, objective=OBJECTIVE, **kwargs)
         self.tracker = tracker
         self.patience = patience
         self.jit_compile = jit_compile
         self.precision_policy = precision_policy
+        self.lr_schedule = lr_schedule
         self._trial_state = {}  # trial_id -> run id, start time, callbacks, params
         # From the arguments, not self.oracle: on a distributed worker the oracle is
         # an OracleClient that exposes none of the Hyperband settings.
@@ -97,7 +98,8 @@ class BridgeHyperband(keras_tuner.Hyperband):
         # Deep-copyable callbacks only here: keras-tuner copies this list per execution.
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE, patience=self.patience,
-                                          mode="max")]
+                                          mode="max"),
+            *training.schedule_callbacks(self.lr_schedule, trial.hyperparameters)]
         return super().run_trial(trial, *args, **kwargs)
 
     def _build_and_fit_model(self, trial, *args, **kwargs):

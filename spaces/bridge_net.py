@@ -27,6 +27,7 @@ FLATTEN_POOL = "flatten_pool"  # only exists when bridge == flatten
 # - inputs smaller than 16 pixels are upsampled: 8x8 digits 0.89-0.96 -> 0.997.
 DEFAULT_BN_MOMENTUM = 0.9
 DEFAULT_MIN_SIZE = 16
+DEFAULT_SHIFT_PIXELS = 1
 
 
 class HyperBridgeNet(keras_tuner.HyperModel):
@@ -43,13 +44,15 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         bn_momentum: BatchNormalization momentum.
         min_size: inputs with a side below this are upsampled to at least it
             (0 turns upsampling off).
+        shift_pixels: while training, shift each image at random by up to this
+            many of its own pixels each way (0 turns the augmentation off).
     """
 
     def __init__(self, input_shape, num_classes, pixel_max=255.0, *,
                  bridge=None, residual_blocks=None, filters=None, dense_units=None,
                  dropout=None, learning_rate=None, max_residual_blocks=3,
                  bn_momentum=DEFAULT_BN_MOMENTUM, min_size=DEFAULT_MIN_SIZE,
-                 name="bridge_net", tunable=True):
+                 shift_pixels=DEFAULT_SHIFT_PIXELS, name="bridge_net", tunable=True):
         super().__init__(name=name, tunable=tunable)
         if len(input_shape) != 3:
             raise ValueError(
@@ -67,6 +70,7 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         self.max_residual_blocks = max_residual_blocks
         self.bn_momentum = bn_momentum
         self.min_size = min_size
+        self.shift_pixels = shift_pixels
 
     @property
     def min_input_size(self):
@@ -106,7 +110,7 @@ class HyperBridgeNet(keras_tuner.HyperModel):
     def build(self, hp):
         v = self.declare(hp)
         inputs = keras.Input(shape=self.input_shape, name="image")
-        x = blocks.preprocess(inputs, self.pixel_max, self.min_size)
+        x = blocks.preprocess(inputs, self.pixel_max, self.min_size, self.shift_pixels)
         x = blocks.conv_bn_relu(x, v[FILTERS], self.bn_momentum, name="stem")
         x = blocks.residual_stack(x, v[RESIDUAL_BLOCKS], v[FILTERS], self.bn_momentum)
         x = blocks.bridge(x, v[BRIDGE], flatten_pool=v[FLATTEN_POOL] or 1)
