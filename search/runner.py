@@ -63,7 +63,7 @@ def run_search(config, say=print):
                      verbose=0)
         timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
-        summary = _finish(config, tuner, tracker, image_data, timings, say, hypermodel)
+        summary = _finish(config, tuner, tracker, image_data, timings, say)
     except BaseException:
         tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
         raise
@@ -114,7 +114,7 @@ def load_checked_space(spec, image_data):
     return hypermodel
 
 
-def _finish(config, tuner, tracker, image_data, timings, say, hypermodel):
+def _finish(config, tuner, tracker, image_data, timings, say):
     """Pick the winner, train it afresh on train+val (--retrain), score it on the
     test split, export and register it, and write the summary."""
     trials = list(tuner.oracle.trials.values())
@@ -132,8 +132,8 @@ def _finish(config, tuner, tracker, image_data, timings, say, hypermodel):
         model, _ = export.load_trial_model(tracker.client, best_run.info.run_id)
     metrics = {"best_val_accuracy": best_trial.score}
     if config.retrain != "none":
-        model, metrics = _retrain(config, best_run, best_trial, hypermodel, image_data, model,
-                                  metrics, say)
+        model, metrics = _retrain(config, best_run, best_trial, tuner.build_fresh, image_data,
+                                  model, metrics, say)
     if image_data.x_test is not None:
         # The test split never reaches the tuner; it only scores the winner here.
         _, metrics["test_accuracy"] = model.evaluate(
@@ -174,8 +174,7 @@ def _finish(config, tuner, tracker, image_data, timings, say, hypermodel):
     return summary
 
 
-def _retrain(config, best_run, best_trial, hypermodel, image_data, search_model, metrics,
-             say):
+def _retrain(config, best_run, best_trial, build, image_data, search_model, metrics, say):
     """The exported model: the winner's hyperparameters trained afresh on
     train + val. The search's own best model is scored on test too, so the
     summary shows what the final training added."""
@@ -187,7 +186,7 @@ def _retrain(config, best_run, best_trial, hypermodel, image_data, search_model,
     say(f"Training the winner afresh on train+val for {epochs} epochs (--retrain).")
     started = time.perf_counter()
     model = training.retrain_on_train_and_val(
-        hypermodel, best_trial.hyperparameters, image_data, epochs, config.batch_size,
+        build, best_trial.hyperparameters, image_data, epochs, config.batch_size,
         config.seed, config.lr_schedule)
     metrics.update({"retrain_epochs": epochs,
                     "retrain_seconds": time.perf_counter() - started})

@@ -58,16 +58,17 @@ def retrain_epochs(best_epoch, min_epochs):
     return max(int(best_epoch or 0), int(min_epochs))
 
 
-def retrain_on_train_and_val(hypermodel, hyperparameters, image_data, epochs, batch_size,
+def retrain_on_train_and_val(build, hyperparameters, image_data, epochs, batch_size,
                              seed, schedule="cosine"):
-    """A fresh model of the winning hyperparameters, trained on train + val.
+    """A fresh model of the winning hyperparameters (`build(hp)` makes it),
+    trained on train + val.
 
     The test split is not read here: it only scores the returned model. There is
     no validation set left to pick an epoch, so the schedule decays to the end
     and the last epoch's model is the one returned.
     """
     keras.utils.set_random_seed(seed)
-    model = hypermodel.build(hyperparameters)
+    model = build(hyperparameters)
     x = np.concatenate([image_data.x_train, image_data.x_val])
     y = np.concatenate([image_data.y_train, image_data.y_val])
     dataset = (tf.data.Dataset.from_tensor_slices((x, y)).cache()

@@ -127,6 +127,16 @@ class BridgeHyperband(keras_tuner.Hyperband):
             self._load_predecessor(model, hp.values["tuner/trial_id"])
         return model
 
+    def build_fresh(self, hp):
+        """A new, untrained model of `hp` with this search's precision policy, XLA
+        setting and distribution strategy (for the winner's final training)."""
+        keras.mixed_precision.set_global_policy(self.precision_policy)
+        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+            model = self.hypermodel.build(hp)
+        if self.jit_compile:
+            model.jit_compile = True
+        return model
+
     def _load_predecessor(self, model, trial_id):
         """Continue a Hyperband trial from its predecessor's best checkpoint.
 
