@@ -34,7 +34,7 @@ class SearchConfig:
     skip_bad_images: bool = option(False, "folder: leave out image files that cannot be "
                                           "decoded instead of stopping")
     space: str = option("bridge", "registered space name or path/to/file.py:ClassName")
-    max_epochs: int = option(9, "Hyperband: epochs of the longest-trained models")
+    max_epochs: int = option(4, "Hyperband: epochs of the longest-trained models")
     factor: int = option(3, "Hyperband: reduction factor between rounds (>= 2)")
     hyperband_iterations: int = option(1, "Hyperband: full iterations over all brackets")
     seed: int = option(0, "random seed of the search, data split and weights")
