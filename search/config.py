@@ -14,7 +14,7 @@ from search.errors import UsageError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
-LR_SCHEDULES = ("cosine", "constant")  # search.training reads these names
+LR_SCHEDULES = ("cosine", "constant")  # search.training implements them
 RETRAIN_CHOICES = ("train+val", "none")
 
 

@@ -11,8 +11,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-LR_SCHEDULES = ("cosine", "constant")
-RETRAIN_CHOICES = ("train+val", "none")
 LEARNING_RATE_HP = "learning_rate"
 
 
