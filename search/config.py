@@ -18,6 +18,8 @@ LOG_MODELS = ("all", "best", "none")
 # Written into an export dir by the search that exports there, so the same
 # command can resume a search killed while exporting into a non-empty --export-dir.
 EXPORT_OWNER_FILE = ".bridge_search_owner"
+LR_SCHEDULES = ("cosine", "constant")  # search.training implements them
+RETRAIN_CHOICES = ("train+val", "none")
 
 
 def option(default, help, **extra):
@@ -36,7 +38,7 @@ class SearchConfig:
     skip_bad_images: bool = option(False, "folder: leave out image files that cannot be "
                                           "decoded instead of stopping")
     space: str = option("bridge", "registered space name or path/to/file.py:ClassName")
-    max_epochs: int = option(9, "Hyperband: epochs of the longest-trained models")
+    max_epochs: int = option(4, "Hyperband: epochs of the longest-trained models")
     min_epochs: int = option(1, "Hyperband: epochs of the first round at least (the smallest "
                                 "budget; brackets training fewer are dropped)")
     factor: int = option(3, "Hyperband: reduction factor between rounds (>= 2)")
@@ -44,6 +46,12 @@ class SearchConfig:
     seed: int = option(0, "random seed of the search, data split and weights")
     batch_size: int = option(32, "training batch size")
     patience: int = option(3, "early stopping inside a trial: epochs without val_accuracy gain")
+    lr_schedule: str = option("cosine", "cosine | constant: learning rate over each trial's "
+                                        "epochs (cosine decays it towards 0 within every fit)")
+    retrain: str = option("train+val", "train+val | none: train the winner's hyperparameters "
+                                       "afresh on train + validation before export")
+    min_retrain_epochs: int = option(8, "epochs of that final training at least (else the "
+                                        "winner's best epoch count)")
     val_split: float = option(0.15, "share of the training data held out for validation "
                                     "when the source has no validation split")
     mixed_precision: bool = option(False, "train in mixed_float16 (output layer stays float32); "
@@ -106,6 +114,12 @@ def validate(config):
     _require(config.seed >= 0, "seed", config.seed, "must be an integer >= 0")
     _require(config.batch_size >= 1, "batch_size", config.batch_size, "must be an integer >= 1")
     _require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
+    _require(config.lr_schedule in LR_SCHEDULES, "lr_schedule", config.lr_schedule,
+             f"accepted: {', '.join(LR_SCHEDULES)}")
+    _require(config.retrain in RETRAIN_CHOICES, "retrain", config.retrain,
+             f"accepted: {', '.join(RETRAIN_CHOICES)}")
+    _require(config.min_retrain_epochs >= 1, "min_retrain_epochs", config.min_retrain_epochs,
+             "must be an integer >= 1")
     _require(0.0 < config.val_split < 1.0, "val_split", config.val_split,
              "must be a fraction strictly between 0 and 1")
     _require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints,

@@ -14,7 +14,7 @@ import numpy as np
 
 import spaces
 from search import data as data_module
-from search import distributed, export, resume, tracking
+from search import distributed, export, resume, tracking, training
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, write_config_file
 from search.device import configure_devices
 from search.errors import SearchFailed, UsageError
@@ -100,6 +100,7 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite):
     keras.utils.set_random_seed(config.seed)
     return BridgeHyperband(
         hypermodel, tracker, patience=config.patience, jit_compile=config.jit_compile,
+        lr_schedule=config.lr_schedule,
         precision_policy="mixed_float16" if config.mixed_precision else "float32",
         max_epochs=config.max_epochs, factor=config.factor, min_epochs=config.min_epochs,
         hyperband_iterations=config.hyperband_iterations, seed=config.seed,
@@ -147,8 +148,8 @@ def load_checked_space(spec, image_data):
 
 
 def _finish(config, tuner, tracker, image_data, timings, say):
-    """Pick the winner, score it on the test split, export and register it, and
-    write the summary."""
+    """Pick the winner, train it afresh on train+val (--retrain), score it on the
+    test split, export and register it, and write the summary."""
     trials = list(tuner.oracle.trials.values())
     failed = sum(t.status != "COMPLETED" for t in trials)
     if failed == len(trials):
@@ -163,6 +164,9 @@ def _finish(config, tuner, tracker, image_data, timings, say):
     else:  # trained by a worker on another machine: take it from MLflow
         model, _ = export.load_trial_model(tracker.client, best_run.info.run_id)
     metrics = {"best_val_accuracy": best_trial.score}
+    if config.retrain != "none":
+        model, metrics = _retrain(config, best_run, best_trial, tuner.build_fresh, image_data,
+                                  model, metrics, say)
     if image_data.x_test is not None:
         # The test split never reaches the tuner; it only scores the winner here.
         _, metrics["test_accuracy"] = model.evaluate(
@@ -182,13 +186,20 @@ def _finish(config, tuner, tracker, image_data, timings, say):
                "best_val_accuracy": best_trial.score, "export_dir": str(export_dir),
                "n_trials": len(trials), "n_failed_trials": failed, "wall_seconds": wall,
                "test_accuracy": metrics.get("test_accuracy"),
+               "search_model_test_accuracy": metrics.get("search_model_test_accuracy"),
+               "retrain_epochs": metrics.get("retrain_epochs"),
+               "retrain_seconds": metrics.get("retrain_seconds"),
+               "best_per_bridge": training.best_per_bridge(trials),
                "registered_model": name, "registered_version": version,
                "search_seconds": timings["search_seconds"],
                "mlflow_seconds": tracker.seconds_in_mlflow,
                "mlflow_epoch_seconds": tracker.seconds_in_epoch_logging,
                "mlflow_trial_seconds": timings["mlflow_trial_seconds"]}
-    tracker.log_search_metrics({k: v for k, v in summary.items()
-                                if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    tracker.log_search_metrics({
+        **{k: v for k, v in summary.items()
+           if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        **{f"best_val_accuracy_{bridge}": best["val_accuracy"]
+           for bridge, best in summary["best_per_bridge"].items()}})
     tracker.set_search_tags({"best_run_id": best_run.info.run_id,
                              "best_trial_id": best_trial.trial_id,
                              "registered_model": f"{name}/{version}"})
@@ -216,11 +227,34 @@ def _log_report(tracker, say):
         f"{tracker.parent_run_id}; print it again: {rebuild}")
 
 
+def _retrain(config, best_run, best_trial, build, image_data, search_model, metrics, say):
+    """The exported model: the winner's hyperparameters trained afresh on
+    train + val. The search's own best model is scored on test too, so the
+    summary shows what the final training added."""
+    if image_data.x_test is not None:
+        _, metrics["search_model_test_accuracy"] = search_model.evaluate(
+            image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
+    epochs = training.retrain_epochs(best_run.data.metrics.get("best_epoch"),
+                                     config.min_retrain_epochs)
+    say(f"Training the winner afresh on train+val for {epochs} epochs (--retrain).")
+    started = time.perf_counter()
+    model = training.retrain_on_train_and_val(
+        build, best_trial.hyperparameters, image_data, epochs, config.batch_size,
+        config.seed, config.lr_schedule)
+    metrics.update({"retrain_epochs": epochs,
+                    "retrain_seconds": time.perf_counter() - started})
+    return model, metrics
+
+
 def _say_result(say, best_trial, metrics, summary):
     test = metrics.get("test_accuracy")
     say(f"Best trial {best_trial.trial_id}: val_accuracy {best_trial.score:.4f}"
         + (f", test_accuracy {test:.4f}" if test is not None else "")
         + f" | {summary['best_hyperparameters']}")
+    if summary["best_per_bridge"]:
+        say("Best val_accuracy per bridge: " + ", ".join(
+            f"{bridge} {best['val_accuracy']:.4f}"
+            for bridge, best in summary["best_per_bridge"].items()))
     say(f"{summary['n_trials']} trials ({summary['n_failed_trials']} failed) in "
         f"{format_seconds(summary['wall_seconds'])}; winner exported to "
         f"{summary['export_dir']}, registered as {summary['registered_model']} "

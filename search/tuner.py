@@ -21,7 +21,7 @@ import keras
 import keras_tuner
 from keras_tuner.src import config as kt_config
 
-from search import checkpoints, distributed, resume, tracking
+from search import checkpoints, distributed, resume, tracking, training
 from search.crashpoints import crash_point
 from search.plan import hyperband_plan, make_oracle
 from search.progress import Progress
@@ -100,7 +100,7 @@ class BestEpochKeeper(keras.callbacks.Callback):
 
 class BridgeHyperband(keras_tuner.Hyperband):
     def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
-                 precision_policy="float32", max_epochs=100, factor=3,
+                 precision_policy="float32", lr_schedule="constant", max_epochs=100, factor=3,
                  hyperband_iterations=1, min_epochs=1, seed=None, keep_checkpoints=None,
                  log_models="all", **kwargs):
         # Hyperband's own __init__ only builds a HyperbandOracle; ours adds the
@@ -119,6 +119,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
         self.precision_policy = precision_policy
         self.keep_checkpoints = keep_checkpoints  # None: keep every trial's checkpoint
         self.log_models = log_models
+        self.lr_schedule = lr_schedule
         self._trial_state = {}  # trial_id -> run id, start time, callbacks, params
         # From the arguments, not self.oracle: on a distributed worker the oracle is
         # an OracleClient that exposes none of the Hyperband settings.
@@ -146,7 +147,8 @@ class BridgeHyperband(keras_tuner.Hyperband):
         # Deep-copyable callbacks only here: keras-tuner copies this list per execution.
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE, patience=self.patience,
-                                          mode="max"), FailOnNaN()]
+                                          mode="max"), FailOnNaN(),
+            *training.schedule_callbacks(self.lr_schedule, trial.hyperparameters)]
         return super().run_trial(trial, *args, **kwargs)
 
     def _build_and_fit_model(self, trial, *args, **kwargs):
@@ -175,6 +177,16 @@ class BridgeHyperband(keras_tuner.Hyperband):
             model.jit_compile = True
         if "tuner/trial_id" in hp.values:
             self._load_predecessor(model, hp.values["tuner/trial_id"])
+        return model
+
+    def build_fresh(self, hp):
+        """A new, untrained model of `hp` with this search's precision policy, XLA
+        setting and distribution strategy (for the winner's final training)."""
+        keras.mixed_precision.set_global_policy(self.precision_policy)
+        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+            model = self.hypermodel.build(hp)
+        if self.jit_compile:
+            model.jit_compile = True
         return model
 
     def _load_predecessor(self, model, trial_id):

@@ -17,15 +17,22 @@ CONCAT = "concat"  # GAP and GMP side by side
 BRIDGES = (FLATTEN, GLOBAL_AVG, GLOBAL_MAX, CONCAT)
 
 
-def preprocess(x, pixel_max, min_size):
-    """Scale raw pixels to [0, 1] and upsample images smaller than `min_size`.
+def preprocess(x, pixel_max, min_size, shift_pixels=0):
+    """Scale raw pixels to [0, 1], shift them at random while training, and
+    upsample images smaller than `min_size`.
 
     Living inside the model means an exported model takes raw pixels. Upsampling
     tiny inputs (8x8 digits) gives the convolutions room to work: measured on
     digits, 16x16 reached 0.997 val accuracy where raw 8x8 stayed at 0.89-0.96.
+    The random shift (up to `shift_pixels` raw pixels each way, training only:
+    Keras' augmentation layers pass inputs through at inference) sits before the
+    upsampling so it is counted in the image's own pixels.
     """
     x = layers.Rescaling(1.0 / float(pixel_max), name="rescale")(x)
     height, width = x.shape[1], x.shape[2]
+    if shift_pixels:
+        x = layers.RandomTranslation(shift_pixels / height, shift_pixels / width,
+                                     fill_mode="constant", name="random_shift")(x)
     smallest = min(height, width)
     if min_size and smallest < min_size:
         factor = math.ceil(min_size / smallest)

@@ -21,8 +21,9 @@ HYPERPARAMETERS = {"bridge", "residual_blocks", "filters", "dense_units", "dropo
 @pytest.fixture(scope="module")
 def tiny_search(tmp_path_factory, tracking_uri):
     work = tmp_path_factory.mktemp("search")
+    # retrain="none": these tests compare the export with the best trial's model.
     config = SearchConfig(space="bridge-small", max_epochs=3, factor=3, seed=1,
-                          experiment="e2e-tiny", project_dir=str(work / "project"),
+                          retrain="none", experiment="e2e-tiny", project_dir=str(work / "project"),
                           tracking_uri=tracking_uri, export_dir=str(work / "export"),
                           summary_json=str(work / "summary.json"),
                           # all 6 checkpoints stay: a test below reloads a round-0 one

@@ -1,0 +1,95 @@
+"""How trials and the winner are trained: the learning-rate schedule, the
+winner's final training on train+val, and the best model of each bridge.
+
+Kept apart from the tuner loop so the choices that decide accuracy on small data
+sit in one file (their figures: README, "Defaults").
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+LEARNING_RATE_HP = "learning_rate"
+
+
+class CosineEpochs(keras.callbacks.Callback):
+    """Cosine decay of the learning rate over the epochs of one `fit`, per epoch.
+
+    Each fit (a Hyperband round continues a trial in a new fit) starts again at
+    the trial's base rate: a warm restart. The base comes from the trial's
+    `learning_rate` hyperparameter when it has one, because a continued trial's
+    checkpoint carries the decayed rate of its predecessor's last epoch.
+    """
+
+    def __init__(self, base_learning_rate=None):
+        super().__init__()
+        self.base_learning_rate = base_learning_rate
+        self._first_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self._first_epoch = None
+        if self.base_learning_rate is None:
+            self.base_learning_rate = float(np.asarray(self.model.optimizer.learning_rate))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+        span = max(self.params["epochs"] - self._first_epoch, 1)
+        progress = (epoch - self._first_epoch) / span
+        rate = self.base_learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+        self.model.optimizer.learning_rate.assign(rate)
+
+
+def schedule_callbacks(schedule, hyperparameters):
+    """Callbacks a trial's fit gets for `--lr-schedule`."""
+    if schedule == "constant":
+        return []
+    return [CosineEpochs(hyperparameters.values.get(LEARNING_RATE_HP))]
+
+
+def retrain_epochs(best_epoch, min_epochs):
+    """Epochs of the final training: the winner's best epoch count (cumulative
+    over its Hyperband rounds), but never fewer than `min_epochs`: a winner from a
+    short bracket has not shown how long it should train."""
+    return max(int(best_epoch or 0), int(min_epochs))
+
+
+def retrain_on_train_and_val(build, hyperparameters, image_data, epochs, batch_size,
+                             seed, schedule="cosine"):
+    """A fresh model of the winning hyperparameters (`build(hp)` makes it),
+    trained on train + val.
+
+    The test split is not read here: it only scores the returned model. There is
+    no validation set left to pick an epoch, so the schedule decays to the end
+    and the last epoch's model is the one returned.
+    """
+    keras.utils.set_random_seed(seed)
+    model = build(hyperparameters)
+    x = np.concatenate([image_data.x_train, image_data.x_val])
+    y = np.concatenate([image_data.y_train, image_data.y_val])
+    dataset = (tf.data.Dataset.from_tensor_slices((x, y)).cache()
+               .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size)
+               .map(lambda images, labels: (tf.cast(images, tf.float32), labels))
+               .prefetch(tf.data.AUTOTUNE))
+    callbacks = schedule_callbacks(schedule, hyperparameters)
+    model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=0)
+    return model
+
+
+def best_per_bridge(trials, bridge_hp="bridge"):
+    """{bridge: {val_accuracy, trial_id, hyperparameters}} of the best completed
+    trial of each bridge, so every search answers "which bridge, on this data"."""
+    best = {}
+    for trial in trials:
+        bridge = trial.hyperparameters.values.get(bridge_hp)
+        if bridge is None or trial.status != "COMPLETED" or trial.score is None:
+            continue
+        if bridge not in best or trial.score > best[bridge]["val_accuracy"]:
+            best[bridge] = {"val_accuracy": float(trial.score), "trial_id": trial.trial_id,
+                            "hyperparameters": {
+                                k: v for k, v in trial.hyperparameters.values.items()
+                                if not k.startswith("tuner/")}}
+    return dict(sorted(best.items()))
