@@ -52,7 +52,12 @@ def bridge_search(args, work):
                           seed=args.seed, experiment="bench-overhead",
                           project_dir=str(work / "project"), overwrite=True,
                           tracking_uri=f"sqlite:///{work}/mlflow.db",
-                          export_dir=str(work / "export"))
+                          export_dir=str(work / "export"),
+                          # The same training as the bare run: what is measured is
+                          # the bookkeeping, not the final training on train+val
+                          # or the learning-rate schedule (features with their own
+                          # figures in bench_quality.py).
+                          retrain="none", lr_schedule="constant")
     summary = run_search(config, say=lambda _: None)
     return {"wall": summary["wall_seconds"], "search": summary["search_seconds"],
             "trials": summary["n_trials"], "mlflow": summary["mlflow_seconds"],

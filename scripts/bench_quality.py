@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DIGITS = "npz:/work/shared/data/digits_split.npz"
+DIGITS = f"npz:{REPO.parent / 'shared' / 'data' / 'digits_split.npz'}"  # ../shared beside the repo
 GLYPHS_PATH = Path(tempfile.gettempdir()) / "bridge_search_glyphs_split.npz"
 
 

@@ -239,7 +239,6 @@ class BridgeHyperband(keras_tuner.Hyperband):
         score = keeper.best_value if completed and keeper and keeper.best_epoch else None
         self.progress.trial_done(trial, score, best[0].score if best else None)
 
-
     def _logs_model(self, trial):
         if self.log_models == "best":  # only trials that beat every earlier one
             best = self.oracle.get_best_trials(1)
