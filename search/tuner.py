@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -33,6 +34,9 @@ INACTIVE = "n/a"  # param value of a conditional hyperparameter that does not ap
 # reason goes to one progress line and the run's tag, the traceback to the run's
 # failure_traceback.txt artifact instead.
 kt_config.DEBUG = False
+# keras-tuner passes shuffle=True to fit; our tf.data pipelines shuffle already,
+# and Keras' warning about it would print once per trial to the user.
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 FAILURE_ARTIFACT = "failure_traceback.txt"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round",
                   "tuner/trial_id")
