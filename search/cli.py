@@ -177,11 +177,9 @@ def run_command(args):
 
 
 def export_command(args):
-    from search import export, tracking
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    from search import export
     export.check_out_dir(args.out, args.overwrite)  # before anything is downloaded
-    uri, _ = tracking.resolve_store(uri)
-    tracking.check_reachable(uri)
+    uri = _store_uri(args)
     from mlflow.tracking import MlflowClient
     model, run = export.load_trial_model(MlflowClient(tracking_uri=uri), args.run_id,
                                          unsafe=args.unsafe_load)
@@ -250,8 +248,9 @@ def ui_command(args):
     os.execv(sys.executable, command)
 
 
-COMMANDS = {"run": run_command, "launch": launch_command, "export": export_command, "spaces": spaces_command,
-            "ui": ui_command, "report": report_command, "serve": serve_command}
+COMMANDS = {"run": run_command, "launch": launch_command, "export": export_command,
+            "spaces": spaces_command, "ui": ui_command, "report": report_command,
+            "serve": serve_command}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -115,8 +115,7 @@ class SearchTracker:
 
     def log_search_text(self, text, file_name):
         """A text artifact on the parent run, e.g. the resolved config file."""
-        with self._timed():
-            self.client.log_text(self.parent_run_id, text, file_name)
+        self.log_text(self.parent_run_id, text, file_name)
 
     def log_search_metrics(self, metrics):
         with self._timed():
