@@ -149,7 +149,7 @@ def config_from(args):
 def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
-    from search.launch import Launcher
+    from search.distributed.launch import Launcher
     config = config_from(args)
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
@@ -166,10 +166,10 @@ def _is_usage_error(error):
 def run_command(args):
     config = config_from(args)
     if args.dry_run:
-        from search.dry_run import dry_run
+        from search.tuning.dry_run import dry_run
         dry_run(config, out=print, say=lambda message: print(message, file=sys.stderr))
         return 0
-    from search.reachable import check_reachable
+    from search.tracking.reachable import check_reachable
     check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     from search.runner import run_search
     run_search(config, say=lambda message: print(message, file=sys.stderr, flush=True))
@@ -177,7 +177,7 @@ def run_command(args):
 
 
 def export_command(args):
-    from search import export
+    from search.winner import export
     export.check_out_dir(args.out, args.overwrite)  # before anything is downloaded
     uri = _store_uri(args)
     from mlflow.tracking import MlflowClient
@@ -214,7 +214,7 @@ def _store_uri(args):
 def report_command(args):
     from mlflow.tracking import MlflowClient
 
-    from search import report
+    from search.tracking import report
     client = MlflowClient(tracking_uri=_store_uri(args))
     _, parent = report.find_search(client, args.experiment, args.run_id)
     out = args.out or os.path.join("reports", args.experiment, parent.info.run_id)
@@ -225,7 +225,7 @@ def report_command(args):
 
 
 def serve_command(args):
-    from search import export
+    from search.winner import export
     uri = _store_uri(args)
     model_uri = args.model_uri or export.champion_uri(uri, args.experiment, args.alias)
     # `mlflow models serve` starts uvicorn by name: the venv's bin/ must be on PATH.

@@ -18,7 +18,7 @@ LOG_MODELS = ("all", "best", "none")
 # Written into an export dir by the search that exports there, so the same
 # command can resume a search killed while exporting into a non-empty --export-dir.
 EXPORT_OWNER_FILE = ".bridge_search_owner"
-LR_SCHEDULES = ("cosine", "constant")  # search.training implements them
+LR_SCHEDULES = ("cosine", "constant")  # search.tuning.training implements them
 RETRAIN_CHOICES = ("train+val", "none")
 
 

@@ -14,15 +14,19 @@ import numpy as np
 
 import spaces
 from search import data as data_module
-from search import distributed, export, resume, tracking, training
+from search import tracking
+from search.distributed import roles as distributed
+from search.winner import export
+from search.tracking import resume
+from search.tuning import training
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, write_config_file
-from search.device import configure_devices
+from search.tuning.device import configure_devices
 from search.errors import SearchFailed, UsageError
 from search.crashpoints import crash_point
-from search.lock import ProjectLock, lock_path
-from search.plan import hyperband_plan
-from search.progress import format_seconds
-from search.tuner import BridgeHyperband
+from search.distributed.lock import ProjectLock, lock_path
+from search.tuning.plan import hyperband_plan
+from search.tuning.progress import format_seconds
+from search.tuning.tuner import BridgeHyperband
 
 STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
 
@@ -214,7 +218,7 @@ def _log_report(tracker, say):
     """Trial table and plots as artifacts on the parent run. The search and its
     winner are already stored, so a failing report only warns (and can be
     rebuilt from the store with `bridge-search report`)."""
-    from search import report
+    from search.tracking import report
     rebuild = (f"bridge-search report --experiment {shlex.quote(tracker.experiment_name)} "
                f"--run-id {tracker.parent_run_id}")
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from search.launch import free_port
+from search.distributed.launch import free_port
 from tests.conftest import REPO_ROOT
 
 VENV_BIN = str(Path(sys.executable).parent)  # mlflow starts uvicorn by name

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from search import SearchConfig, run_search, tracking
-from search.checkpoints import BEST_MODEL_FILE
+from search.tuning.checkpoints import BEST_MODEL_FILE
 
 KEEP = 1
 ROUND0_SIZE = 3  # Hyperband(3, 3): bracket 1 starts with 3 trials, all candidates for round 1

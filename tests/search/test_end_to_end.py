@@ -12,7 +12,7 @@ import tensorflow as tf
 from search import SearchConfig, run_search
 from search import tracking
 from search.data import load_digits
-from search.export import CHAMPION_ALIAS, registered_model_name
+from search.winner.export import CHAMPION_ALIAS, registered_model_name
 
 HYPERPARAMETERS = {"bridge", "residual_blocks", "filters", "dense_units", "dropout",
                    "learning_rate"}
@@ -85,7 +85,7 @@ def test_winner_is_registered_as_champion_and_exports_agree(tiny_search, mlflow_
     x = load_digits().x_test[:32]
     # The in-memory winner: the best trial's logged best-epoch model.
     best_run = mlflow_client.get_run(summary["best_run_id"])
-    from search.export import load_trial_model
+    from search.winner.export import load_trial_model
     winner, _ = load_trial_model(mlflow_client, best_run.info.run_id)
     expected = winner.predict(x, verbose=0)
     from_keras = keras.models.load_model(export_dir / "model.keras").predict(x, verbose=0)
@@ -116,7 +116,7 @@ def test_continued_trial_keeps_its_optimizer_state(tiny_search, tracking_uri):
     fix Adam's iteration count continues; keras-tuner's own loader resets it."""
     import keras_tuner
     import spaces
-    from search.tuner import BridgeHyperband
+    from search.tuning.tuner import BridgeHyperband
     config, _, _ = tiny_search
     data = load_digits()
     tracker = tracking.SearchTracker(tracking_uri, config.experiment)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from search import tracking
-from search.tuner import FAILURE_ARTIFACT
+from search.tuning.tuner import FAILURE_ARTIFACT
 from tests.conftest import REPO_ROOT, run_cli
 
 FAULTY = REPO_ROOT / "tests" / "fixtures_spaces" / "faulty.py"

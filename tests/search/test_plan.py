@@ -6,7 +6,7 @@ import re
 import keras_tuner
 import pytest
 
-from search.plan import MinEpochsHyperbandOracle, hyperband_plan
+from search.tuning.plan import MinEpochsHyperbandOracle, hyperband_plan
 from tests.conftest import run_cli
 
 
@@ -88,7 +88,7 @@ def test_dry_run_totals_equal_the_real_runs_trials_and_epochs(dry_and_real, mlfl
 
 def test_the_estimate_times_a_model_from_the_middle_of_the_space():
     import spaces
-    from search.dry_run import middle_hyperparameters
+    from search.tuning.dry_run import middle_hyperparameters
     hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
     values = middle_hyperparameters(hypermodel).values
     assert (values["filters"], values["dense_units"], values["residual_blocks"]) == (32, 128, 1)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from search.errors import UsageError
-from search.lock import ProjectLock, lock_path
+from search.distributed.lock import ProjectLock, lock_path
 from tests.conftest import REPO_ROOT, run_cli
 
 
@@ -58,7 +58,7 @@ def test_a_live_holder_is_refused(tmp_path):
     path = lock_path(tmp_path, "p", "tuner0")
     holder = subprocess.Popen(["sleep", "60"])
     try:
-        from search.lock import _process_start
+        from search.distributed.lock import _process_start
         write_lock(path, pid=holder.pid, process_start=_process_start(holder.pid))
         with pytest.raises(UsageError, match=f"in use by process {holder.pid} on this host"):
             ProjectLock(path, str(tmp_path)).acquire()

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from search import SearchConfig, report, run_search
-from search.tuner import INACTIVE
+from search import SearchConfig, run_search
+from search.tracking import report
+from search.tuning.tuner import INACTIVE
 from tests.conftest import run_cli
 from tests.search.servers import mlflow_server
 

@@ -26,7 +26,7 @@ import pytest
 
 from search import tracking
 from search.crashpoints import ENV as CRASH_ENV
-from search.resume import JOURNAL_FILE
+from search.tracking.resume import JOURNAL_FILE
 from tests.conftest import REPO_ROOT
 
 EXPERIMENT = "resume-after-kill"
@@ -194,7 +194,7 @@ def test_a_trial_finished_just_before_the_kill_gets_its_run_completed(killed_and
     """Kill 2 hit between keras-tuner's record and MLflow's: the resumed search
     completes that run (model and epochs from the trial folder), no rerun."""
     client, _, _, _ = killed_and_resumed
-    from search.resume import TAG_RECOVERED
+    from search.tracking.resume import TAG_RECOVERED
     recovered = [r for r in child_runs(client) if r.data.tags.get(TAG_RECOVERED) == "true"]
     assert len(recovered) == 1
     run = recovered[0]

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import requests
 
-from search import report, tracking
+from search import tracking
+from search.tracking import report
 from search.data import load_digits
-from search.export import CHAMPION_ALIAS, log_winner, registered_model_name
-from search.launch import free_port
+from search.winner.export import CHAMPION_ALIAS, log_winner, registered_model_name
+from search.distributed.launch import free_port
 from tests.conftest import run_cli
 from tests.search.servers import http_process, mlflow_server
 

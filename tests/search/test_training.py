@@ -11,10 +11,11 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from search import SearchConfig, run_search, training
+from search import SearchConfig, run_search
+from search.tuning import training
 from search.data import ImageData, load_digits
 from search.errors import UsageError
-from search.tuner import BridgeHyperband
+from search.tuning.tuner import BridgeHyperband
 from spaces.bridge_net import HyperBridgeNet
 
 
@@ -133,7 +134,7 @@ def test_the_test_split_never_reaches_the_tuner(retrained_search):
 
 def test_the_exported_model_is_the_retrained_one_and_scores_the_reported_test_accuracy(
         retrained_search, mlflow_client):
-    from search.export import load_trial_model
+    from search.winner.export import load_trial_model
     _, summary, _ = retrained_search
     assert summary["retrain_epochs"] == 2 and summary["retrain_seconds"] > 0
     exported = keras.models.load_model(Path(summary["export_dir"]) / "model.keras")

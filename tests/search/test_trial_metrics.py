@@ -10,7 +10,7 @@ import pytest
 import spaces
 from search import SearchConfig, run_search
 from search.data import load_digits
-from search.resources import GraphJanitor, _gradient_registry
+from search.tuning.resources import GraphJanitor, _gradient_registry
 
 
 @pytest.fixture(scope="module")

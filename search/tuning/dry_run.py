@@ -21,9 +21,9 @@ from pathlib import Path
 import keras
 
 from search import data as data_module
-from search.device import configure_devices
-from search.plan import format_plan, hyperband_plan
-from search.progress import format_seconds
+from search.tuning.device import configure_devices
+from search.tuning.plan import format_plan, hyperband_plan
+from search.tuning.progress import format_seconds
 
 
 class _EpochTimer(keras.callbacks.Callback):

@@ -1,7 +1,7 @@
 """Data sources -> train / validation / test `tf.data` pipelines + a description.
 
 Sources are named by `--data`: `digits` (bundled scikit-learn digits),
-`tfds:NAME[:CONFIG]`, `folder:PATH` and `npz:PATH` (modules in `search/sources/`).
+`tfds:NAME[:CONFIG]`, `folder:PATH` and `npz:PATH` (modules in `search/data/`).
 Every source decodes its images once, into numpy arrays (8-bit images stay
 uint8); the pipelines are built from them once per search and shared by all
 trials, so no trial decodes a file again. Every check of the data happens here,
@@ -100,14 +100,14 @@ def load(spec, val_split=0.15, seed=0, *, data_dir=None, image_size=None, color=
     if kind == "digits" and not argument:
         return load_digits(val_split, seed)
     if kind == "npz" and argument:
-        from search.sources.npz import load_npz
+        from search.data.npz import load_npz
         return load_npz(spec, argument, val_split, seed)
     if kind == "folder" and argument:
-        from search.sources.folder import load_folder
+        from search.data.folder import load_folder
         return load_folder(spec, argument, val_split, seed, image_size=image_size,
                            color=color, skip_bad_images=skip_bad_images)
     if kind == "tfds" and argument:
-        from search.sources.tfds import load_tfds
+        from search.data.tfds import load_tfds
         return load_tfds(spec, argument, val_split, seed, data_dir=data_dir,
                          image_size=image_size, color=color)
     raise UsageError(f"--data {spec!r} is not a known source; accepted: digits, "

@@ -7,8 +7,8 @@ The search loop is keras-tuner's own; we only hook into it:
 - `on_trial_end`: close the run with its summary metrics, best model and status,
   and print one progress line.
 It also fixes optimizer state on Hyperband's continued trials (see `_build_hypermodel`),
-keeps local checkpoints within `--keep-checkpoints` (search/checkpoints.py) and
-releases what TensorFlow keeps of each trial's graphs (search/resources.py).
+keeps local checkpoints within `--keep-checkpoints` (search/tuning/checkpoints.py) and
+releases what TensorFlow keeps of each trial's graphs (search/tuning/resources.py).
 """
 
 import json
@@ -22,11 +22,15 @@ import keras
 import keras_tuner
 from keras_tuner.src import config as kt_config
 
-from search import checkpoints, distributed, resume, tracking, training
+from search import tracking
+from search.tuning import checkpoints
+from search.distributed import roles as distributed
+from search.tracking import resume
+from search.tuning import training
 from search.crashpoints import crash_point
-from search.plan import hyperband_plan, make_oracle
-from search.progress import Progress
-from search.resources import GraphJanitor, ResourceMonitor
+from search.tuning.plan import hyperband_plan, make_oracle
+from search.tuning.progress import Progress
+from search.tuning.resources import GraphJanitor, ResourceMonitor
 
 OBJECTIVE = "val_accuracy"
 INACTIVE = "n/a"  # param value of a conditional hyperparameter that does not apply
@@ -46,7 +50,7 @@ class EpochLogger(keras.callbacks.Callback):
     """Sends each epoch's metrics to the trial's child run (step = epoch number,
     counted from 1 and continuing across Hyperband rounds), and appends them to
     the trial's local journal first: metrics still queued for MLflow when the
-    process is killed are sent from there on resume (see search/resume.py)."""
+    process is killed are sent from there on resume (see search/tracking/resume.py)."""
 
     def __init__(self, tracker, run_id, journal_path=None):
         super().__init__()

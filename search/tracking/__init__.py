@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.errors import UsageError
-from search.reachable import check_reachable
+from search.tracking.reachable import check_reachable
 
 # Tag names (stable: the report and other tools query them).
 TAG_ROLE = "bridge_search.role"  # "search" on the parent, "trial" on children

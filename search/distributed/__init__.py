@@ -1,0 +1,1 @@
+"""Scale-out: chief/worker roles, the local launcher, the project lock."""

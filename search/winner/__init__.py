@@ -1,0 +1,1 @@
+"""Winner stage: pick, retrain, score, export and register the best trial."""
