@@ -17,7 +17,7 @@ from search import data as data_module
 from search import tracking
 from search.distributed import roles as distributed
 from search.winner import export
-from search.tracking import resume
+from search.tracking import lineage, resume
 from search.tuning import training
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, write_config_file
 from search.tuning.device import configure_devices
@@ -74,6 +74,7 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
     _write_state(state_path, {"parent_run_id": parent_run_id,
                               "experiment_id": tracker.experiment_id})
     tracker.log_search_text(config_to_toml(config), RESOLVED_CONFIG_FILE)
+    tracker.log_datasets(parent_run_id, lineage.split_inputs(image_data))
     if resume_run_id == parent_run_id:  # a killed run may have left child runs RUNNING
         resume.settle_interrupted_runs(tracker, tuner, say)
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
@@ -87,8 +88,10 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
         say("Chief: serving the Hyperband oracle; workers train the trials.")
     try:
         mlflow_before, search_started = tracker.seconds_in_mlflow, time.perf_counter()
-        tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
-                     verbose=0)
+        node = distributed.tuner_id() if distributed.role() else None
+        with tracker.system_metrics(node_id=node):
+            tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
+                         verbose=0)
         timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = _finish(config, tuner, tracker, image_data, timings, say)
@@ -120,8 +123,9 @@ def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say
     # Never overwrite on a worker: the project directory is the chief's.
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)
     say(f"Worker {tuner.tuner_id}: logging into parent run {parent_run_id}.")
-    tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
-                 verbose=0)
+    with tracker.system_metrics(node_id=tuner.tuner_id):
+        tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
+                     verbose=0)
     say(f"Worker {tuner.tuner_id}: done after {tuner.progress.done} trials.")
     return {"role": "worker", "tuner_id": tuner.tuner_id, "parent_run_id": parent_run_id,
             "trials_run": tuner.progress.done}

@@ -7,6 +7,7 @@ is summed in `seconds_in_mlflow` for the overhead benchmark.
 """
 
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -116,6 +117,28 @@ class SearchTracker:
     def log_search_text(self, text, file_name):
         """A text artifact on the parent run, e.g. the resolved config file."""
         self.log_text(self.parent_run_id, text, file_name)
+
+    def log_datasets(self, run_id, dataset_inputs):
+        """Dataset inputs (search/tracking/lineage.py) of a run; logging the same
+        ones again, as a resumed search does, adds nothing."""
+        with self._timed():
+            self.client.log_inputs(run_id, datasets=dataset_inputs)
+
+    @contextlib.contextmanager
+    def system_metrics(self, node_id=None):
+        """MLflow's own system metrics (CPU, memory, disk, network and, with pynvml,
+        GPU utilisation, every 10 s) on the parent run while this process trains.
+        Per-trial peaks MLflow does not measure come from tuning/resources.py.
+        `node_id` (a distributed worker's tuner id) keeps processes apart."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # no INFO lines
+        monitor = SystemMetricsMonitor(self.parent_run_id, node_id=node_id,
+                                       resume_logging=True, tracking_uri=self.tracking_uri)
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
 
     def log_search_metrics(self, metrics):
         with self._timed():
