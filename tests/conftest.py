@@ -45,6 +45,32 @@ def mlflow_client(tracking_uri):
     return MlflowClient(tracking_uri=tracking_uri)
 
 
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory, tracking_uri):
+    """The one tiny real search that read-only tests share (keras-tuner, TensorFlow
+    and MLflow all real): Hyperband(3, 3) on digits, 6 trials, seed 1 draws flatten
+    and pooled bridges. Returns (config, summary, work folder). retrain="none": tests
+    compare the export with the best trial's own model."""
+    from search import SearchConfig, run_search
+    work = tmp_path_factory.mktemp("tiny-search")
+    config = SearchConfig(space="bridge-small", max_epochs=3, factor=3, seed=1,
+                          retrain="none", experiment="tiny-search",
+                          project_dir=str(work / "project"), tracking_uri=tracking_uri,
+                          export_dir=str(work / "export"),
+                          summary_json=str(work / "summary.json"),
+                          # all 6 checkpoints stay: a test reloads a round-0 one
+                          keep_checkpoints=6)
+    summary = run_search(config, say=lambda _: None)
+    return config, summary, work
+
+
+def child_runs(client, summary):
+    """The trial runs of a search, from its --summary-json / run_search summary."""
+    return client.search_runs(
+        [summary["experiment_id"]],
+        filter_string=f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'")
+
+
 def run_cli(*args, cwd, env=None, timeout=600):
     """Run `python -m search ...` as a real process from this checkout."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",

@@ -1,5 +1,5 @@
-"""A tiny real search (keras-tuner, TensorFlow and MLflow all real), checked
-through MlflowClient on the store it wrote."""
+"""The shared tiny real search (tests/conftest.py `tiny_search`), checked through
+MlflowClient on the store it wrote."""
 
 import json
 from pathlib import Path
@@ -9,33 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from search import SearchConfig, run_search
 from search import tracking
 from search.data import load_digits
 from search.winner.export import CHAMPION_ALIAS, registered_model_name
+from tests.conftest import child_runs
 
 HYPERPARAMETERS = {"bridge", "residual_blocks", "filters", "dense_units", "dropout",
                    "learning_rate"}
-
-
-@pytest.fixture(scope="module")
-def tiny_search(tmp_path_factory, tracking_uri):
-    work = tmp_path_factory.mktemp("search")
-    # retrain="none": these tests compare the export with the best trial's model.
-    config = SearchConfig(space="bridge-small", max_epochs=3, factor=3, seed=1,
-                          retrain="none", experiment="e2e-tiny", project_dir=str(work / "project"),
-                          tracking_uri=tracking_uri, export_dir=str(work / "export"),
-                          summary_json=str(work / "summary.json"),
-                          # all 6 checkpoints stay: a test below reloads a round-0 one
-                          keep_checkpoints=6)
-    summary = run_search(config, say=lambda _: None)
-    return config, summary, work
-
-
-def child_runs(client, summary):
-    return client.search_runs(
-        [summary["experiment_id"]],
-        filter_string=f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'")
 
 
 def test_one_child_run_per_trial_with_params_tags_and_metrics(tiny_search, mlflow_client):

@@ -6,10 +6,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from search import SearchConfig, run_search
 from search.tracking import report
 from search.tuning.tuner import INACTIVE
-from tests.conftest import run_cli
+from tests.conftest import child_runs, run_cli
 from tests.search.servers import mlflow_server
 
 REPORT_FILES = {report.REPORT_FILE, report.CSV_FILE, report.CURVES_PLOT, report.PARAMS_PLOT,
@@ -17,25 +16,9 @@ REPORT_FILES = {report.REPORT_FILE, report.CSV_FILE, report.CURVES_PLOT, report.
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def searched(tmp_path_factory, tracking_uri):
-    """One tiny search; seed 0 draws both flatten and non-flatten bridges."""
-    work = tmp_path_factory.mktemp("report")
-    config = SearchConfig(space="bridge-small", max_epochs=2, factor=2, seed=0,
-                          experiment="report-tiny", project_dir=str(work / "project"),
-                          tracking_uri=tracking_uri, export_dir=str(work / "export"))
-    summary = run_search(config, say=lambda _: None)
-    return config, summary, work
-
-
-def child_runs(client, summary):
-    return client.search_runs([summary["experiment_id"]], filter_string=(
-        f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'"))
-
-
-def test_search_logs_its_report_and_plots_on_the_parent_run(searched, mlflow_client, tmp_path):
+def test_search_logs_its_report_and_plots_on_the_parent_run(tiny_search, mlflow_client, tmp_path):
     import mlflow
-    _, summary, _ = searched
+    _, summary, _ = tiny_search
     logged = mlflow_client.list_artifacts(summary["parent_run_id"], report.REPORT_ARTIFACT)
     assert {Path(a.path).name for a in logged} == REPORT_FILES
     folder = Path(mlflow.artifacts.download_artifacts(
@@ -51,10 +34,10 @@ def test_search_logs_its_report_and_plots_on_the_parent_run(searched, mlflow_cli
         assert data.startswith(PNG_MAGIC) and len(data) > 5000
 
 
-def test_report_command_rebuilds_the_same_report_from_the_store(searched, tracking_uri,
+def test_report_command_rebuilds_the_same_report_from_the_store(tiny_search, tracking_uri,
                                                                  mlflow_client, tmp_path):
     import mlflow
-    config, summary, _ = searched
+    config, summary, _ = tiny_search
     result = run_cli("report", "--experiment", config.experiment, "--tracking-uri",
                      tracking_uri, "--out", tmp_path / "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -72,8 +55,8 @@ def test_report_command_rebuilds_the_same_report_from_the_store(searched, tracki
     assert all(f"| {bridge} |" in best_rows for bridge in bridges)
 
 
-def test_report_command_by_run_id_and_default_out_folder(searched, tracking_uri, tmp_path):
-    config, summary, _ = searched
+def test_report_command_by_run_id_and_default_out_folder(tiny_search, tracking_uri, tmp_path):
+    config, summary, _ = tiny_search
     result = run_cli("report", "--experiment", config.experiment, "--run-id",
                      summary["parent_run_id"], "--tracking-uri", tracking_uri, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -84,10 +67,10 @@ def test_report_command_by_run_id_and_default_out_folder(searched, tracking_uri,
 @pytest.mark.parametrize("args,message", [
     (["--experiment", "no-such-experiment"], "--experiment 'no-such-experiment': no such "
                                              "experiment in this tracking store"),
-    (["--experiment", "report-tiny", "--run-id", "0123abcd"],
-     "--run-id '0123abcd' is not a search (parent) run of experiment 'report-tiny'"),
+    (["--experiment", "tiny-search", "--run-id", "0123abcd"],
+     "--run-id '0123abcd' is not a search (parent) run of experiment 'tiny-search'"),
 ])
-def test_report_of_unknown_experiment_or_run_exits_2(searched, tracking_uri, tmp_path, args,
+def test_report_of_unknown_experiment_or_run_exits_2(tiny_search, tracking_uri, tmp_path, args,
                                                       message):
     result = run_cli("report", *args, "--tracking-uri", tracking_uri, cwd=tmp_path)
     assert result.returncode == 2
@@ -95,8 +78,8 @@ def test_report_of_unknown_experiment_or_run_exits_2(searched, tracking_uri, tmp
     assert "Traceback" not in result.stderr
 
 
-def test_every_trial_has_the_same_param_and_metric_names(searched, mlflow_client):
-    _, summary, _ = searched
+def test_every_trial_has_the_same_param_and_metric_names(tiny_search, mlflow_client):
+    _, summary, _ = tiny_search
     runs = child_runs(mlflow_client, summary)
     assert len({frozenset(r.data.params) for r in runs}) == 1
     assert len({frozenset(r.data.metrics) for r in runs}) == 1
@@ -105,10 +88,10 @@ def test_every_trial_has_the_same_param_and_metric_names(searched, mlflow_client
     assert pools[False] == INACTIVE and pools[True] in ("1", "2")
 
 
-def test_mlflow_ui_server_shows_every_run_param_and_metric_history(searched, tracking_uri,
+def test_mlflow_ui_server_shows_every_run_param_and_metric_history(tiny_search, tracking_uri,
                                                                    mlflow_client, tmp_path):
     """The real `mlflow ui` process, asked through the REST API its pages use."""
-    config, summary, _ = searched
+    config, summary, _ = tiny_search
     expected = {r.info.run_id: r for r in child_runs(mlflow_client, summary)}
     with mlflow_server(tracking_uri, tmp_path, ui=True) as ui:
         assert "<html" in requests.get(ui, timeout=10).text.lower()  # the UI page itself
