@@ -21,18 +21,12 @@ DROPOUT = "dropout"
 LEARNING_RATE = "learning_rate"
 FLATTEN_POOL = "flatten_pool"  # only exists when bridge == flatten
 
-# Defaults chosen against measured traps on small data (see README, "Defaults"):
-# - BatchNorm momentum 0.9: with ~20 steps an epoch the Keras default 0.99 leaves
-#   the moving statistics far from the data (0.78 val accuracy vs 0.97 on digits).
-# - inputs smaller than 16 pixels are upsampled: 8x8 digits 0.89-0.96 -> 0.997.
+# Defaults chosen against measured traps on small data (BatchNorm statistics
+# that lag the data, inputs too small for the residual stack, a learning rate or
+# width that wastes epochs); the figures behind each are in docs/benchmarks.md,
+# "Defaults, and why", and come from scripts/bench_defaults.py.
 DEFAULT_BN_MOMENTUM = 0.9
 DEFAULT_MIN_SIZE = 16
-# - filters 16 or 32: 64 doubled the epoch time for no val gain (flatten 0.90/0.88
-#   vs 0.90/0.95 at 32; concat 0.97/0.98 vs 0.97/0.99), measured on digits.
-# - learning rate 5e-4..5e-3: in a 5-epoch cosine run 1e-4 reached 0.72-0.90 val,
-#   1e-2 0.52-0.95, 1e-3..3e-3 0.90-0.99.
-# - no random shift: +-1 px of an 8x8 digit cost 0.5-3.5 points of test accuracy
-#   after an 8-epoch training (flatten 0.953 vs 0.987, gap 0.982 vs 0.995 mean).
 DEFAULT_SHIFT_PIXELS = 0
 DEFAULT_FILTER_CHOICES = (16, 32)
 DEFAULT_LEARNING_RATE_RANGE = (5e-4, 5e-3)
@@ -59,12 +53,17 @@ class HyperBridgeNet(keras_tuner.HyperModel):
             many of its own pixels each way (0 turns the augmentation off).
     """
 
-    def __init__(self, input_shape, num_classes, pixel_max=255.0, *,
-                 bridge=None, residual_blocks=None, filters=None, dense_units=None,
-                 dropout=None, learning_rate=None, max_residual_blocks=3,
-                 bn_momentum=DEFAULT_BN_MOMENTUM, min_size=DEFAULT_MIN_SIZE,
-                 shift_pixels=DEFAULT_SHIFT_PIXELS, filter_choices=DEFAULT_FILTER_CHOICES,
-                 learning_rate_range=DEFAULT_LEARNING_RATE_RANGE, name="bridge_net", tunable=True):
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int,
+                 pixel_max: float = 255.0, *,
+                 bridge: str | None = None, residual_blocks: int | None = None,
+                 filters: int | None = None, dense_units: int | None = None,
+                 dropout: float | None = None, learning_rate: float | None = None,
+                 max_residual_blocks: int = 3,
+                 bn_momentum: float = DEFAULT_BN_MOMENTUM, min_size: int = DEFAULT_MIN_SIZE,
+                 shift_pixels: int = DEFAULT_SHIFT_PIXELS,
+                 filter_choices: tuple[int, ...] = DEFAULT_FILTER_CHOICES,
+                 learning_rate_range: tuple[float, float] = DEFAULT_LEARNING_RATE_RANGE,
+                 name: str = "bridge_net", tunable: bool = True) -> None:
         super().__init__(name=name, tunable=tunable)
         if len(input_shape) != 3:
             raise ValueError(
@@ -87,7 +86,7 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         self.learning_rate_range = tuple(learning_rate_range)
 
     @property
-    def min_input_size(self):
+    def min_input_size(self) -> int:
         """Smallest image side every model of this space takes: at the bridge the
         map must keep 2 pixels for Flatten's 2x2 pooling, after the stride-2
         residual blocks (each ceil-halves it). Upsampling covers smaller inputs."""
@@ -102,7 +101,7 @@ class HyperBridgeNet(keras_tuner.HyperModel):
             return hp.Fixed(name, self.pinned[name])
         return declare()
 
-    def declare(self, hp):
+    def declare(self, hp: keras_tuner.HyperParameters) -> dict:
         """Declare every hyperparameter; returns their values by name."""
         values = {
             BRIDGE: self._value(hp, BRIDGE, lambda: hp.Choice(BRIDGE, list(blocks.BRIDGES))),
@@ -121,7 +120,7 @@ class HyperBridgeNet(keras_tuner.HyperModel):
             values[FLATTEN_POOL] = hp.Choice(FLATTEN_POOL, [1, 2])
         return values
 
-    def build(self, hp):
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         v = self.declare(hp)
         inputs = keras.Input(shape=self.input_shape, name="image")
         x = blocks.preprocess(inputs, self.pixel_max, self.min_size, self.shift_pixels)
