@@ -32,11 +32,11 @@ def describe_search(config, summary, data, param_counts):
              f"**val accuracy {_score(summary['best_val_accuracy'])}**, "
              f"test accuracy {_score(summary.get('test_accuracy'))}, "
              f"{_count(param_counts.get(best_id))} parameters.",
-             "",
+             "", "## Best trial per bridge", "",
+             *_per_bridge_table(summary["best_per_bridge"], param_counts),
+             "", "## The winner's hyperparameters", "",
              "| hyperparameter | value |", "|---|---|",
-             *[f"| {name} | {value} |" for name, value in hps.items()],
-             "", "## Best trial per bridge", ""]
-    lines += _per_bridge_table(summary["best_per_bridge"], param_counts)
+             *[f"| {name} | {value} |" for name, value in hps.items()]]
     lines += ["", "## Data and budget", "",
               f"- data: `{data.get('data_source')}`, images {data.get('data_shape')}, "
               f"{data.get('data_classes')} classes; train {data.get('data_train_size')}, "

@@ -35,7 +35,8 @@ def runs_table_url(base, experiment_id, parent_run_id):
 
 
 def compare_url(base, experiment_id, run_ids):
-    query = {"runs": json.dumps(list(run_ids)), "experiments": json.dumps([str(experiment_id)])}
+    query = {**ML_MODE, "runs": json.dumps(list(run_ids), separators=(",", ":")),
+             "experiments": json.dumps([str(experiment_id)])}
     return f"{base}/#/compare-runs?{urlencode(query, quote_via=quote)}"
 
 
