@@ -44,19 +44,19 @@ def rendered_dom(url):
 @pytest.fixture(scope="module")
 def ui_on_a_search(tmp_path_factory):
     """A real tiny search in its own store, and `bridge-search ui` serving it."""
-    chromium()  # skip before the search when there is no browser
     work = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{work}/store/mlflow.db"
     config = SearchConfig(space="bridge-small", max_epochs=2, factor=2, seed=0, retrain="none",
                           experiment="ui-browser", project_dir=str(work / "project"),
                           tracking_uri=uri, export_dir=str(work / "export"))
-    summary = run_search(config, say=lambda _: None)
+    said = []
+    summary = run_search(config, say=said.append)
     port = free_port()
     command = [sys.executable, "-m", "search", "ui", "--tracking-uri", uri,
                "--experiment", config.experiment, "--port", str(port)]
     log = work / "ui.log"
     with http_process(command, f"http://127.0.0.1:{port}/health", log):
-        yield summary, log.read_text(), f"http://127.0.0.1:{port}", uri
+        yield summary, log.read_text(), f"http://127.0.0.1:{port}", uri, said
 
 
 def printed_url(output, label):
@@ -66,18 +66,29 @@ def printed_url(output, label):
 
 
 def test_ui_prints_the_runs_table_and_the_comparison_of_the_search(ui_on_a_search):
-    summary, output, base, _ = ui_on_a_search
+    summary, output, base, _, _ = ui_on_a_search
     table = printed_url(output, "Trials of this search (runs table)")
     assert table.startswith(f"{base}/#/experiments/{summary['experiment_id']}/runs?")
     assert "workflowType=machine_learning" in table and summary["parent_run_id"] in table
     compare = printed_url(output, "Compare its trials")
-    assert compare.startswith(f"{base}/#/compare-runs?runs=")
+    assert compare.startswith(f"{base}/#/compare-runs?") and "runs=" in compare
     assert summary["best_run_id"] in compare
+
+
+def test_run_ends_with_the_same_links(ui_on_a_search):
+    summary, output, _, _, said = ui_on_a_search
+    assert said[-4] == "In the MLflow UI (after `bridge-search ui`):"
+    for label in ("Trials of this search (runs table)", "Compare its trials",
+                  "The search's result (parent run)"):
+        ran = printed_url("\n".join(said[-3:]), label)
+        # the same page; `run` names `bridge-search ui`'s default address
+        assert ran.startswith("http://127.0.0.1:5000/#/")
+        assert ran.split("/#/")[1] == printed_url(output, label).split("/#/")[1]
 
 
 def test_runs_table_lists_the_search_and_its_trials_by_architecture(ui_on_a_search):
     from mlflow.tracking import MlflowClient
-    summary, output, _, uri = ui_on_a_search
+    summary, output, _, uri, _ = ui_on_a_search
     client = MlflowClient(tracking_uri=uri)
     trials = client.search_runs([summary["experiment_id"]], filter_string=(
         f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'"))
@@ -93,7 +104,7 @@ def test_runs_table_lists_the_search_and_its_trials_by_architecture(ui_on_a_sear
 
 
 def test_parent_run_page_shows_the_result_description(ui_on_a_search):
-    summary, output, _, _ = ui_on_a_search
+    summary, output, _, _, _ = ui_on_a_search
     dom = rendered_dom(printed_url(output, "The search's result (parent run)"))
     for text in ("Winner:", "Best trial per bridge", "Data and budget",
                  f"bridge-search export --run-id {summary['best_run_id']}",
