@@ -103,6 +103,7 @@ class SearchTracker:
                 self.parent_run_id = resume_run_id
                 self.may_have_stale_runs = True
                 self.client.update_run(resume_run_id, status="RUNNING")
+                self.client.set_tag(resume_run_id, TAG_SEARCH, resume_run_id)  # older runs lack it
                 return self.parent_run_id
             run = self.client.create_run(self.experiment_id, run_name=run_name,
                                          tags={TAG_ROLE: "search", **tags})
