@@ -246,8 +246,9 @@ def ui_command(args):
     from search import tracking
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     uri, _ = tracking.resolve_store(uri)
+    # One user, one worker: MLflow's default 4 take a minute to start on 2 busy CPUs.
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", args.host, "--port", str(args.port)]
+               "--host", args.host, "--port", str(args.port), "--workers", "1"]
     base = f"http://{args.host}:{args.port}"
     from search.tracking import links
     print("\n".join([f"MLflow UI on {base} for {uri}",
