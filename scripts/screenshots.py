@@ -49,6 +49,9 @@ const [table, compare, parent, out] = process.argv.slice(2);
     await page.waitForTimeout(2000);
   }
   await open(table, 'matching runs');
+  await page.waitForFunction(() => /[1-9][0-9]* matching runs/.test(document.body.innerText),
+                             null, { timeout: 120000 });
+  await page.waitForTimeout(1000);
   await page.screenshot({ path: `${out}/mlflow_runs_table.png` });
 
   await open(compare, 'Parallel Coordinates Plot');
@@ -89,8 +92,9 @@ def main():
               "--seed", str(args.seed), "--retrain", "none", "--experiment", args.experiment,
               "--tracking-uri", uri, "--project-dir", str(work / "project"),
               "--export-dir", str(work / "export"), "--overwrite"]
-    print("search:", " ".join(search[2:]), flush=True)
-    subprocess.run(search, env=env, check=True, cwd=work)
+    if not args.reuse:
+        print("search:", " ".join(search[2:]), flush=True)
+        subprocess.run(search, env=env, check=True, cwd=work)
     port = free_port()
     log = work / "ui.log"
     with open(log, "wb") as log_file:
@@ -122,6 +126,8 @@ def parse_args():
     parser.add_argument("--max-epochs", type=int, default=4)
     parser.add_argument("--factor", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse", action="store_true",
+                        help="take the pictures of the search already in --work")
     return parser.parse_args()
 
 
