@@ -35,8 +35,9 @@ def runs_table_url(base, experiment_id, parent_run_id):
 
 
 def compare_url(base, experiment_id, run_ids):
-    query = {**ML_MODE, "runs": json.dumps(list(run_ids), separators=(",", ":")),
-             "experiments": json.dumps([str(experiment_id)])}
+    # The compare page reads `runs` and `experiments` by position: they come first.
+    query = {"runs": json.dumps(list(run_ids), separators=(",", ":")),
+             "experiments": json.dumps([str(experiment_id)]), **ML_MODE}
     return f"{base}/#/compare-runs?{urlencode(query, quote_via=quote)}"
 
 

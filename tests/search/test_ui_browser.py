@@ -110,3 +110,12 @@ def test_parent_run_page_shows_the_result_description(ui_on_a_search):
                  f"bridge-search export --run-id {summary['best_run_id']}",
                  f"{summary['best_val_accuracy']:.4f}"):
         assert text in dom, f"{text!r} is not on the parent run's page"
+
+
+def test_compare_link_shows_the_trials_side_by_side(ui_on_a_search):
+    summary, output, _, _, _ = ui_on_a_search
+    dom = rendered_dom(printed_url(output, "Compare its trials"))
+    assert "Parallel Coordinates Plot" in dom, "the compare page did not render"
+    assert "Error while loading compare runs page" not in dom
+    best_name = f"{summary['best_hyperparameters']['bridge']} d"
+    assert best_name in dom

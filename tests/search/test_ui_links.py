@@ -41,8 +41,8 @@ def test_links_open_the_runs_table_of_one_search_in_model_training_mode():
     assert "searchFilter=tags.`bridge_search.search_run_id` = 'abc123'" in url
     assert "orderByKey=metrics.`best_val_accuracy`&orderByAsc=false" in url
     compare = unquote(links.compare_url("http://h:5000", "4", ["r1", "r2"]))
-    assert compare.endswith('/#/compare-runs?workflowType=machine_learning&runs=["r1","r2"]'
-                           '&experiments=["4"]')
+    assert compare.endswith('/#/compare-runs?runs=["r1","r2"]&experiments=["4"]'
+                           '&workflowType=machine_learning')
 
 
 def test_a_tracking_server_serves_the_ui_itself():
