@@ -5,6 +5,7 @@ it, opens the links that `ui` prints in headless Chromium (driven by
 playwright-core) and saves three pictures into --out:
 
 - mlflow_runs_table.png: the search's runs table, its trials named by architecture;
+- mlflow_runs_nested.png: the same sorted by start time, the trials nested under the search;
 - mlflow_compare.png: its trials compared, parallel coordinates of
   best_val_accuracy against bridge, residual_blocks and dense_units;
 - mlflow_search_run.png: the parent run's page with the result description.
@@ -35,7 +36,7 @@ LINKS = {"table": "Trials of this search (runs table)", "compare": "Compare its 
 # One page per picture; the compare view's plot axes are chosen as a user would.
 DRIVER = r"""
 const { chromium } = require('playwright-core');
-const [table, compare, parent, out] = process.argv.slice(2);
+const [table, nested, compare, parent, out] = process.argv.slice(2);
 (async () => {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM,
                                           args: ['--no-sandbox', '--disable-gpu'] });
@@ -48,11 +49,19 @@ const [table, compare, parent, out] = process.argv.slice(2);
     if (await close.count()) await close.first().click().catch(() => {});
     await page.waitForTimeout(2000);
   }
-  await open(table, 'matching runs');
-  await page.waitForFunction(() => /[1-9][0-9]* matching runs/.test(document.body.innerText),
-                             null, { timeout: 120000 });
-  await page.waitForTimeout(1000);
+  async function openTable(url) {
+    await open(url, 'matching runs');
+    await page.waitForFunction(() => /[1-9][0-9]* matching runs/.test(document.body.innerText),
+                               null, { timeout: 120000 });
+    await page.waitForTimeout(1000);
+  }
+  await openTable(table);
   await page.screenshot({ path: `${out}/mlflow_runs_table.png` });
+  // Sorted by start time the trials nest under the search's row: expand it.
+  await openTable(nested);
+  await page.locator('button[data-component-id$="runnamecellrenderer.tsx_46"]').first().click();
+  await page.waitForTimeout(2000);
+  await page.screenshot({ path: `${out}/mlflow_runs_nested.png` });
 
   await open(compare, 'Parallel Coordinates Plot');
   await page.getByRole('button', { name: 'Clear All' }).click();
@@ -68,7 +77,8 @@ const [table, compare, parent, out] = process.argv.slice(2);
   }
   await choose(0, ['bridge', 'residual_blocks', 'dense_units']);
   await choose(1, ['best_val_accuracy']);
-  await page.waitForTimeout(2000);
+  await page.locator('.js-plotly-plot .parcoords').first().waitFor({ timeout: 120000 });
+  await page.waitForTimeout(3000);
   await page.screenshot({ path: `${out}/mlflow_compare.png` });
 
   await open(parent, 'Description');
@@ -108,13 +118,18 @@ def main():
         out = Path(args.out).resolve()
         out.mkdir(parents=True, exist_ok=True)
         (work / "driver.js").write_text(DRIVER)
-        subprocess.run(["node", str(work / "driver.js"), urls["table"], urls["compare"],
+        nested = urls["table"].replace("metrics.%60best_val_accuracy%60", "attributes.start_time")
+        subprocess.run(["node", str(work / "driver.js"), urls["table"], nested, urls["compare"],
                         urls["parent"], str(out)], check=True, timeout=600,
                        env={**env, "CHROMIUM": shutil.which("chromium") or "/usr/bin/chromium"})
         print(f"screenshots written to {out}")
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
-        ui.wait(timeout=30)
+        try:
+            ui.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(ui.pid, signal.SIGKILL)
+            ui.wait()
 
 
 def parse_args():

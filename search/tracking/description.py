@@ -36,7 +36,7 @@ def describe_search(config, summary, data, param_counts):
              *_per_bridge_table(summary["best_per_bridge"], param_counts),
              "", "## The winner's hyperparameters", "",
              "| hyperparameter | value |", "|---|---|",
-             *[f"| {name} | {value} |" for name, value in hps.items()]]
+             *[f"| {name} | {_value(value)} |" for name, value in hps.items()]]
     lines += ["", "## Data and budget", "",
               f"- data: `{data.get('data_source')}`, images {data.get('data_shape')}, "
               f"{data.get('data_classes')} classes; train {data.get('data_train_size')}, "
@@ -82,6 +82,10 @@ def _architecture(hps):
              f"{hps['residual_blocks']} residual blocks" if "residual_blocks" in hps else "",
              f"dense width {hps['dense_units']}" if "dense_units" in hps else ""]
     return ", ".join(part for part in parts if part) or "best trial"
+
+
+def _value(value):
+    return f"{value:.4g}" if isinstance(value, float) else value
 
 
 def _score(value):
