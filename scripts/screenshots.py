@@ -137,8 +137,8 @@ def parse_args():
     parser.add_argument("--out", default=str(REPO / "docs"))
     parser.add_argument("--work", default=None, help="folder for the store (default: a temp one)")
     parser.add_argument("--experiment", default="digits-demo")
-    parser.add_argument("--space", default="bridge-small")
-    parser.add_argument("--max-epochs", type=int, default=4)
+    parser.add_argument("--space", default="bridge")  # the default space: every axis varies
+    parser.add_argument("--max-epochs", type=int, default=3)
     parser.add_argument("--factor", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse", action="store_true",
