@@ -78,7 +78,11 @@ def build_parser(search_defaults=None):
     serve.add_argument("--port", type=int, default=5001)
     serve.add_argument("--tracking-uri", default=None)
 
-    ui = commands.add_parser("ui", help="open the MLflow UI on the store in use")
+    ui = commands.add_parser("ui", help="open the MLflow UI on the store in use and print "
+                                        "the links to an experiment's latest search")
+    ui.add_argument("--experiment", default=SearchConfig.experiment,
+                    help=f"experiment whose latest search to link (default: "
+                         f"{SearchConfig.experiment})")
     ui.add_argument("--tracking-uri", default=None)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -242,9 +246,14 @@ def ui_command(args):
     from search import tracking
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     uri, _ = tracking.resolve_store(uri)
+    # One user, one worker: MLflow's default 4 take a minute to start on 2 busy CPUs.
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", args.host, "--port", str(args.port)]
-    print(f"MLflow UI on http://{args.host}:{args.port} for {uri}", file=sys.stderr)
+               "--host", args.host, "--port", str(args.port), "--workers", "1"]
+    base = f"http://{args.host}:{args.port}"
+    from search.tracking import links
+    print("\n".join([f"MLflow UI on {base} for {uri}",
+                     *links.latest_search_lines(uri, args.experiment, base)]),
+          file=sys.stderr, flush=True)
     os.execv(sys.executable, command)
 
 

@@ -17,7 +17,7 @@ from search import data as data_module
 from search import tracking
 from search.distributed import roles as distributed
 from search.winner import export
-from search.tracking import lineage, resume
+from search.tracking import description, lineage, links, resume
 from search.tuning import training
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, write_config_file
 from search.tuning.device import configure_devices
@@ -96,6 +96,9 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = _finish(config, tuner, tracker, image_data, timings, say)
         _log_report(tracker, say)
+        for line in links.link_lines(tracker.client, tracker.tracking_uri, tracker.experiment_id,
+                                     tracker.parent_run_id):
+            say(line)
     except BaseException:
         tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
         raise
@@ -214,6 +217,8 @@ def _finish(config, tuner, tracker, image_data, timings, say):
     if config.summary_json:
         Path(config.summary_json).parent.mkdir(parents=True, exist_ok=True)
         Path(config.summary_json).write_text(json.dumps(summary, indent=2))
+    description.log_description(tracker, config, {**summary, "best_trial_id": best_trial.trial_id},
+                                image_data.description())
     _say_result(say, best_trial, metrics, summary)
     return summary
 
@@ -266,7 +271,7 @@ def _say_result(say, best_trial, metrics, summary):
     say(f"{summary['n_trials']} trials ({summary['n_failed_trials']} failed) in "
         f"{format_seconds(summary['wall_seconds'])}; winner exported to "
         f"{summary['export_dir']}, registered as {summary['registered_model']} "
-        f"v{summary['registered_version']}. Compare trials: bridge-search ui")
+        f"v{summary['registered_version']}.")
 
 
 def tracking_reason(trials):

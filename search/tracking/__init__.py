@@ -30,6 +30,11 @@ TAG_ROUND = "hyperband_round"
 TAG_CONTINUES = "continues_trial"
 TAG_STATUS = "trial_status"
 TAG_FAILURE = "failure_reason"
+# The parent run's id, on the parent and on every trial: one UI filter lists both.
+TAG_SEARCH = "bridge_search.search_run_id"
+# MLflow 3's UI kind of an experiment: the value it shows as "Machine learning".
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
 BEST_MODEL_ARTIFACT = "best_model"  # folder holding model.keras on each child run
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -83,9 +88,13 @@ class SearchTracker:
             if experiment is None:
                 location = self._artifact_root and f"{self._artifact_root}/{self.experiment_name}"
                 self.experiment_id = self.client.create_experiment(
-                    self.experiment_name, artifact_location=location)
+                    self.experiment_name, artifact_location=location,
+                    tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
             else:
                 self.experiment_id = experiment.experiment_id
+                if EXPERIMENT_KIND_TAG not in experiment.tags:  # made by an older version
+                    self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG,
+                                                   MODEL_TRAINING_KIND)
         return self.experiment_id
 
     def start_search(self, run_name, params, tags, resume_run_id=None):
@@ -95,11 +104,13 @@ class SearchTracker:
                 self.parent_run_id = resume_run_id
                 self.may_have_stale_runs = True
                 self.client.update_run(resume_run_id, status="RUNNING")
+                self.client.set_tag(resume_run_id, TAG_SEARCH, resume_run_id)  # older runs lack it
                 return self.parent_run_id
             run = self.client.create_run(self.experiment_id, run_name=run_name,
                                          tags={TAG_ROLE: "search", **tags})
             self.parent_run_id = run.info.run_id
-            self.client.log_batch(self.parent_run_id, params=_params(params))
+            self.client.log_batch(self.parent_run_id, params=_params(params),
+                                  tags=[RunTag(TAG_SEARCH, self.parent_run_id)])
         return self.parent_run_id
 
     def attach_search(self, parent_run_id):
@@ -181,8 +192,9 @@ class SearchTracker:
         with self._timed():
             run = self.client.create_run(
                 self.experiment_id,
-                tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id, MLFLOW_RUN_NAME: f"trial-{trial_id}",
-                      TAG_ROLE: "trial", TAG_TRIAL_ID: trial_id,
+                tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                      MLFLOW_RUN_NAME: trial_run_name(trial_id, params),
+                      TAG_ROLE: "trial", TAG_TRIAL_ID: trial_id, TAG_SEARCH: self.parent_run_id,
                       **{k: str(v) for k, v in tags.items()}})
             self.client.log_batch(run.info.run_id, params=_params(params))
         return run.info.run_id
@@ -241,6 +253,17 @@ class BackgroundSender:
                 self._error = error
             finally:
                 self._queue.task_done()
+
+
+def trial_run_name(trial_id, hyperparameters):
+    """`0003 flatten d3 w64`: the trial id and its architecture (bridge, residual
+    depth, dense width), so the UI's run list reads without extra columns. A user
+    space without these hyperparameters gets the parts it has."""
+    parts = [str(trial_id), str(hyperparameters.get("bridge", ""))]
+    for prefix, name in (("d", "residual_blocks"), ("w", "dense_units")):
+        if name in hyperparameters:
+            parts.append(f"{prefix}{hyperparameters[name]}")
+    return " ".join(part for part in parts if part)
 
 
 def _params(values):
