@@ -200,15 +200,23 @@ def _can_write_in(folder):
 
 def to_cli_args(config, **overrides):
     """The `run` flags that reproduce `config` (only values that differ from the
-    defaults), e.g. to start chief and worker processes with the same search."""
+    defaults), e.g. to start chief and worker processes with the same search.
+    `search.cli.parse_args(["run", *to_cli_args(c)])` gives back `c` exactly."""
     values = {**dataclasses.asdict(config), **overrides}
     args = []
     for item in dataclasses.fields(SearchConfig):
         value = values[item.name]
         if value == item.default:
             continue
-        if isinstance(value, bool):
-            args.append(flag(item.name)) if value else None
+        if value is None or value is False:  # only the default is spelt by no flag
+            raise ValueError(f"{item.name}={value!r} cannot be passed as a flag "
+                             f"(its default is {item.default!r}).")
+        if value is True:
+            args.append(flag(item.name))
+        elif isinstance(value, (tuple, list)):  # nargs flags: one word per element
+            args += [flag(item.name), *map(str, value)]
         else:
-            args += [flag(item.name), str(value)]
+            # --flag=VALUE keeps a value that starts with "-" from reading as a flag
+            # (str() of a float keeps every digit).
+            args.append(f"{flag(item.name)}={value}")
     return args
