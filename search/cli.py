@@ -151,9 +151,9 @@ def config_from(args):
 def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
-    from search.distributed.launch import Launcher
     config = config_from(args)
     quiet.import_tensorflow()  # input judged: now TensorFlow may load
+    from search.distributed.launch import Launcher
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
                     say=say).run()

@@ -204,20 +204,22 @@ def test_bad_input_that_needs_no_tensorflow_is_judged_before_it_loads(tmp_path):
 
     from tests.conftest import REPO_ROOT
     store = f"sqlite:///{tmp_path}/store/mlflow.db"
-    argvs = []
+    argvs, messages = [], []
     for case in BEFORE_TENSORFLOW:
         args = RUN_CASES[case][0](tmp_path, store)
         args += [] if "--tracking-uri" in args else ["--tracking-uri", store]
-        argvs.append(["run", "--project-dir", str(tmp_path / "project"), *args])
+        for command in ("run", "launch"):  # launch judges the same options first
+            argvs.append([command, "--project-dir", str(tmp_path / "project"), *args])
+            messages.append(RUN_CASES[case][1])
     result = subprocess.run([sys.executable, "-c", JUDGE_IN_A_FRESH_PROCESS, json.dumps(argvs)],
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     verdicts = [json.loads(line) for line in result.stdout.splitlines()]
-    assert verdicts == [[2, []]] * len(BEFORE_TENSORFLOW), (verdicts, result.stderr[-2000:])
+    assert verdicts == [[2, []]] * len(argvs), (verdicts, result.stderr[-2000:])
     lines = result.stderr.splitlines()  # one error line per case, nothing else
-    assert len(lines) == len(BEFORE_TENSORFLOW), result.stderr
-    for case, line in zip(BEFORE_TENSORFLOW, lines):
-        assert line.startswith("bridge-search: error: ") and RUN_CASES[case][1] in line
+    assert len(lines) == len(argvs), result.stderr
+    for message, line in zip(messages, lines):
+        assert line.startswith("bridge-search: error: ") and message in line
 
 
 def test_a_bad_space_prints_only_its_error_line(tmp_path):
