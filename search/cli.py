@@ -10,7 +10,9 @@ import dataclasses
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up noise out
+from search import quiet
+
+quiet.set_quiet_defaults()  # before anything imports TensorFlow or MLflow
 
 from search.config import DEFAULT_TRACKING_URI, SearchConfig, flag  # noqa: E402
 from search.errors import SearchFailed, UsageError  # noqa: E402
@@ -153,8 +155,9 @@ def config_from(args):
 def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
-    from search.distributed.launch import Launcher
     config = config_from(args)
+    quiet.import_tensorflow()  # input judged: now TensorFlow may load
+    from search.distributed.launch import Launcher
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
                     say=say).run()
@@ -168,19 +171,22 @@ def _is_usage_error(error):
 
 
 def run_command(args):
-    config = config_from(args)
+    config = config_from(args)  # every check that needs no TensorFlow
     if args.dry_run:
+        quiet.import_tensorflow()
         from search.tuning.dry_run import dry_run
         dry_run(config, out=print, say=lambda message: print(message, file=sys.stderr))
         return 0
     from search.tracking.reachable import check_reachable
     check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
+    quiet.import_tensorflow()
     from search.runner import run_search
     run_search(config, say=lambda message: print(message, file=sys.stderr, flush=True))
     return 0
 
 
 def export_command(args):
+    quiet.import_tensorflow()
     from search.winner import export
     export.check_out_dir(args.out, args.overwrite)  # before anything is downloaded
     uri = _store_uri(args)
@@ -193,6 +199,7 @@ def export_command(args):
 
 
 def spaces_command(args):
+    quiet.import_tensorflow()
     import spaces
     for name in sorted(spaces.SPACES):
         hypermodel = spaces.load_space(name, (8, 8, 1), 10, pixel_max=16)

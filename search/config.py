@@ -131,10 +131,49 @@ def validate(config):
     _check_data_options(config)
     _require(bool(config.experiment.strip()), "experiment", config.experiment,
              "must be a non-empty name")
-    uri = config.resolved_tracking_uri()
-    _require("://" in uri or uri.startswith(("databricks", "file:")) or Path(uri).is_absolute(),
-             "tracking_uri", uri, "expected sqlite:///PATH.db, http(s)://HOST:PORT or file:PATH")
+    _check_tracking_uri(config.resolved_tracking_uri())
+    _check_space(config.space)
     _check_export_dir(config)
+
+
+# The tracking stores MLflow has built in; plugins add theirs as entry points.
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file",
+                    "databricks", "databricks-uc", "uc")
+URI_FORMS = "expected sqlite:///PATH.db, http(s)://HOST:PORT, postgresql://... or file:PATH"
+
+
+def _check_tracking_uri(uri):
+    """Judged from the text alone (MLflow and TensorFlow are not imported yet)."""
+    from urllib.parse import urlparse
+    parsed = urlparse(uri)
+    if not parsed.scheme:  # MLflow reads a plain path as a file store
+        _require(Path(uri).is_absolute(), "tracking_uri", uri, URI_FORMS)
+        return
+    scheme = parsed.scheme.partition("+")[0]  # postgresql+psycopg2: dialect+driver
+    accepted = TRACKING_SCHEMES + _plugin_schemes()
+    _require(scheme in accepted, "tracking_uri", uri,
+             f"scheme {scheme!r} is not a tracking store MLflow knows (accepted: "
+             f"{', '.join(accepted)}); {URI_FORMS}")
+    if scheme == "sqlite":
+        _require(uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"), "tracking_uri",
+                 uri, "expected sqlite:///PATH.db (three slashes, then the file's path)")
+    if scheme in ("http", "https"):
+        _require(bool(parsed.hostname), "tracking_uri", uri,
+                 f"expected {scheme}://HOST:PORT (no host given)")
+
+
+def _plugin_schemes():
+    from importlib.metadata import entry_points
+    return tuple(e.name for e in entry_points(group="mlflow.tracking_store"))
+
+
+def _check_space(spec):
+    """A registered name or an existing FILE.py, judged without importing Keras."""
+    import spaces  # light: its factories are imported when a space is loaded
+    try:
+        spaces.check_space_spec(spec)
+    except spaces.SpaceError as error:
+        raise UsageError(str(error)) from None
 
 
 DATA_KINDS = {"digits": False, "tfds": True, "folder": True, "npz": True}  # kind -> takes :ARG
@@ -200,15 +239,23 @@ def _can_write_in(folder):
 
 def to_cli_args(config, **overrides):
     """The `run` flags that reproduce `config` (only values that differ from the
-    defaults), e.g. to start chief and worker processes with the same search."""
+    defaults), e.g. to start chief and worker processes with the same search.
+    `search.cli.parse_args(["run", *to_cli_args(c)])` gives back `c` exactly."""
     values = {**dataclasses.asdict(config), **overrides}
     args = []
     for item in dataclasses.fields(SearchConfig):
         value = values[item.name]
         if value == item.default:
             continue
-        if isinstance(value, bool):
-            args.append(flag(item.name)) if value else None
+        if value is None or value is False:  # only the default is spelt by no flag
+            raise ValueError(f"{item.name}={value!r} cannot be passed as a flag "
+                             f"(its default is {item.default!r}).")
+        if value is True:
+            args.append(flag(item.name))
+        elif isinstance(value, (tuple, list)):  # nargs flags: one word per element
+            args += [flag(item.name), *map(str, value)]
         else:
-            args += [flag(item.name), str(value)]
+            # --flag=VALUE keeps a value that starts with "-" from reading as a flag
+            # (str() of a float keeps every digit).
+            args.append(f"{flag(item.name)}={value}")
     return args

@@ -7,31 +7,51 @@ arguments that its `__init__` accepts.
 """
 
 import functools
+import importlib
 import importlib.util
 import inspect
 from pathlib import Path
 
-import keras_tuner
+__all__ = ["SPACES", "BRIDGES", "HyperBridgeNet", "SpaceError", "check_space_spec",
+           "load_space", "describe_space"]
 
-from spaces.blocks import BRIDGES
-from spaces.bridge_net import HyperBridgeNet
-
-__all__ = ["SPACES", "BRIDGES", "HyperBridgeNet", "SpaceError", "load_space", "describe_space"]
-
+# name -> "module:attribute" of its factory, imported only when the space is
+# loaded: the names (and a bad --space) are known without importing TensorFlow.
 SPACES = {
     # The default: every bridge, 0-3 residual blocks, width, filters, dropout, lr.
-    "bridge": HyperBridgeNet,
+    "bridge": "spaces.bridge_net:HyperBridgeNet",
     # A smaller space for quick looks and tests: at most one residual block,
     # narrow layers. Same hyperparameter names, so its runs compare with "bridge".
-    "bridge-small": functools.partial(HyperBridgeNet, max_residual_blocks=1, filters=8,
-                                      dense_units=16),
+    "bridge-small": "spaces.bridge_net:small_bridge_net",
 }
 
 DEFAULT_SPACE = "bridge"
+_LAZY = {"HyperBridgeNet": "spaces.bridge_net", "BRIDGES": "spaces.blocks"}
+
+
+def __getattr__(name):  # `spaces.HyperBridgeNet` and `spaces.BRIDGES` import Keras on use
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'spaces' has no attribute {name!r}")
 
 
 class SpaceError(ValueError):
     """The --space value names no space, or its file does not hold a HyperModel."""
+
+
+def check_space_spec(spec):
+    """Judge a --space value without importing anything: a registered name, or
+    FILE.py:Class where the file exists. Raises SpaceError."""
+    if spec in SPACES:
+        return
+    if ":" not in spec:
+        raise SpaceError(f"--space {spec!r} is not a registered space; accepted: "
+                         f"{', '.join(sorted(SPACES))}, or path/to/file.py:ClassName.")
+    path_text, _, _ = spec.rpartition(":")
+    path = Path(path_text)
+    if path.suffix != ".py" or not path.is_file():
+        raise SpaceError(f"--space {spec}: file {path_text!r} does not exist or is not a "
+                         f".py file; expected path/to/file.py:ClassName.")
 
 
 def load_space(spec, input_shape, num_classes, pixel_max=255.0):
@@ -43,6 +63,7 @@ def load_space(spec, input_shape, num_classes, pixel_max=255.0):
         accepted = inspect.signature(factory).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
         kwargs = {k: v for k, v in kwargs.items() if takes_any or k in accepted}
+    import keras_tuner
     try:
         hypermodel = factory(**kwargs)
     except Exception as error:  # a user's constructor may raise anything
@@ -55,17 +76,13 @@ def load_space(spec, input_shape, num_classes, pixel_max=255.0):
 
 
 def _find_factory(spec):
+    check_space_spec(spec)
     if spec in SPACES:
-        return SPACES[spec]
-    if ":" not in spec:
-        raise SpaceError(f"--space {spec!r} is not a registered space; accepted: "
-                         f"{', '.join(sorted(SPACES))}, or path/to/file.py:ClassName.")
+        module_name, _, attribute = SPACES[spec].partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
+    import keras_tuner
     path_text, _, class_name = spec.rpartition(":")
-    path = Path(path_text)
-    if path.suffix != ".py" or not path.is_file():
-        raise SpaceError(f"--space {spec}: file {path_text!r} does not exist or is not a "
-                         f".py file; expected path/to/file.py:ClassName.")
-    module = _import_file(path, spec)
+    module = _import_file(Path(path_text), spec)
     factory = getattr(module, class_name, None)
     if factory is None:
         raise SpaceError(f"--space {spec}: {path_text} defines no {class_name!r}.")
@@ -88,6 +105,7 @@ def _import_file(path, spec):
 
 def describe_space(hypermodel):
     """The hyperparameters a space declares, as keras-tuner configs (for `spaces`)."""
+    import keras_tuner
     hp = keras_tuner.HyperParameters()
     hypermodel.build(hp)
     return [p.get_config() for p in hp.space]

@@ -6,6 +6,8 @@ learning rate. Any argument left at `None` is tuned; a value pins it, e.g.
 `HyperBridgeNet(input_shape, 10, bridge="gap")` searches only GAP models.
 """
 
+import functools
+
 import keras
 import keras_tuner
 
@@ -130,3 +132,9 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         outputs = blocks.dense_head(x, v[DENSE_UNITS], v[DROPOUT], self.num_classes)
         model = keras.Model(inputs, outputs, name=f"{self.name}_{v[BRIDGE]}")
         return blocks.compile_classifier(model, v[LEARNING_RATE])
+
+
+# The registry's "bridge-small": at most one residual block, narrow layers; the
+# same hyperparameter names, so its runs compare with "bridge".
+small_bridge_net = functools.partial(HyperBridgeNet, max_residual_blocks=1, filters=8,
+                                     dense_units=16)

@@ -75,5 +75,6 @@ def run_cli(*args, cwd, env=None, timeout=600):
     """Run `python -m search ...` as a real process from this checkout."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
                 **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}  # env={"X": None} unsets X
     return subprocess.run([sys.executable, "-m", "search", *map(str, args)], cwd=cwd,
                           env=full_env, capture_output=True, text=True, timeout=timeout)

@@ -10,8 +10,14 @@ keras-tuner tuner id (`KERASTUNER_TUNER_ID`): one chief, one process per worker 
 
 A process killed with SIGKILL cannot remove its lock; the next run sees that the
 pid is gone (or now belongs to a process started later) and takes the lock over.
+Two runs may find the same stale lock at once: the takeover happens under an
+flock on a side file (`LOCK.takeover`, released by the kernel even if its holder
+is killed), and the stale lock is removed only if it is still the very file that
+was judged stale, so a takeover never deletes the lock another run just took.
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -63,7 +69,7 @@ class ProjectLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "hostname": socket.gethostname(),
               "process_start": _process_start(os.getpid()), "since": time.time()}
-        for _ in range(3):  # a stale lock is removed once, then created afresh
+        for _ in range(5):  # a stale lock is removed once, then created afresh
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
@@ -78,9 +84,18 @@ class ProjectLock:
                          f"{self.path}; another search keeps taking it.")
 
     def _refuse_or_clear(self):
-        owner = self._read_owner()
-        if owner is None:
+        found = self._read()
+        if found is None:
             return  # the owner is writing it right now, or just removed it
+        self._refuse_if_held(found[1])
+        with _takeover_guard(self.path):
+            # Under the guard no other takeover removes or replaces the file: if it
+            # is still the one judged stale, nobody holds the lock and it can go.
+            if self._read() == found:
+                self.path.unlink()
+                self.took_over = found[1]
+
+    def _refuse_if_held(self, owner):
         if owner.get("hostname") != socket.gethostname():
             raise UsageError(
                 f"--project-dir {self.flag_value!r} is in use by process {owner.get('pid')} "
@@ -91,22 +106,24 @@ class ProjectLock:
                 f"--project-dir {self.flag_value!r} is in use by process {owner['pid']} "
                 f"on this host ({owner.get('hostname')}); wait for it to finish, stop it, "
                 f"or choose another --project-dir.")
-        self.took_over = owner
-        self.path.unlink(missing_ok=True)
 
-    def _read_owner(self):
+    def _read(self):
+        """(file identity, owner) of the lock file now, or None while it is absent
+        or being written."""
         try:
-            return json.loads(self.path.read_text())
+            stat = self.path.stat()
+            text = self.path.read_text()
         except FileNotFoundError:
             return None
+        identity = (stat.st_ino, stat.st_mtime_ns, text)
+        try:
+            return identity, json.loads(text)
         except ValueError:
             # Half-written by an owner killed mid-write (or right now by a live
             # one): old enough means stale.
-            try:
-                age = time.time() - self.path.stat().st_mtime
-            except FileNotFoundError:
-                return None
-            return {"pid": -1, "hostname": socket.gethostname()} if age > 5 else None
+            if time.time() - stat.st_mtime > 5:
+                return identity, {"pid": -1, "hostname": socket.gethostname()}
+            return None
 
     def release(self):
         self.held = False
@@ -122,3 +139,15 @@ class ProjectLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+@contextlib.contextmanager
+def _takeover_guard(lock_file):
+    """One takeover at a time per lock; the kernel drops the flock if we die."""
+    guard = Path(f"{lock_file}.takeover")
+    with open(guard, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

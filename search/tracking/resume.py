@@ -11,12 +11,14 @@ the same care, for the child runs the killed process left RUNNING:
 - trial failed in keras-tuner: the run is marked FAILED with the reason;
 - anything else (the trial was interrupted and will run again): KILLED.
 
-The journal (`epochs.jsonl` in the trial folder) gets one line per epoch before
-the epoch is sent to MLflow, so no logged point is lost by a kill.
+The journal (`epochs.jsonl` in the trial folder) gets one line per epoch, synced
+to disk (fsync) before the epoch is sent to MLflow, so no logged point is lost by
+a kill or a power cut.
 """
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -31,8 +33,23 @@ TAG_RECOVERED = "recovered_after_kill"
 def append_journal(path, run_id, step, logs):
     metrics = {k: float(v) for k, v in logs.items()
                if k in tracking.EPOCH_METRICS and math.isfinite(float(v))}
-    with open(path, "a") as journal:  # closed at once: the OS holds it past a kill
+    created = not os.path.exists(path)
+    with open(path, "a") as journal:
         journal.write(json.dumps({"run_id": run_id, "step": step, "metrics": metrics}) + "\n")
+        # On disk before the point is sent to MLflow (and so before the run is
+        # closed): a kill leaves it in the OS cache, a power cut would not.
+        journal.flush()
+        os.fsync(journal.fileno())
+    if created:  # the new file's name must be on disk too
+        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def _fsync_dir(folder):
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_journal(path, run_id):

@@ -38,12 +38,17 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+# Said first, because the dry run does train (one model, to time it).
+DRY_RUN_NOTE = ("Dry run: trains one mid-sized model of the space for 2 epochs to time it; "
+                "nothing is searched or logged to MLflow.")
+
+
 def dry_run(config, out=print, say=print):
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
-    out(f"Hyperband plan (dry run, nothing trained or logged): max_epochs "
-        f"{config.max_epochs}, min_epochs {config.min_epochs}, factor {config.factor}, "
-        f"{config.hyperband_iterations} iteration(s)")
+    out(DRY_RUN_NOTE)
+    out(f"Hyperband plan: max_epochs {config.max_epochs}, min_epochs {config.min_epochs}, "
+        f"factor {config.factor}, {config.hyperband_iterations} iteration(s)")
     out(format_plan(plan))
     timing = time_middle_model(config, say)
     out(estimate_line(plan, timing))

@@ -10,6 +10,7 @@ import keras
 import mlflow
 import numpy as np
 
+from search import quiet
 from search import tracking
 from search.config import EXPORT_OWNER_FILE
 from search.errors import UsageError
@@ -49,7 +50,8 @@ def log_winner(tracker, model, x_example, val_accuracy):
     x_example = np.asarray(x_example[:2], dtype="float32")
     signature = mlflow.models.infer_signature(x_example, model.predict(x_example, verbose=0))
     mlflow.set_tracking_uri(tracker.tracking_uri)
-    with tracker._timed(), mlflow.start_run(run_id=tracker.parent_run_id):
+    with tracker._timed(), quiet.registration_prints_off(), \
+            mlflow.start_run(run_id=tracker.parent_run_id):
         info = mlflow.tensorflow.log_model(model, name="winner", signature=signature,
                                            input_example=x_example,
                                            registered_model_name=name,

@@ -5,6 +5,8 @@ Each row makes what it needs under tmp and returns the command line; the CLI's
 `main` runs it in this process (the same code path as `bridge-search`, minus a
 TensorFlow start-up per row)."""
 
+import os
+
 import pytest
 
 from search.cli import main
@@ -110,7 +112,18 @@ RUN_CASES = {
                                 "old.txt is a file; choose a directory path."),
     "malformed_tracking_uri": (lambda tmp, store: ["--tracking-uri", "mlruns"],
                                "--tracking-uri 'mlruns' is invalid: expected sqlite:///PATH.db, "
-                               "http(s)://HOST:PORT or file:PATH."),
+                               "http(s)://HOST:PORT, postgresql://... or file:PATH."),
+    "unsupported_tracking_uri_scheme": (
+        lambda tmp, store: ["--tracking-uri", "notascheme://x"],
+        "--tracking-uri 'notascheme://x' is invalid: scheme 'notascheme' is not a tracking "
+        "store MLflow knows (accepted: sqlite, postgresql, mysql, mssql, http, https, file, "
+        "databricks, databricks-uc, uc); expected sqlite:///PATH.db"),
+    "sqlite_uri_with_two_slashes": (lambda tmp, store: ["--tracking-uri", "sqlite://mlflow.db"],
+                                    "--tracking-uri 'sqlite://mlflow.db' is invalid: expected "
+                                    "sqlite:///PATH.db (three slashes, then the file's path)."),
+    "http_uri_without_host": (lambda tmp, store: ["--tracking-uri", "http://:5000"],
+                              "--tracking-uri 'http://:5000' is invalid: expected "
+                              "http://HOST:PORT (no host given)."),
     "unreachable_tracking_uri": (lambda tmp, store: ["--tracking-uri", "http://127.0.0.1:9"],
                                  "--tracking-uri http://127.0.0.1:9: the MLflow server does "
                                  "not answer (ConnectionError); start it with `mlflow server` "
@@ -164,6 +177,59 @@ def _run_count(store):
     client = MlflowClient(tracking_uri=store)
     ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     return len(client.search_runs(ids, run_view_type=ViewType.ALL)) if ids else 0
+
+
+# Rows that need no TensorFlow to judge: they must fail before it is imported
+# (seconds, and no TensorFlow log lines before the one error line).
+BEFORE_TENSORFLOW = ["malformed_tracking_uri", "unsupported_tracking_uri_scheme",
+                     "sqlite_uri_with_two_slashes", "http_uri_without_host",
+                     "unknown_space_name", "space_file_missing"]
+JUDGE_IN_A_FRESH_PROCESS = """
+import json, sys
+from search.cli import main
+for argv in json.loads(sys.argv[1]):
+    try:
+        code = main(argv)
+    except SystemExit as exit:
+        code = exit.code
+    print(json.dumps([code, sorted(m for m in ("tensorflow", "keras", "mlflow")
+                                   if m in sys.modules)]), flush=True)
+"""
+
+
+def test_bad_input_that_needs_no_tensorflow_is_judged_before_it_loads(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+    store = f"sqlite:///{tmp_path}/store/mlflow.db"
+    argvs, messages = [], []
+    for case in BEFORE_TENSORFLOW:
+        args = RUN_CASES[case][0](tmp_path, store)
+        args += [] if "--tracking-uri" in args else ["--tracking-uri", store]
+        for command in ("run", "launch"):  # launch judges the same options first
+            argvs.append([command, "--project-dir", str(tmp_path / "project"), *args])
+            messages.append(RUN_CASES[case][1])
+    result = subprocess.run([sys.executable, "-c", JUDGE_IN_A_FRESH_PROCESS, json.dumps(argvs)],
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    verdicts = [json.loads(line) for line in result.stdout.splitlines()]
+    assert verdicts == [[2, []]] * len(argvs), (verdicts, result.stderr[-2000:])
+    lines = result.stderr.splitlines()  # one error line per case, nothing else
+    assert len(lines) == len(argvs), result.stderr
+    for message, line in zip(messages, lines):
+        assert line.startswith("bridge-search: error: ") and message in line
+
+
+def test_a_bad_space_prints_only_its_error_line(tmp_path):
+    from tests.conftest import run_cli
+    result = run_cli("run", "--space", "bridge-huge", cwd=tmp_path,
+                     env={"TF_CPP_MIN_LOG_LEVEL": None})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "bridge-search: error: " + RUN_CASES["unknown_space_name"][1]]
+    assert not (tmp_path / "mlruns").exists()
 
 
 EXPORT_CASES = {

@@ -107,3 +107,54 @@ def test_distributed_tuner_ids_lock_separately(tmp_path):
             ProjectLock(lock_path(tmp_path, "p", "tuner0")), \
             ProjectLock(lock_path(tmp_path, "p", "tuner1")):
         assert len(list(tmp_path.glob(".p.*.lock"))) == 3
+
+
+# Each racer waits for the start file, tries to take the lock over, says "won"
+# (and holds the lock until the stop file appears) or "refused". The second
+# racer's Path.unlink is slowed down: it has read the stale owner, and removes
+# the file only after the first has taken the lock, the window in which a
+# non-atomic takeover deletes the winner's fresh lock.
+RACER = '''
+import pathlib, sys, time
+from search.distributed.lock import ProjectLock
+from search.errors import UsageError
+slow_unlink = pathlib.Path.unlink
+def unlink(self, *args, **kwargs):
+    time.sleep(float(sys.argv[4]))
+    return slow_unlink(self, *args, **kwargs)
+pathlib.Path.unlink = unlink
+lock_file, start, stop = map(pathlib.Path, sys.argv[1:4])
+while not start.exists():
+    time.sleep(0.005)
+try:
+    lock = ProjectLock(lock_file).acquire()
+except UsageError as error:
+    print("refused", error, flush=True)
+    sys.exit(2)
+print("won", flush=True)
+while not stop.exists():
+    time.sleep(0.01)
+lock.release()
+'''
+
+
+@pytest.mark.parametrize("attempt", range(4))
+def test_two_processes_taking_over_one_stale_lock_one_wins(attempt, tmp_path):
+    path = lock_path(tmp_path, "p", "tuner0")
+    write_lock(path, pid=dead_pid())
+    start, stop = tmp_path / "start", tmp_path / "stop"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(path), str(start), str(stop),
+                                unlink_delay], env=env, stdout=subprocess.PIPE, text=True)
+              for unlink_delay in ("0", "0.6")]
+    time.sleep(0.5)  # both started and waiting
+    start.touch()
+    try:
+        first_words = []
+        for racer in racers:  # the loser exits; the winner prints and holds
+            first_words.append(racer.stdout.readline().split(" ")[0].strip())
+    finally:
+        stop.touch()
+        codes = [racer.wait(timeout=60) for racer in racers]
+    assert sorted(first_words) == ["refused", "won"], first_words
+    assert sorted(codes) == [0, 2]

@@ -1,0 +1,87 @@
+"""Keep the CLI's output to the tool's own lines.
+
+TensorFlow 2.21 writes absl/oneDNN lines to fd 2 while it is imported, before
+absl is set up, so TF_CPP_MIN_LOG_LEVEL cannot stop them (TF_ENABLE_ONEDNN_OPTS=0
+would, but turns oneDNN off). So the CLI sets TF_CPP_MIN_LOG_LEVEL=2 for later
+C++ logging (errors stay visible) and imports TensorFlow with fd 2 pointed at a
+file, replaying whatever is not that start-up noise. A user who set
+TF_CPP_MIN_LOG_LEVEL gets TensorFlow's logs as they asked. Keras progress bars
+(raw ANSI escapes in a log file) are off in every case, and so are MLflow's INFO
+lines (MLFLOW_LOGGING_LEVEL, unless the user set it).
+"""
+
+import contextlib
+import io
+import os
+import re
+import sys
+import tempfile
+
+# Set next to our TF_CPP_MIN_LOG_LEVEL default, so the chief and worker
+# processes that `launch` starts know the level was ours, not the user's.
+QUIET_MARK = "BRIDGE_SEARCH_QUIET_TF"
+START_UP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]"  # absl: I0000 00:00:1796.22 25226 port.cc:153]
+    r"|To enable the following instructions: .* rebuild TensorFlow)")
+
+
+def set_quiet_defaults():
+    """Before anything imports TensorFlow or MLflow."""
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ or os.environ.get(QUIET_MARK) == "1":
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        os.environ[QUIET_MARK] = "1"
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
+def import_tensorflow():
+    """Import TensorFlow and Keras once, without their start-up lines where the
+    user did not ask for TensorFlow's logs; turn Keras progress bars off."""
+    if "tensorflow" not in sys.modules and os.environ.get(QUIET_MARK) == "1":
+        with _start_up_noise_dropped():
+            import tensorflow  # noqa: F401
+    import keras
+    keras.utils.disable_interactive_logging()  # no progress bars, in fit/predict alike
+
+
+@contextlib.contextmanager
+def _start_up_noise_dropped():
+    """Point fd 2 at a file for the block; afterwards write back every line of it
+    that is not TensorFlow's start-up noise (a real error stays visible)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines()
+                    if not START_UP_NOISE.match(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr, flush=True)
+
+
+# MLflow prints these straight to sys.stderr (not through logging, and its own
+# log_model turns its event stream back on); the tool says it in its own line.
+MLFLOW_CHATTER = re.compile(r"^(Successfully registered model '|Created version '\d+' of model)")
+
+
+@contextlib.contextmanager
+def registration_prints_off():
+    """Around logging and registering the winner: no MLflow registry chatter, and
+    no Keras progress bar from the predict MLflow runs on the input example."""
+    import keras
+    keras.utils.disable_interactive_logging()  # keras.backend.clear_session() resets it
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        kept = [line for line in captured.getvalue().splitlines()
+                if not MLFLOW_CHATTER.match(line)]
+        if kept:
+            print("\n".join(kept), file=sys.stderr, flush=True)
