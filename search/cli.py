@@ -149,9 +149,13 @@ def config_from(args):
 def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
-    from search.distributed.launch import Launcher
     config = config_from(args)
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    from search.state import finished_summary, report_finished
+    if finished_summary(config):  # as for `run`: no processes for a finished search
+        report_finished(config, finished_summary(config), say)
+        return 0
+    from search.distributed.launch import Launcher
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
                     say=say).run()
 
