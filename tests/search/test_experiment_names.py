@@ -1,12 +1,13 @@
 """Any experiment name MLflow accepts works (issue 11, item 2): each runs a tiny
-search from a temporary working directory, and nothing is written outside the
-project dir, the store and the export dir; the registered model name is valid.
-A name MLflow refuses is exit 2 before anything runs."""
+search (and `report`) from a temporary working directory, and nothing is written
+outside the project dir, the store, the export dir and the report dir; the
+registered model name is valid. A name MLflow refuses is exit 2 before anything runs."""
 
 from pathlib import Path
 
 import pytest
 
+from search.cli import main
 from search.config import MAX_EXPERIMENT_NAME_LENGTH, SearchConfig
 from search.errors import UsageError
 from search.ownership import path_slug
@@ -36,15 +37,18 @@ def test_a_search_under_any_mlflow_name_stays_in_its_folders(case, tmp_path, mon
                           log_models="none", experiment=name, project_dir="projects",
                           tracking_uri=tracking_uri, overwrite=True)
     summary = run_search(config, say=lambda _: None)
+    assert main(["report", "--experiment", name, "--tracking-uri", tracking_uri]) == 0
 
     new = tree(tmp_path) - before
-    outside = [p for p in new if not p.startswith(("work/projects", "work/exports"))]
+    outside = [p for p in new if not p.startswith(("work/projects", "work/exports",
+                                                                "work/reports"))]
     assert not outside, outside
     assert (tmp_path / "victim" / "precious.txt").read_bytes() == b"keep\n"
     slug = path_slug(name)
     assert (work / "projects" / slug / "oracle.json").is_file()
     assert Path(summary["export_dir"]) == Path("exports") / slug / summary["parent_run_id"]
     assert (work / summary["export_dir"] / "model.keras").is_file()
+    assert (work / "reports" / slug / summary["parent_run_id"] / "report.md").is_file()
     assert summary["registered_model"] == registered_model_name(name)
     version = mlflow_client.get_model_version(summary["registered_model"],
                                               summary["registered_version"])
