@@ -175,3 +175,24 @@ def test_export_refuses_a_target_that_gained_user_files_since_the_check(tmp_path
                                          r"\(added.txt\)"):
         export_model(tiny_model(), target, info={}, owner="test")
     assert (target / "added.txt").read_bytes() == b"mine"
+
+
+def test_overwrite_restarts_our_own_search_and_keeps_every_user_file(workdir, tracking_uri):
+    """The legitimate case: --overwrite on a project folder and export we wrote
+    replaces them, and the user's files around them stay byte for byte."""
+    from search.config import SearchConfig
+    from search.runner import run_search
+    (workdir / "projects" / "plan.txt").write_bytes(b"beside the project folder\n")
+    options = dict(space="bridge-small", max_epochs=1, factor=2, retrain="none",
+                   log_models="none", experiment="own-overwrite", project_dir="projects",
+                   tracking_uri=tracking_uri, export_dir="export")
+    first = run_search(SearchConfig(**options), say=lambda _: None)
+    assert (workdir / "projects" / "own-overwrite" / ownership.PROJECT_MARKER_FILE).is_file()
+    user = {k: v for k, v in user_files(workdir).items()
+            if not k.startswith(("projects/own-overwrite", "export"))}
+    second = run_search(SearchConfig(**options, overwrite=True), say=lambda _: None)
+    assert second["parent_run_id"] != first["parent_run_id"]  # searched afresh
+    info = (workdir / "export" / "model_info.json").read_text()
+    assert second["parent_run_id"] in info and first["parent_run_id"] not in info
+    after = user_files(workdir)
+    assert {k: after[k] for k in user} == user
