@@ -156,9 +156,13 @@ def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
     config = config_from(args)
+    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    from search.state import finished_summary, report_finished
+    if finished_summary(config):  # as for `run`: no processes for a finished search
+        report_finished(config, finished_summary(config), say)
+        return 0
     quiet.import_tensorflow()  # input judged: now TensorFlow may load
     from search.distributed.launch import Launcher
-    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
                     say=say).run()
 
@@ -177,23 +181,29 @@ def run_command(args):
         from search.tuning.dry_run import dry_run
         dry_run(config, out=print, say=lambda message: print(message, file=sys.stderr))
         return 0
+    from search.state import finished_summary, report_finished
+    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    if finished_summary(config):  # the same command again: answered before TensorFlow loads
+        report_finished(config, finished_summary(config), say)
+        return 0
     from search.tracking.reachable import check_reachable
     check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     quiet.import_tensorflow()
     from search.runner import run_search
-    run_search(config, say=lambda message: print(message, file=sys.stderr, flush=True))
+    run_search(config, say=say)
     return 0
 
 
 def export_command(args):
+    uri = _store_uri(args)  # a missing store: exit 2 before Keras loads
     quiet.import_tensorflow()
     from search.winner import export
-    export.check_out_dir(args.out, args.overwrite)  # before anything is downloaded
-    uri = _store_uri(args)
+    export.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
     from mlflow.tracking import MlflowClient
     model, run = export.load_trial_model(MlflowClient(tracking_uri=uri), args.run_id,
                                          unsafe=args.unsafe_load)
-    out = export.export_model(model, args.out, export.trial_info(run), overwrite=args.overwrite)
+    out = export.export_model(model, args.out, export.trial_info(run),
+                              owner=f"bridge-search export --run-id {args.run_id}")
     print(f"exported run {args.run_id} to {out}")
     return 0
 
@@ -213,12 +223,13 @@ def spaces_command(args):
 
 
 def _store_uri(args):
-    """--tracking-uri, else MLFLOW_TRACKING_URI, else the default store; an http
-    server that does not answer is a usage error."""
-    from search import tracking
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the default store, for the
+    commands that only read it: a store that does not exist (no sqlite file, an
+    http server that does not answer) is a usage error, and nothing is created."""
+    from search.tracking.reachable import check_reachable, check_store_exists
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    uri, _ = tracking.resolve_store(uri)
-    tracking.check_reachable(uri)
+    check_store_exists(uri)
+    check_reachable(uri)
     return uri
 
 
@@ -228,7 +239,8 @@ def report_command(args):
     from search.tracking import report
     client = MlflowClient(tracking_uri=_store_uri(args))
     _, parent = report.find_search(client, args.experiment, args.run_id)
-    out = args.out or os.path.join("reports", args.experiment, parent.info.run_id)
+    from search.ownership import path_slug
+    out = args.out or os.path.join("reports", path_slug(args.experiment), parent.info.run_id)
     text, _ = report.build_report(client, args.experiment, out, parent.info.run_id)
     print(text)
     print(f"report.md, trials.csv and plots written to {out}", file=sys.stderr)
@@ -250,9 +262,7 @@ def serve_command(args):
 
 
 def ui_command(args):
-    from search import tracking
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    uri, _ = tracking.resolve_store(uri)
+    uri = _store_uri(args)
     # One user, one worker: MLflow's default 4 take a minute to start on 2 busy CPUs.
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", args.host, "--port", str(args.port), "--workers", "1"]

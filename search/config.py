@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from search.errors import UsageError
+from search.ownership import (EXPORT_OWNER_FILE, check_export_target,  # noqa: F401
+                              check_project_overwrite, path_slug, protected_paths)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
 LOG_MODELS = ("all", "best", "none")
-# Written into an export dir by the search that exports there, so the same
-# command can resume a search killed while exporting into a non-empty --export-dir.
-EXPORT_OWNER_FILE = ".bridge_search_owner"
+# MLflow's own limit (mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH, checked by a
+# test): copied, because importing MLflow here would cost 1.6 s before every check.
+MAX_EXPERIMENT_NAME_LENGTH = 500
 LR_SCHEDULES = ("cosine", "constant")  # search.tuning.training implements them
 RETRAIN_CHOICES = ("train+val", "none")
 
@@ -70,12 +72,16 @@ class SearchConfig:
     export_dir: str = option(None, "where the winner is exported (default: "
                                    "exports/EXPERIMENT/PARENT_RUN_ID)")
     summary_json: str = option(None, "write a JSON summary of the search here")
-    overwrite: bool = option(False, "start the search afresh instead of resuming "
-                                    "(also replaces a non-empty export dir)")
+    overwrite: bool = option(False, "start the search afresh instead of resuming or "
+                                    "reporting a finished one (also replaces an earlier "
+                                    "export of bridge-search in --export-dir; never files "
+                                    "it did not write)")
 
     @property
     def project_name(self):
-        return self.experiment
+        """keras-tuner's folder inside --project-dir: a slug of the experiment, so
+        `../victim` or `team/digits` stay one folder inside it."""
+        return path_slug(self.experiment)
 
     def search_identity(self):
         """Which search this is, across restarts: its keras-tuner project."""
@@ -131,9 +137,15 @@ def validate(config):
     _check_data_options(config)
     _require(bool(config.experiment.strip()), "experiment", config.experiment,
              "must be a non-empty name")
+    _require(len(config.experiment) <= MAX_EXPERIMENT_NAME_LENGTH, "experiment",
+             config.experiment[:40] + "...",
+             f"MLflow accepts names of at most {MAX_EXPERIMENT_NAME_LENGTH} characters, "
+             f"got {len(config.experiment)}")
     _check_tracking_uri(config.resolved_tracking_uri())
     _check_space(config.space)
     _check_export_dir(config)
+    if config.overwrite:
+        check_project_overwrite(config.project_dir, config.project_name)
 
 
 # The tracking stores MLflow has built in; plugins add theirs as entry points.
@@ -206,25 +218,18 @@ def _check_data_options(config):
 def _check_export_dir(config):
     if config.export_dir is None:
         return  # the default directory is new for every search
-    path = Path(config.export_dir)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--export-dir {config.export_dir!r} is a file; give a directory.")
-    if path.is_dir() and any(path.iterdir()) and not config.overwrite and \
-            not _exported_by(config, path):
-        raise UsageError(f"--export-dir {config.export_dir!r} exists and is not empty; "
-                         f"pass --overwrite to replace it or choose another directory.")
-    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    check_export_target(
+        config.export_dir, "--export-dir",
+        protected_paths(config.project_dir, config.resolved_tracking_uri()),
+        owner=config.search_identity(), replace_own=config.overwrite)
+    existing = next((p for p in [Path(config.export_dir), *Path(config.export_dir).parents]
+                     if p.exists()), Path("."))
     if not existing.is_dir():
         raise UsageError(f"--export-dir {config.export_dir!r} cannot be created: {existing} "
                          f"is a file; choose a directory path.")
     if not _can_write_in(existing):
         raise UsageError(f"--export-dir {config.export_dir!r} is not writable "
                          f"({existing} denies writing); choose a writable directory.")
-
-
-def _exported_by(config, path):
-    owner = path / EXPORT_OWNER_FILE
-    return owner.is_file() and owner.read_text().strip() == config.search_identity()
 
 
 def _can_write_in(folder):

@@ -10,30 +10,32 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 import spaces
 from search import data as data_module
-from search import tracking
+from search import ownership, tracking
 from search.distributed import roles as distributed
 from search.winner import export
 from search.tracking import description, lineage, links, resume
 from search.tuning import training
-from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, write_config_file
+from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.tuning.device import configure_devices
 from search.errors import SearchFailed, UsageError
 from search.crashpoints import crash_point
+from search.state import STATE_FILE, finished_summary, report_finished  # noqa: F401
+from search.state import read_state as _read_state, write_state as _write_state
 from search.distributed.lock import ProjectLock, lock_path
 from search.tuning.plan import hyperband_plan
 from search.tuning.progress import format_seconds
 from search.tuning.tuner import BridgeHyperband
 
-STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
-
 
 def run_search(config, say=print):
     """Run one search (or this process's part of a distributed one)."""
     started = time.perf_counter()
+    finished = finished_summary(config) if distributed.role() != "worker" else None
+    if finished:  # the same command again: report, train and register nothing
+        return report_finished(config, finished, say)
     # Before anything slow (devices, data): an unreachable server fails in seconds.
     tracking.check_reachable(config.resolved_tracking_uri())
     strategy, device = configure_devices(config, say)
@@ -57,14 +59,18 @@ def _project_lock(config, say):
 def _search(config, say, started, strategy, device, image_data, hypermodel):
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment)
     tracker.open_experiment()
-    state_path = Path(config.project_dir) / config.project_name / STATE_FILE
+    project_folder = Path(config.project_dir) / config.project_name
+    state_path = project_folder / STATE_FILE
     fit_data = (image_data.pipeline("train", config.batch_size, config.seed),
                 image_data.pipeline("val", config.batch_size, config.seed))
     if distributed.role() == "worker":
         return _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say)
 
     resume_run_id = None if config.overwrite else _read_state(state_path).get("parent_run_id")
+    if config.overwrite:  # checked at start too; the folder may have changed since
+        ownership.check_project_overwrite(config.project_dir, config.project_name)
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=config.overwrite)
+    ownership.mark_project(project_folder)  # so a later --overwrite may delete it
     parent_run_id = tracker.start_search(
         run_name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
         params={**config.as_params(), **image_data.description(), **device,
@@ -103,6 +109,7 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
         tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
         raise
     tracker.end_search()
+    _write_state(state_path, {**_read_state(state_path), "finished": summary})
     return summary
 
 
@@ -182,14 +189,17 @@ def _finish(config, tuner, tracker, image_data, timings, say):
         # The test split never reaches the tuner; it only scores the winner here.
         _, metrics["test_accuracy"] = model.evaluate(
             image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
-    export_dir = Path(config.export_dir or
-                      Path("exports") / config.experiment / tracker.parent_run_id)
-    export.export_model(model, export_dir, overwrite=True, owner=config.search_identity(), info={
+    export_dir = Path(config.export_dir or Path("exports") /
+                      ownership.path_slug(config.experiment) / tracker.parent_run_id)
+    export.export_model(model, export_dir, owner=config.search_identity(), info={
         **export.trial_info(best_run), "search_metrics": metrics,
-        "parent_run_id": tracker.parent_run_id, "data": image_data.description()})
-    write_config_file(config, export_dir / RESOLVED_CONFIG_FILE)  # reproduces the search
+        "parent_run_id": tracker.parent_run_id, "data": image_data.description()},
+        extra_files={RESOLVED_CONFIG_FILE: config_to_toml(config)})  # reproduces the search
     crash_point("export")  # tests: killed between the export and the registry
-    name, version = export.log_winner(tracker, model, image_data.x_val, best_trial.score)
+    name, version = export.log_winner(tracker, model, image_data.x_val, {
+        "search_val_accuracy": best_trial.score, "test_accuracy": metrics.get("test_accuracy"),
+        "retrained": config.retrain != "none"})
+    crash_point("registered")  # tests: killed between the registry and the parent run's end
     wall = time.perf_counter() - timings["started"]
     summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
                "best_run_id": best_run.info.run_id,
@@ -281,15 +291,6 @@ def tracking_reason(trials):
 
 def _user_values(values):
     return {k: v for k, v in values.items() if not k.startswith("tuner/")}
-
-
-def _read_state(path):
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _write_state(path, state):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state))
 
 
 def _interrupted():

@@ -21,6 +21,7 @@ from pathlib import Path
 from search.config import to_cli_args
 from search.errors import SearchFailed
 from search.runner import STATE_FILE
+from search import ownership
 
 LAUNCH_FILE = "launch.json"  # pids of the processes, for users and tests
 
@@ -89,6 +90,7 @@ class Launcher:
         with tracking_server(self.config.resolved_tracking_uri(), self.host, self.say) as uri:
             self.args = ["run", *to_cli_args(self.config, tracking_uri=uri)]
             started = time.time()
+            ownership.mark_project(self.project)  # before the chief checks --overwrite on it
             self._start("chief")
             self._wait_for_chief_state(started)
             for index in range(1, self.workers + 1):

@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.errors import UsageError
+from search.ownership import path_slug
 from search.tracking.reachable import check_reachable
 
 # Tag names (stable: the report and other tools query them).
@@ -86,7 +87,9 @@ class SearchTracker:
                     f"it (`mlflow experiments restore --experiment-id "
                     f"{experiment.experiment_id}`) or choose another name.")
             if experiment is None:
-                location = self._artifact_root and f"{self._artifact_root}/{self.experiment_name}"
+                # A slug: the name may hold '/' or '..', the artifacts stay in their root.
+                location = self._artifact_root and \
+                    f"{self._artifact_root}/{path_slug(self.experiment_name)}"
                 self.experiment_id = self.client.create_experiment(
                     self.experiment_name, artifact_location=location,
                     tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})

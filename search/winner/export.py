@@ -1,8 +1,6 @@
 """Winner export: .keras + TF SavedModel + JSON on disk, MLflow model + registry alias."""
 
 import json
-import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -10,9 +8,8 @@ import keras
 import mlflow
 import numpy as np
 
-from search import quiet
-from search import tracking
-from search.config import EXPORT_OWNER_FILE
+from search import ownership, quiet, tracking
+from search.crashpoints import crash_point
 from search.errors import UsageError
 
 CHAMPION_ALIAS = "champion"
@@ -21,48 +18,92 @@ SAVED_MODEL_DIR = "saved_model"
 INFO_FILE = "model_info.json"
 
 
-def export_model(model, out_dir, info, overwrite=False, owner=None):
-    """Write `model.keras`, `saved_model/` (for TF Serving / TFLite) and a JSON of
-    hyperparameters and metrics into `out_dir`; `owner` (a search's identity)
-    marks the folder as that search's, so rerunning it may write there again."""
-    out = Path(out_dir)
-    check_out_dir(out_dir, overwrite)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if owner:
-        (out / EXPORT_OWNER_FILE).write_text(owner)
-    model.save(out / KERAS_FILE)
-    model.export(str(out / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
-    (out / INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
-    return out
+def export_model(model, out_dir, info, owner, extra_files=None):
+    """Write `model.keras`, `saved_model/` (for TF Serving / TFLite), a JSON of
+    hyperparameters and metrics and `extra_files` (name -> text) into a hidden
+    folder beside `out_dir`, then move it into place (ownership.replace_dir).
+    `owner` (a search's identity) marks the folder as ours: the same search may
+    write there again, --overwrite may replace it, nothing else is ever removed."""
+    staging = ownership.staging_dir(out_dir)
+    (staging / ownership.EXPORT_OWNER_FILE).write_text(owner)  # first: leftovers are ours
+    model.save(staging / KERAS_FILE)
+    model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+    (staging / INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
+    for name, text in (extra_files or {}).items():
+        (staging / name).write_text(text)
+    crash_point("exporting")  # tests: killed with the export complete but not in place
+    return ownership.replace_dir(staging, out_dir)
 
 
 def registered_model_name(experiment):
-    """Registry name derived from the experiment: letters, digits, '-', '_', '.'."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", experiment).strip("-") + "-classifier"
+    """Registry name derived from the experiment, valid for MLflow (no '/' or ':',
+    not '..'-like): the experiment's path slug + '-classifier'."""
+    return ownership.path_slug(experiment) + "-classifier"
 
 
-def log_winner(tracker, model, x_example, val_accuracy):
-    """Log the winner as an MLflow model on the parent run, register it and move
-    the `champion` alias to it unless an earlier version scored higher."""
+def log_winner(tracker, model, x_example, scores):
+    """Log the winner as an MLflow model on the parent run and register it (once
+    per search: a resumed search finds the version it registered before it was
+    killed), tag it with `scores` and move the `champion` alias to it unless the
+    current champion scores higher (see champion_metric)."""
     name = registered_model_name(tracker.experiment_name)
-    x_example = np.asarray(x_example[:2], dtype="float32")
-    signature = mlflow.models.infer_signature(x_example, model.predict(x_example, verbose=0))
-    mlflow.set_tracking_uri(tracker.tracking_uri)
-    with tracker._timed(), quiet.registration_prints_off(), \
-            mlflow.start_run(run_id=tracker.parent_run_id):
-        info = mlflow.tensorflow.log_model(model, name="winner", signature=signature,
-                                           input_example=x_example,
-                                           registered_model_name=name,
-                                           pip_requirements=pip_requirements())
-    version = str(info.registered_model_version)
     client = tracker.client
-    client.set_model_version_tag(name, version, "val_accuracy", f"{val_accuracy:.6f}")
-    champion = _current_champion_score(client, name)
-    if champion is None or val_accuracy > champion:
+    version = _version_of_run(client, name, tracker.parent_run_id)
+    if version is None:
+        x_example = np.asarray(x_example[:2], dtype="float32")
+        signature = mlflow.models.infer_signature(x_example,
+                                                  model.predict(x_example, verbose=0))
+        mlflow.set_tracking_uri(tracker.tracking_uri)
+        with tracker._timed(), quiet.registration_prints_off(), \
+                mlflow.start_run(run_id=tracker.parent_run_id):
+            info = mlflow.tensorflow.log_model(model, name="winner", signature=signature,
+                                               input_example=x_example,
+                                               registered_model_name=name,
+                                               pip_requirements=pip_requirements())
+        version = str(info.registered_model_version)
+    tags = registry_tags(scores)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    champion = _current_champion_tags(client, name)
+    if champion is None or champion.get("version") == version or beats(tags, champion):
         client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
     return name, version
+
+
+def registry_tags(scores):
+    """What the registered model scored: `search_val_accuracy` (the search's best
+    trial on the validation split), `test_accuracy` (the registered model itself on
+    the test split, when the data has one) and `retrained` (true when the
+    registered model was trained afresh on train+val after the search, so its
+    validation score is not known: the validation images were training data)."""
+    tags = {"search_val_accuracy": f"{scores['search_val_accuracy']:.6f}",
+            "retrained": "true" if scores["retrained"] else "false"}
+    if scores.get("test_accuracy") is not None:
+        tags["test_accuracy"] = f"{scores['test_accuracy']:.6f}"
+    return tags
+
+
+def champion_metric(new_tags, champion_tags):
+    """Like with like: `test_accuracy` (the registered models' own score on unseen
+    images) when both versions have it, else both versions' `search_val_accuracy`
+    (versions registered before these tags carry it as `val_accuracy`)."""
+    if "test_accuracy" in new_tags and "test_accuracy" in champion_tags:
+        return "test_accuracy"
+    return "search_val_accuracy"
+
+
+def beats(new_tags, champion_tags):
+    metric = champion_metric(new_tags, champion_tags)
+    champion = champion_tags.get(metric, champion_tags.get("val_accuracy", "-inf"))
+    return float(new_tags[metric]) > float(champion)
+
+
+def _version_of_run(client, name, run_id):
+    try:
+        found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    return str(found[0].version) if found else None
 
 
 def champion_uri(tracking_uri, experiment, alias=CHAMPION_ALIAS):
@@ -94,12 +135,12 @@ def pip_requirements():
     return wanted
 
 
-def _current_champion_score(client, name):
+def _current_champion_tags(client, name):
     try:
         version = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
     except mlflow.exceptions.MlflowException:
         return None
-    return float(version.tags.get("val_accuracy", "-inf"))
+    return {**version.tags, "version": str(version.version)}
 
 
 def code_layers(model):
@@ -113,13 +154,12 @@ def code_layers(model):
     return found
 
 
-def check_out_dir(out_dir, overwrite):
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out_dir!r} is a file; give a directory.")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UsageError(f"--out {out_dir!r} exists and is not empty; pass --overwrite "
-                         f"or choose another directory.")
+def check_out_dir(out_dir, overwrite, tracking_uri=None):
+    """`export --out`: the same rule as a search's --export-dir: never the working
+    directory or the store, never a folder with files we did not write; an
+    earlier export of ours only with --overwrite."""
+    ownership.check_export_target(out_dir, "--out", ownership.protected_paths(
+        tracking_uri=tracking_uri), replace_own=overwrite)
 
 
 def load_model_safely(path, unsafe=False, flag="--unsafe-load"):

@@ -102,8 +102,8 @@ RUN_CASES = {
                                 "--export-dir '/proc/bridge-export' is not writable (/proc "
                                 "denies writing); choose a writable directory."),
     "export_dir_not_empty": (lambda tmp, store: ["--export-dir", str(non_empty_dir(tmp))],
-                             "out' exists and is not empty; pass --overwrite to replace it "
-                             "or choose another directory."),
+                             "out' holds files bridge-search did not write (old.txt); it only "
+                             "replaces its own exports: choose a new or empty directory."),
     "export_dir_is_a_file": (lambda tmp, store: ["--export-dir", str(non_empty_dir(tmp) /
                                                                   "old.txt")],
                              "old.txt' is a file; give a directory."),
@@ -237,7 +237,7 @@ EXPORT_CASES = {
                        "--run-id '0123456789abcdef': no such run in this tracking store"),
     "out_not_empty": (lambda tmp: ["--run-id", "0123456789abcdef", "--out",
                                    str(non_empty_dir(tmp))],
-                      "out' exists and is not empty; pass --overwrite"),
+                      "out' holds files bridge-search did not write (old.txt)"),
     "unreachable_tracking_uri": (lambda tmp: ["--run-id", "abc", "--out", str(tmp / "o"),
                                               "--tracking-uri", "http://127.0.0.1:9"],
                                  "the MLflow server does not answer"),

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import keras
-import pytest
 
 from search import SearchConfig, run_search, tracking
 from tests.conftest import REPO_ROOT, run_cli

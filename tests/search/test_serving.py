@@ -110,7 +110,8 @@ def test_champion_moves_only_to_a_strictly_better_later_search(tracking_uri, exp
         tracker = tracking.SearchTracker(tracking_uri, experiment_name)
         tracker.open_experiment()
         tracker.start_search(f"search-{score}", params={}, tags={})
-        _, version = log_winner(tracker, tiny_model(), x, score)
+        _, version = log_winner(tracker, tiny_model(), x,
+                                {"search_val_accuracy": score, "retrained": False})
         tracker.end_search()
         champion = mlflow_client.get_model_version_by_alias(name, CHAMPION_ALIAS)
         champions.append((version, str(champion.version)))

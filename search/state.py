@@ -1,0 +1,50 @@
+"""The project's state file: the parent run to resume, and once the search has
+finished, its summary, so running the same command again only reports it.
+
+Imports nothing heavy: the CLI answers a finished search before TensorFlow loads.
+"""
+
+import json
+from pathlib import Path
+
+STATE_FILE = "bridge_search_state.json"  # in project_dir/project_name
+
+
+def state_path(config):
+    return Path(config.project_dir) / config.project_name / STATE_FILE
+
+
+def read_state(path):
+    return json.loads(path.read_text()) if Path(path).is_file() else {}
+
+
+def write_state(path, state):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(state))
+    partial.replace(path)  # a kill leaves the old state or the new one
+
+
+def finished_summary(config):
+    """The stored summary of this search when it has finished (and --overwrite
+    does not ask for a new one); None otherwise."""
+    if config.overwrite:
+        return None
+    return read_state(state_path(config)).get("finished")
+
+
+def report_finished(config, summary, say):
+    """Say the stored result of a finished search (and write --summary-json)."""
+    test = summary.get("test_accuracy")
+    say(f"This search already finished (project {state_path(config).parent}); nothing was "
+        f"trained. Winner: run {summary['best_run_id']}, val_accuracy "
+        f"{summary['best_val_accuracy']:.4f}"
+        + (f", test_accuracy {test:.4f}" if test is not None else "")
+        + f" | {summary['best_hyperparameters']}")
+    say(f"Exported to {summary['export_dir']}, registered as {summary['registered_model']} "
+        f"v{summary['registered_version']}. Pass --overwrite to search again.")
+    if config.summary_json:
+        Path(config.summary_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.summary_json).write_text(json.dumps(summary, indent=2))
+    return summary

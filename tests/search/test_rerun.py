@@ -1,0 +1,56 @@
+"""Running the same command again (issue 11, item 6).
+
+A search killed right after its winner was registered (crash point
+"registered") resumes without registering a second version; once finished, the
+same command only prints the stored result: exit 0, nothing trained, nothing
+logged, no new model version."""
+
+import json
+import signal
+import time
+
+from search.crashpoints import ENV as CRASH_ENV
+from search.winner.export import registered_model_name
+from tests.conftest import run_cli
+
+
+def test_kill_after_registry_resumes_once_and_a_finished_search_is_a_no_op(
+        tmp_path, tracking_uri, experiment_name, mlflow_client):
+    summary_file = tmp_path / "summary.json"
+    args = ["run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 2,
+            "--retrain", "none", "--log-models", "none", "--experiment", experiment_name,
+            "--project-dir", tmp_path / "projects", "--tracking-uri", tracking_uri,
+            "--export-dir", tmp_path / "export", "--summary-json", summary_file]
+    name = registered_model_name(experiment_name)
+
+    def versions():
+        return mlflow_client.search_model_versions(f"name = '{name}'")
+
+    killed = run_cli(*args, cwd=tmp_path, env={CRASH_ENV: "registered"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert len(versions()) == 1
+
+    resumed = run_cli(*args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(summary_file.read_text())
+    assert len(versions()) == 1 and summary["registered_version"] == "1"
+    parent = mlflow_client.get_run(summary["parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert versions()[0].run_id == summary["parent_run_id"]
+    runs_before = mlflow_client.search_runs([summary["experiment_id"]])
+    summary_file.unlink()
+
+    started = time.perf_counter()
+    again = run_cli(*args, cwd=tmp_path)
+    print(f"rerun of a finished search: {time.perf_counter() - started:.1f} s")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "This search already finished" in again.stderr
+    assert f"Winner: run {summary['best_run_id']}, val_accuracy" in again.stderr
+    assert f"registered as {name} v1" in again.stderr
+    assert f"Exported to {summary['export_dir']}" in again.stderr
+    assert "Searching space" not in again.stderr  # nothing was searched
+    assert json.loads(summary_file.read_text()) == summary
+    assert len(versions()) == 1
+    runs_after = mlflow_client.search_runs([summary["experiment_id"]])
+    assert [(r.info.run_id, r.info.status, r.info.end_time) for r in runs_after] == \
+        [(r.info.run_id, r.info.status, r.info.end_time) for r in runs_before]
