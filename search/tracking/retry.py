@@ -25,10 +25,11 @@ MLFLOW_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
                         "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 # Fragments of the messages of transport-level failures (requests/urllib3 text
 # that MLflow wraps in "API request to ... failed with exception ...").
+# Most telling first: the first one found is the reason shown to the user.
 TRANSIENT_TEXT = ("database is locked", "connection refused", "connection reset",
-                  "connection aborted", "remotedisconnected", "max retries exceeded",
-                  "timed out", "error responses", "bad gateway", "service unavailable",
-                  "gateway timeout", "temporarily unavailable")
+                  "connection aborted", "remotedisconnected", "timed out", "error responses",
+                  "bad gateway", "service unavailable", "gateway timeout",
+                  "temporarily unavailable", "max retries exceeded")
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 10.0
 
 
@@ -121,5 +122,11 @@ class RetryingClient:
 
 
 def _reason(error):
-    lines = str(error).strip().splitlines() or [""]
+    """Short: MLflow's message repeats the URL and urllib3's whole retry story."""
+    text = str(error)
+    fragment = next((f for f in TRANSIENT_TEXT if f in text.lower()), None)
+    if fragment is not None:
+        start = text.lower().index(fragment)
+        text = text[start:start + len(fragment)]
+    lines = text.strip().splitlines() or [""]
     return f"{type(error).__name__}: {lines[0][:200]}"

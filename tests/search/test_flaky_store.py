@@ -87,7 +87,8 @@ def test_a_store_that_comes_back_is_waited_for():
         return "stored"
 
     assert StoreRetry("http://store", 60, said.append).call(flaky) == "stored"
-    assert said[0].startswith("MLflow store http://store did not answer (MlflowException")
+    assert said[0].startswith("MLflow store http://store did not answer (MlflowException: "
+                              "Connection refused); retrying")
     assert "retrying for up to 60 s" in said[0]
     assert said[1].startswith("MLflow store http://store answers again after")
 
@@ -174,15 +175,14 @@ def test_a_store_restarted_mid_search_does_not_end_it(tmp_path, experiment_name)
         except BaseException:
             search.kill()
             raise
-    went_down = time.monotonic()  # the server's process group is gone here
-    time.sleep(DOWN_SECONDS)
+    time.sleep(DOWN_SECONDS)  # the server's process group is gone here
     with mlflow_server(store, tmp_path, artifacts, port=port):
         assert search.poll() is None, "the search ended while the store was down"
         search.wait(timeout=900)
     stderr = (tmp_path / "stderr.log").read_text()
     assert search.returncode == 0, stderr[-4000:]
     assert "did not answer" in stderr and "answers again after" in stderr, stderr[-4000:]
-    print(f"store down for {time.monotonic() - went_down:.0f} s in all")
+    print(next(line for line in stderr.splitlines() if "answers again" in line))
     assert_search_complete(store, tmp_path)
 
 
