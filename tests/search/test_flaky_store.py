@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from search import SearchConfig, tracking
 from search.distributed.launch import free_port
 from search.errors import SearchFailed, UsageError
-from search.tracking.retry import StoreRetry, is_transient
+from search.tracking.retry import StoreRetry, bound_mlflow_http_retries, is_transient
 from tests.conftest import REPO_ROOT, run_cli
 from tests.search.servers import mlflow_server
 
@@ -103,6 +103,14 @@ def test_a_store_down_longer_than_the_limit_fails_the_search_with_one_line():
                                            r"to resume") as failure:
         StoreRetry("http://store", 0.3).call(down)
     assert "\n" not in str(failure.value)
+
+
+def test_mlflow_own_http_retries_are_off_unless_the_user_set_them(monkeypatch):
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "7")
+    bound_mlflow_http_retries()
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"
 
 
 def test_store_retry_seconds_is_validated():
