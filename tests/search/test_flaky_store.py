@@ -119,6 +119,14 @@ def test_store_retry_seconds_is_validated():
         SearchConfig(store_retry_seconds=-1)
 
 
+def test_a_negative_store_retry_seconds_exits_2_with_one_line(capsys):
+    from search.cli import main
+    assert main(["run", "--store-retry-seconds", "-1"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "bridge-search: error: --store-retry-seconds -1.0 is invalid: must be a number of "
+        "seconds >= 0."]
+
+
 # ----- a real server killed under a real search -----------------------------------
 def search_args(tmp_path, uri, experiment, *extra):
     return ["run", "--space", "bridge-small", "--max-epochs", 3, "--factor", 3,
