@@ -69,6 +69,10 @@ class SearchConfig:
     project_dir: str = option("bridge_search_projects", "keras-tuner state (checkpoints, oracle)")
     tracking_uri: str = option(None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
                                      f"{DEFAULT_TRACKING_URI})")
+    store_retry_seconds: float = option(300.0, "keep retrying MLflow calls that fail for a "
+                                               "transient reason (server restart, HTTP 5xx, "
+                                               "locked sqlite) this long before the search "
+                                               "stops (it resumes with the same command)")
     export_dir: str = option(None, "where the winner is exported (default: "
                                    "exports/EXPERIMENT/PARENT_RUN_ID)")
     summary_json: str = option(None, "write a JSON summary of the search here")
@@ -135,6 +139,8 @@ def validate(config):
     _require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
     _check_data_options(config)
+    _require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
+             "must be a number of seconds >= 0")
     _require(bool(config.experiment.strip()), "experiment", config.experiment,
              "must be a non-empty name")
     _require(len(config.experiment) <= MAX_EXPERIMENT_NAME_LENGTH, "experiment",

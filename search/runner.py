@@ -3,6 +3,7 @@
 This is the one place that wires the modules together, top to bottom.
 """
 
+import contextlib
 import json
 import shlex
 import subprocess
@@ -57,7 +58,8 @@ def _project_lock(config, say):
 
 
 def _search(config, say, started, strategy, device, image_data, hypermodel):
-    tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment)
+    tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment,
+                                     config.store_retry_seconds, say)
     tracker.open_experiment()
     project_folder = Path(config.project_dir) / config.project_name
     state_path = project_folder / STATE_FILE
@@ -98,6 +100,9 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
         with tracker.system_metrics(node_id=node):
             tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
                          verbose=0)
+        # Every trial is over: a run still RUNNING was left by a dead worker (or by a
+        # create_run retried after a lost answer); it must not stay so for good.
+        resume.settle_interrupted_runs(tracker, tuner, say, when="Search end")
         timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = _finish(config, tuner, tracker, image_data, timings, say)
@@ -106,7 +111,8 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
                                      tracker.parent_run_id):
             say(line)
     except BaseException:
-        tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
+        with contextlib.suppress(SearchFailed):  # the store itself may be what failed
+            tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
         raise
     tracker.end_search()
     _write_state(state_path, {**_read_state(state_path), "finished": summary})
@@ -133,6 +139,10 @@ def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say
     # Never overwrite on a worker: the project directory is the chief's.
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)
     say(f"Worker {tuner.tuner_id}: logging into parent run {parent_run_id}.")
+    # A restarted worker: its previous life may have died between keras-tuner
+    # recording a trial and MLflow closing the run (crash point "trial_end").
+    resume.settle_interrupted_runs(tracker, tuner, say, tuner_id=tuner.tuner_id,
+                                   when=f"Worker {tuner.tuner_id}")
     with tracker.system_metrics(node_id=tuner.tuner_id):
         tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
                      verbose=0)

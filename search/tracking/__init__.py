@@ -22,6 +22,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from search.errors import UsageError
 from search.ownership import path_slug
 from search.tracking.reachable import check_reachable
+from search.tracking.retry import RetryingClient, StoreRetry, bound_mlflow_http_retries
 
 # Tag names (stable: the report and other tools query them).
 TAG_ROLE = "bridge_search.role"  # "search" on the parent, "trial" on children
@@ -53,10 +54,14 @@ def resolve_store(tracking_uri):
 class SearchTracker:
     """Writes one search into one MLflow experiment."""
 
-    def __init__(self, tracking_uri, experiment_name):
+    def __init__(self, tracking_uri, experiment_name, store_retry_seconds=300, say=None):
         self.tracking_uri, self._artifact_root = resolve_store(tracking_uri)
         check_reachable(self.tracking_uri)
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        bound_mlflow_http_retries()
+        # Every store call (here, in resume and in the winner's registry tags)
+        # rides out a transient outage: see search/tracking/retry.py.
+        self.client = RetryingClient(MlflowClient(tracking_uri=self.tracking_uri),
+                                     StoreRetry(self.tracking_uri, store_retry_seconds, say))
         self.experiment_name = experiment_name
         self.experiment_id = None
         self.parent_run_id = None
@@ -241,7 +246,9 @@ class BackgroundSender:
         self._queue.put((run_id, metrics))
 
     def drain(self):
-        """Block until every batch sent so far is stored; re-raise a failure."""
+        """Block until every batch sent so far is stored; re-raise a failure (the
+        client retries transient ones, so only an outage longer than
+        --store-retry-seconds gets here; the journal keeps the epochs)."""
         self._queue.join()
         if self._error is not None:
             error, self._error = self._error, None

@@ -67,21 +67,23 @@ def read_journal(path, run_id):
     return epochs
 
 
-def settle_interrupted_runs(tracker, tuner, say=print):
-    """Close every child run of the resumed search that is still RUNNING."""
+def settle_interrupted_runs(tracker, tuner, say=print, tuner_id=None, when="Resume"):
+    """Close every child run of the search that is still RUNNING (only those
+    logged by `tuner_id` when given: a restarted worker settles its own)."""
     runs = tracker.trial_runs()
     finished = {r.data.tags.get(tracking.TAG_TRIAL_ID) for r in runs
                 if r.info.status == "FINISHED"}
     for run in runs:
-        if run.info.status != "RUNNING":
+        if run.info.status != "RUNNING" or (
+                tuner_id is not None and run.data.tags.get("tuner_id") != tuner_id):
             continue
         trial_id = run.data.tags.get(tracking.TAG_TRIAL_ID)
-        trial = tuner.oracle.trials.get(trial_id)
+        trial = _oracle_trial(tuner, trial_id)
         status = trial.status if trial is not None else None
         if status == "COMPLETED" and trial_id not in finished:
             _complete(tracker, tuner, run, trial)
             finished.add(trial_id)
-            say(f"Resume: trial {trial_id} had finished; completed its MLflow run "
+            say(f"{when}: trial {trial_id} had finished; completed its MLflow run "
                 f"{run.info.run_id}.")
         elif status == "FAILED":
             _close(tracker, run.info.run_id, "FAILED", {
@@ -89,8 +91,21 @@ def settle_interrupted_runs(tracker, tuner, say=print):
                 tracking.TAG_FAILURE: _last_line(trial.message)})
         else:
             _close(tracker, run.info.run_id, "KILLED", {tracking.TAG_STATUS: "KILLED"})
-            say(f"Resume: trial {trial_id} was interrupted; its run {run.info.run_id} "
-                f"is marked KILLED and the trial runs again.")
+            say(f"{when}: trial {trial_id} was interrupted; its run {run.info.run_id} "
+                f"is marked KILLED" + ("." if status == "COMPLETED" else
+                                       " and the trial runs again."))
+
+
+def _oracle_trial(tuner, trial_id):
+    """The oracle's record of a trial, or None. On a distributed worker the oracle
+    is an OracleClient (no `.trials`): ask the chief over gRPC."""
+    trials = getattr(tuner.oracle, "trials", None)
+    if trials is not None:
+        return trials.get(trial_id)
+    try:
+        return tuner.oracle.get_trial(trial_id)
+    except Exception:  # noqa: BLE001 - grpc's error for an id the chief never made
+        return None
 
 
 def _complete(tracker, tuner, run, trial):

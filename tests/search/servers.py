@@ -54,9 +54,10 @@ def _wait_ready(process, url, log_path, timeout):
 
 
 @contextlib.contextmanager
-def mlflow_server(store_uri, work, artifacts_destination=None, ui=False):
-    """`mlflow server` (or `mlflow ui`) on `store_uri`; yields its http URI."""
-    port = free_port()
+def mlflow_server(store_uri, work, artifacts_destination=None, ui=False, port=None):
+    """`mlflow server` (or `mlflow ui`) on `store_uri` (on `port`, else a free
+    one); yields its http URI."""
+    port = port or free_port()
     command = [sys.executable, "-m", "mlflow", "ui" if ui else "server",
                "--backend-store-uri", store_uri, "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1"]

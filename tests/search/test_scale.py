@@ -3,6 +3,7 @@ logical CPUs, and keras-tuner's chief/worker mode as real processes."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 import keras
 
 from search import SearchConfig, run_search, tracking
+from search.crashpoints import ENV as CRASH_ENV, ONCE_ENV as CRASH_ONCE_ENV
+from search.tracking.resume import TAG_RECOVERED
 from tests.conftest import REPO_ROOT, run_cli
 
 
@@ -70,13 +73,13 @@ def test_mirrored_strategy_trains_each_trial_on_two_logical_devices(tmp_path, tr
     assert [r.info.status for r in runs] == ["FINISHED"] * summary["n_trials"]
 
 
-def launch(tmp_path, tracking_uri, experiment, *extra, background=False):
+def launch(tmp_path, tracking_uri, experiment, *extra, background=False, env=None):
     args = ["launch", "--workers", 2, "--space", "bridge-small", "--experiment", experiment,
             "--project-dir", tmp_path / "project", "--tracking-uri", tracking_uri,
             "--export-dir", tmp_path / "export", "--summary-json", tmp_path / "summary.json",
             *extra]
     if not background:
-        return run_cli(*args, cwd=tmp_path, timeout=900)
+        return run_cli(*args, cwd=tmp_path, timeout=900, env=env)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.Popen([sys.executable, "-m", "search", *map(str, args)], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -132,3 +135,30 @@ def test_a_killed_worker_does_not_lose_the_search(tmp_path, tracking_uri, experi
     killed = [r for r in runs if r.info.status == "KILLED"]
     assert len(killed) == 1  # the lost run is closed as KILLED, not left RUNNING
     assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+def test_a_worker_killed_after_keras_tuner_recorded_its_trial_leaves_no_run_running(
+        tmp_path, tracking_uri, experiment_name, mlflow_client):
+    """The first worker to finish a trial dies right after the chief's oracle
+    recorded it COMPLETED and before MLflow closed its run (crash point
+    "trial_end"; only that one life: the restarted worker passes). Its restart
+    completes the run from the trial's journal."""
+    marker = tmp_path / "crashed"
+    result = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 2, "--factor", 2,
+                    env={CRASH_ENV: "trial_end", CRASH_ONCE_ENV: str(marker)})
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert marker.is_file(), "no worker reached the crash point"
+    victim = re.search(r"(tuner\d) exited with code -9; starting it again", result.stderr)
+    assert victim, result.stderr[-4000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    runs = assert_each_trial_finished_once(mlflow_client, summary)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    recovered = [r for r in runs if r.data.tags.get(TAG_RECOVERED) == "true"]
+    assert len(recovered) == 1, [(r.info.status, r.data.tags) for r in runs]
+    run = recovered[0]
+    assert run.info.status == "FINISHED" and run.data.tags["tuner_id"] == victim.group(1)
+    assert f"Worker {victim.group(1)}: trial {run.data.tags[tracking.TAG_TRIAL_ID]} had " \
+           f"finished; completed its MLflow run {run.info.run_id}." in result.stderr
+    epochs = int(run.data.tags["hyperband_epochs"]) - int(run.data.tags["hyperband_initial_epoch"])
+    for name in tracking.EPOCH_METRICS:  # every epoch, from the journal
+        assert len(mlflow_client.get_metric_history(run.info.run_id, name)) == epochs
