@@ -25,7 +25,8 @@ def _varied_value(field, tmp_path):
         return (field.default or 0) + 1
     if kind == "float":
         return 0.123456789012345  # every digit must survive
-    return str(tmp_path / "dir with spaces" / ODD_TEXT)  # free text: a path
+    # free text: a path of its own per field (an export dir may not hold the project)
+    return str(tmp_path / f"dir with spaces {field.name}" / ODD_TEXT)
 
 
 def _space_file(tmp_path):
