@@ -18,7 +18,7 @@ from search import tracking
 from search.distributed import roles as distributed
 from search.winner import export
 from search.tracking import resume
-from search.tuning import training
+from search.tuning import kt_compat, training
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, write_config_file
 from search.tuning.device import configure_devices
 from search.errors import SearchFailed, UsageError
@@ -34,6 +34,7 @@ STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
 def run_search(config, say=print):
     """Run one search (or this process's part of a distributed one)."""
     started = time.perf_counter()
+    kt_compat.quiet_keras_tuner()
     # Before anything slow (devices, data): an unreachable server fails in seconds.
     tracking.check_reachable(config.resolved_tracking_uri())
     strategy, device = configure_devices(config, say)

@@ -14,6 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
+from search.tuning import kt_compat
+
 BEST_MODEL_FILE = "best_model.keras"
 FINISHED = ("COMPLETED", "FAILED", "INVALID")
 
@@ -21,16 +23,16 @@ FINISHED = ("COMPLETED", "FAILED", "INVALID")
 def still_needed(oracle):
     """Ids of trials a later Hyperband round may still load, or None when this
     oracle does not say (a distributed worker's OracleClient)."""
-    brackets = getattr(oracle, "_brackets", None)
+    brackets = kt_compat.open_brackets(oracle)
     if brackets is None:
         return None
     needed = set()
-    for bracket in brackets:
-        rounds = bracket["rounds"]
+    for bracket_num, rounds in brackets:
         for round_num, this_round in enumerate(rounds[:-1]):
             next_round = rounds[round_num + 1]
             successors = {info["past_id"]: info["id"] for info in next_round}
-            next_full = len(next_round) >= oracle._get_size(bracket["bracket_num"], round_num + 1)
+            next_full = len(next_round) >= kt_compat.round_size(oracle, bracket_num,
+                                                                round_num + 1)
             for info in this_round:
                 successor = successors.get(info["id"])
                 if successor is None:
@@ -57,7 +59,7 @@ def trials_to_prune(oracle, keep):
 
 
 def checkpoint_paths(tuner, trial_id):
-    return [Path(tuner._get_checkpoint_fname(trial_id)),
+    return [Path(kt_compat.checkpoint_path(tuner, trial_id)),
             Path(tuner.get_trial_dir(trial_id)) / BEST_MODEL_FILE]
 
 

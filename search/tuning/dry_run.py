@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 
 from search import data as data_module
+from search.tuning import kt_compat
 from search.tuning.device import configure_devices
 from search.tuning.plan import format_plan, hyperband_plan
 from search.tuning.progress import format_seconds
@@ -39,6 +40,7 @@ class _EpochTimer(keras.callbacks.Callback):
 
 
 def dry_run(config, out=print, say=print):
+    kt_compat.quiet_keras_tuner()
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
     out(f"Hyperband plan (dry run, nothing trained or logged): max_epochs "
