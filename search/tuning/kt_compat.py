@@ -23,6 +23,9 @@ Private names touched, and why:
 - `keras_tuner.Tuner._build_and_fit_model`: where per-trial callbacks that must
   not be deep-copied (they hold the MLflow tracker) join the fit.
 - `keras_tuner.Tuner._try_build`: reports each successfully built model.
+- `keras_tuner.src.engine.tuner_utils.SaveBestEpoch`: the callback `run_trial`
+  adds to save the weights at every improving epoch; left out of the fit when the
+  subclass saves the trial's best model itself (one save a trial, not two or more).
 - `keras_tuner.Tuner._get_checkpoint_fname`, `._get_build_config_fname`: the
   files a continued trial loads and the checkpoint budget deletes.
 - `keras_tuner.oracles.HyperbandOracle.min_epochs`: bounds the number of brackets.
@@ -53,6 +56,7 @@ PRIVATE_NAMES = {
     "keras_tuner.Tuner._build_hypermodel": "(self, hp)",
     "keras_tuner.Tuner._build_and_fit_model": "(self, trial, *args, **kwargs)",
     "keras_tuner.Tuner._try_build": "(self, hp)",
+    "keras_tuner.src.engine.tuner_utils.SaveBestEpoch": "(objective, filepath)",
     "keras_tuner.Tuner._get_checkpoint_fname": "(self, trial_id)",
     "keras_tuner.Tuner._get_build_config_fname": "(self, trial_id)",
     "keras_tuner.oracles.HyperbandOracle.min_epochs": None,
@@ -97,6 +101,11 @@ class HyperbandWithHooks(keras_tuner.Hyperband):
     """keras-tuner's Hyperband tuner, driven by an oracle we pass in, with its
     private extension points turned into three hooks a subclass overrides."""
 
+    # False: keras-tuner's per-best-epoch weights file (`checkpoint_path`) is not
+    # written; the subclass saves each trial's best model and loads continued
+    # trials from it.
+    keras_tuner_checkpoints = True
+
     def __init__(self, oracle, hypermodel, **kwargs):
         keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
 
@@ -117,7 +126,11 @@ class HyperbandWithHooks(keras_tuner.Hyperband):
         return keras_tuner.Tuner._build_hypermodel(self, hp)
 
     def _build_and_fit_model(self, trial, *args, **kwargs):
-        kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + self.fit_callbacks(trial)
+        callbacks = list(kwargs.get("callbacks", []))
+        if not self.keras_tuner_checkpoints:
+            from keras_tuner.src.engine import tuner_utils
+            callbacks = [c for c in callbacks if not isinstance(c, tuner_utils.SaveBestEpoch)]
+        kwargs["callbacks"] = callbacks + self.fit_callbacks(trial)
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def _build_hypermodel(self, hp):

@@ -77,29 +77,42 @@ class FailOnNaN(keras.callbacks.Callback):
 
 
 class BestEpochKeeper(keras.callbacks.Callback):
-    """Keeps the weights of the best epoch (by val_accuracy) in memory and, when
-    training ends, saves that model as a .keras file: the trial's best model."""
+    """Keeps the weights and optimizer state of the best epoch (by val_accuracy)
+    in memory and, when training ends, saves that model as a .keras file: the
+    trial's best model, logged to MLflow and loaded by the trial that continues
+    it in the next Hyperband round. It replaces keras-tuner's own checkpoint,
+    which saved the weights again at every improving epoch."""
 
     def __init__(self, path):
         super().__init__()
         self.path = path
         self.best_value, self.best_epoch, self.best_logs = -float("inf"), None, {}
-        self._best_weights = None
+        self._best_state = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(OBJECTIVE)
         if value is not None and value > self.best_value:
             self.best_value, self.best_epoch, self.best_logs = value, epoch + 1, dict(logs)
-            self._best_weights = self.model.get_weights()
+            self._best_state = (self.model.get_weights(),
+                                [v.numpy() for v in self._optimizer_variables()])
 
     def on_train_end(self, logs=None):
-        if self._best_weights is not None:
-            self.model.set_weights(self._best_weights)
+        if self._best_state is not None:
+            weights, optimizer_values = self._best_state
+            self.model.set_weights(weights)
+            for variable, value in zip(self._optimizer_variables(), optimizer_values):
+                variable.assign(value)
             self.model.save(self.path)
-            self._best_weights = None  # do not hold a copy of the model past the trial
+            self._best_state = None  # do not hold a copy of the model past the trial
+
+    def _optimizer_variables(self):
+        optimizer = self.model.optimizer
+        return optimizer.variables if optimizer is not None else []
 
 
 class BridgeHyperband(kt_compat.HyperbandWithHooks):
+    keras_tuner_checkpoints = False  # BestEpochKeeper's best model is the checkpoint
+
     def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
                  precision_policy="float32", lr_schedule="constant", max_epochs=100, factor=3,
                  hyperband_iterations=1, min_epochs=1, seed=None, keep_checkpoints=None,
@@ -154,7 +167,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
 
     def fit_callbacks(self, trial):
         state = self._trial_state[trial.trial_id]
-        state["model_path"] = os.path.join(self.get_trial_dir(trial.trial_id), "best_model.keras")
+        state["model_path"] = self.best_model_path(trial.trial_id)
         state["keeper"] = BestEpochKeeper(state["model_path"])
         state["logger"] = EpochLogger(self.tracker, state["run_id"], os.path.join(
             self.get_trial_dir(trial.trial_id), resume.JOURNAL_FILE))
@@ -187,9 +200,9 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         return model
 
     def _load_predecessor(self, model, trial_id):
-        """Continue a Hyperband trial from its predecessor's best checkpoint.
+        """Continue a Hyperband trial from its predecessor's best model.
 
-        The checkpoint holds the optimizer variables too, but under Keras 3 they
+        The .keras file holds the optimizer variables too, but under Keras 3 they
         are skipped unless the optimizer is built first ("Skipping variable loading
         for optimizer"), which silently resets Adam's moments and iteration count.
         """
@@ -199,7 +212,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         with kt_compat.distribution_scope(self.distribution_strategy):
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
-            model.load_weights(kt_compat.checkpoint_path(self, trial_id))
+            model.load_weights(self.best_model_path(trial_id))
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle records status and score first
@@ -235,6 +248,9 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         best = self.oracle.get_best_trials(1)
         score = keeper.best_value if completed and keeper and keeper.best_epoch else None
         self.progress.trial_done(trial, score, best[0].score if best else None)
+
+    def best_model_path(self, trial_id):
+        return os.path.join(self.get_trial_dir(trial_id), checkpoints.BEST_MODEL_FILE)
 
     def _logs_model(self, trial):
         if self.log_models == "best":  # only trials that beat every earlier one
