@@ -26,6 +26,7 @@ from search.crashpoints import crash_point
 from search.distributed.lock import ProjectLock, lock_path
 from search.tuning.plan import hyperband_plan
 from search.tuning.progress import format_seconds
+from search.tuning.resources import long_lived_objects_frozen
 from search.tuning.tuner import BridgeHyperband
 
 STATE_FILE = "bridge_search_state.json"  # parent run id, for resuming
@@ -88,8 +89,9 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
         say("Chief: serving the Hyperband oracle; workers train the trials.")
     try:
         mlflow_before, search_started = tracker.seconds_in_mlflow, time.perf_counter()
-        tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
-                     verbose=0)
+        with long_lived_objects_frozen():
+            tuner.search(*fit_data[:1], validation_data=fit_data[1],
+                         epochs=config.max_epochs, verbose=0)
         timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = _finish(config, tuner, tracker, image_data, timings, say)
@@ -121,8 +123,9 @@ def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say
     # Never overwrite on a worker: the project directory is the chief's.
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)
     say(f"Worker {tuner.tuner_id}: logging into parent run {parent_run_id}.")
-    tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
-                 verbose=0)
+    with long_lived_objects_frozen():
+        tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
+                     verbose=0)
     say(f"Worker {tuner.tuner_id}: done after {tuner.progress.done} trials.")
     return {"role": "worker", "tuner_id": tuner.tuner_id, "parent_run_id": parent_run_id,
             "trials_run": tuner.progress.done}

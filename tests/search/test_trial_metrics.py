@@ -11,6 +11,7 @@ import spaces
 from search import SearchConfig, run_search
 from search.data import load_digits
 from search.tuning.resources import GraphJanitor, _gradient_registry
+from search.tuning.tuner import BridgeHyperband
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +21,32 @@ def trial_runs(tmp_path_factory, tracking_uri):
     config = SearchConfig(space="bridge-small", max_epochs=3, factor=3, seed=4,
                           experiment="trial-metrics", project_dir=str(work / "project"),
                           tracking_uri=tracking_uri, export_dir=str(work / "export"))
-    summary = run_search(config, say=lambda _: None)
+    frozen_during_trials = []
+    on_trial_begin = BridgeHyperband.on_trial_begin
+
+    def recording_on_trial_begin(tuner, trial):
+        frozen_during_trials.append(gc.get_freeze_count())
+        return on_trial_begin(tuner, trial)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BridgeHyperband, "on_trial_begin", recording_on_trial_begin)
+        summary = run_search(config, say=lambda _: None)
     client = MlflowClient(tracking_uri)
     runs = client.search_runs(
         [summary["experiment_id"]],
         filter_string=f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'")
-    return client, runs
+    return client, runs, frozen_during_trials
+
+
+def test_keras_tuners_per_trial_gc_skips_the_objects_made_before_the_search(trial_runs):
+    _, runs, frozen_during_trials = trial_runs
+    assert len(frozen_during_trials) == len(runs)
+    assert min(frozen_during_trials) > 100_000  # TensorFlow's, Keras', MLflow's objects
+    assert gc.get_freeze_count() == 0  # given back when the search ended
 
 
 def test_best_epoch_metrics_are_the_best_not_the_last_epoch(trial_runs):
-    client, runs = trial_runs
+    client, runs, _ = trial_runs
     for run in runs:
         history = {m.step: m.value for m in client.get_metric_history(run.info.run_id,
                                                                       "val_accuracy")}
@@ -43,7 +60,7 @@ def test_best_epoch_metrics_are_the_best_not_the_last_epoch(trial_runs):
 
 
 def test_every_trial_logs_memory_and_speed(trial_runs):
-    _, runs = trial_runs
+    _, runs, _ = trial_runs
     for run in runs:
         metrics = run.data.metrics
         assert metrics["seconds_per_epoch"] > 0
