@@ -114,9 +114,9 @@ class HyperbandWithHooks(keras_tuner.Hyperband):
         return []
 
     def build_model(self, hp):
-        """The trial's model, ready to fit. Default: the plain build, which does
-        not load a continued trial's predecessor (see `plain_build`)."""
-        return self.plain_build(hp)
+        """The trial's model, ready to fit. Default: keras-tuner's Hyperband build,
+        which loads a continued trial's predecessor from `checkpoint_path`."""
+        return keras_tuner.Hyperband._build_hypermodel(self, hp)
 
     def on_model_built(self, model):
         """Called with each model that built and passed keras-tuner's checks."""
