@@ -4,9 +4,10 @@ Every trial's folder gets `best_model.keras` (BestEpochKeeper in tuner.py; it is
 also the checkpoint a continued trial loads, in place of keras-tuner's
 `checkpoint.weights.h5`, which projects of earlier versions hold); a long search
 fills the disk. After each trial we delete the checkpoint files of every trial
-that is neither among the best K nor still needed by Hyperband: a trial of round r may be continued in round r+1 of its bracket until
-that round is full, and one chosen to continue is needed until its successor has
-finished (the successor loads its checkpoint). The trial's best model stays in
+that is neither among the best K nor still needed by Hyperband: a trial of
+round r may be continued in round r+1 of its bracket until that round is full,
+and one chosen to continue is needed until its successor has finished (the
+successor loads its checkpoint). The trial's best model stays in
 MLflow (see `--log-models`); trial.json and build_config.json stay (tiny, and
 keras-tuner reads them on resume).
 """

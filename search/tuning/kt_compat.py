@@ -26,8 +26,10 @@ Private names touched, and why:
 - `keras_tuner.src.engine.tuner_utils.SaveBestEpoch`: the callback `run_trial`
   adds to save the weights at every improving epoch; left out of the fit when the
   subclass saves the trial's best model itself (one save a trial, not two or more).
-- `keras_tuner.Tuner._get_checkpoint_fname`, `._get_build_config_fname`: the
-  files a continued trial loads and the checkpoint budget deletes.
+- `keras_tuner.Tuner._get_checkpoint_fname`: keras-tuner's weights file, which
+  the checkpoint budget deletes (written when `SaveBestEpoch` is kept).
+- `keras_tuner.Tuner._get_build_config_fname`: the build config a continued
+  trial's subclassed model is built from before its weights load.
 - `keras_tuner.oracles.HyperbandOracle.min_epochs`: bounds the number of brackets.
 - `keras_tuner.oracles.HyperbandOracle._get_num_brackets`, `._get_num_rounds`,
   `._get_epochs`, `._get_size`: the schedule, asked rather than re-derived.
