@@ -107,6 +107,9 @@ def main():
                 print(f"{name:14s} trials {result['trials']:3d}  search {result['search']:7.1f} s"
                       f"  total {result['wall']:7.1f} s", flush=True)
     ratios = lambda key: [o[key] / b[key] for o, b in zip(ours, bare)]  # noqa: E731
+    if profiler:
+        print("\n(--profile: the ratios include cProfile's own cost, on bridge-search's "
+              "side only; measure them without it)")
     mean = lambda rs, key: sum(r[key] for r in rs) / len(rs)  # noqa: E731
     print(f"\nratio bridge-search / keras-tuner, search loop, median of {args.repeats}: "
           f"{statistics.median(ratios('search')):.3f} "
