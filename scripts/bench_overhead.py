@@ -3,13 +3,19 @@
 Runs the same space, data, seed and Hyperband budget through bare
 `keras_tuner.Hyperband` and through `bridge-search run` (run_search, with MLflow
 logging, per-trial best models and winner export), alternating them in one
-process, and prints wall time of each, their ratio, and the share spent in MLflow.
+process, and prints wall time of each, the median of the per-repeat ratios, and
+the share spent in MLflow. Each tool runs first in half of the repeats.
+`--profile FILE` also profiles bridge-search's runs (cProfile) and prints the
+seconds per trial of each step of the trial loop.
 
-    .venv/bin/python scripts/bench_overhead.py [--max-epochs 9] [--repeats 2]
+    .venv/bin/python scripts/bench_overhead.py [--max-epochs 9] [--repeats 4]
 """
 
 import argparse
+import cProfile
 import os
+import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -71,36 +77,86 @@ def main():
     parser.add_argument("--max-epochs", type=int, default=9)
     parser.add_argument("--factor", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=4,
+                        help="an even number (each tool runs first in half), or 1 to check "
+                             "that the script works")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="write cProfile stats of bridge-search's runs to FILE")
     args = parser.parse_args()
+    if args.repeats != 1 and (args.repeats < 2 or args.repeats % 2):
+        parser.error(f"--repeats must be 1 or an even number >= 2, got {args.repeats}")
+    profiler = cProfile.Profile() if args.profile else None
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         # Warm-up: TF start-up and the MLflow store migration are paid once per
         # process by either tool; keep them out of the comparison.
         bridge_search(argparse.Namespace(**{**vars(args), "max_epochs": 1}), work / "warm")
-        rows = []
-        tools = [("keras-tuner", bare_keras_tuner), ("bridge-search", bridge_search)]
+        bare, ours = [], []
+        tools = [("keras-tuner", bare_keras_tuner, bare),
+                 ("bridge-search", bridge_search, ours)]
         for repeat in range(args.repeats):
             # TensorFlow slows down as a process ages (bare keras-tuner leaks traced
             # graphs), so whoever runs second is penalised: alternate the order.
-            for name, runner in (tools if repeat % 2 == 0 else tools[::-1]):
+            for name, runner, results in (tools if repeat % 2 == 0 else tools[::-1]):
+                if profiler and runner is bridge_search:
+                    profiler.enable()
                 result = runner(args, work / f"{name}-{repeat}")
-                rows.append((name, result))
+                if profiler:
+                    profiler.disable()
+                results.append(result)
                 print(f"{name:14s} trials {result['trials']:3d}  search {result['search']:7.1f} s"
                       f"  total {result['wall']:7.1f} s", flush=True)
-    bare = [r for n, r in rows if n == "keras-tuner"]
-    ours = [r for n, r in rows if n == "bridge-search"]
+    ratios = lambda key: [o[key] / b[key] for o, b in zip(ours, bare)]  # noqa: E731
+    if profiler:
+        print("\n(--profile: the ratios include cProfile's own cost, on bridge-search's "
+              "side only; measure them without it)")
     mean = lambda rs, key: sum(r[key] for r in rs) / len(rs)  # noqa: E731
-    print(f"\nratio bridge-search / keras-tuner, search loop: "
-          f"{mean(ours, 'search') / mean(bare, 'search'):.3f}")
-    print(f"ratio bridge-search / keras-tuner, whole run incl. winner export: "
-          f"{mean(ours, 'wall') / mean(bare, 'wall'):.3f}")
+    print(f"\nratio bridge-search / keras-tuner, search loop, median of {args.repeats}: "
+          f"{statistics.median(ratios('search')):.3f} "
+          f"(per repeat: {', '.join(f'{r:.3f}' for r in ratios('search'))})")
+    print(f"ratio bridge-search / keras-tuner, whole run incl. winner export, median: "
+          f"{statistics.median(ratios('wall')):.3f}")
     print(f"MLflow share of the search loop (trial logging): "
           f"{100 * mean(ours, 'mlflow_trials') / mean(ours, 'search'):.2f} %")
     print(f"  of which per-epoch metrics (queue + drain at trial end): "
           f"{100 * mean(ours, 'mlflow_epochs') / mean(ours, 'search'):.3f} %")
     print(f"MLflow share of the whole run (incl. parent run, winner log_model, registry): "
           f"{100 * mean(ours, 'mlflow') / mean(ours, 'wall'):.2f} %")
+    if profiler:
+        profiler.dump_stats(args.profile)
+        print_trial_profile(args.profile, sum(r["trials"] for r in ours))
+
+
+# The steps of one trial, from keras-tuner's loop down to our hooks (cProfile's
+# cumulative seconds, so nested steps are included in their parents).
+TRIAL_STEPS = [
+    ("base_tuner.py", "_run_and_update_trial", "run_trial: build, fit, saves"),
+    ("hypermodel.py", "fit", "model.fit"),
+    ("keras_tuner/src/engine/tuner.py", "_try_build", "build (incl. clear_session, gc)"),
+    ("~", "<built-in method gc.collect>", "  gc.collect"),
+    ("search/tuning/tuner.py", "on_trial_begin", "on_trial_begin (MLflow child run)"),
+    ("search/tuning/tuner.py", "on_trial_end", "on_trial_end"),
+    ("search/tracking/__init__.py", "end_trial", "  MLflow end_trial"),
+    ("search/tuning/tuner.py", "_prune_checkpoints", "  checkpoint budget"),
+    ("search/tuning/tuner.py", "on_train_end", "best model .keras save"),
+    ("tuner_utils.py", "_save_model", "keras-tuner weights checkpoint"),
+    ("search/tuning/tuner.py", "_load_predecessor", "load predecessor"),
+    ("search/tuning/tuner.py", "on_epoch_end", "per-epoch callbacks (ours)"),
+    ("oracle.py", "get_best_trials", "oracle.get_best_trials"),
+    ("search/tracking/__init__.py", "trial_runs", "MLflow search_runs"),
+]
+
+
+def print_trial_profile(stats_path, n_trials):
+    """Seconds per trial (and calls) of each step in TRIAL_STEPS."""
+    stats = pstats.Stats(stats_path).stats
+    print(f"\nper-trial profile over {n_trials} trials (cProfile, cumulative):")
+    for file_part, function, label in TRIAL_STEPS:
+        calls = seconds = 0
+        for (file_name, _, name), (_, ncalls, _, cumulative, _) in stats.items():
+            if name == function and file_part in file_name:
+                calls, seconds = calls + ncalls, seconds + cumulative
+        print(f"  {label:36s} {seconds / n_trials:7.3f} s/trial  {calls / n_trials:5.1f} calls")
 
 
 if __name__ == "__main__":

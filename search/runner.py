@@ -18,7 +18,7 @@ from search import ownership, tracking
 from search.distributed import roles as distributed
 from search.winner import export
 from search.tracking import description, lineage, links, resume
-from search.tuning import training
+from search.tuning import kt_compat, training
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.tuning.device import configure_devices
 from search.errors import SearchFailed, UsageError
@@ -28,6 +28,7 @@ from search.state import read_state as _read_state, write_state as _write_state
 from search.distributed.lock import ProjectLock, lock_path
 from search.tuning.plan import hyperband_plan
 from search.tuning.progress import format_seconds
+from search.tuning.resources import long_lived_objects_frozen
 from search.tuning.tuner import BridgeHyperband
 
 
@@ -37,6 +38,7 @@ def run_search(config, say=print):
     finished = finished_summary(config) if distributed.role() != "worker" else None
     if finished:  # the same command again: report, train and register nothing
         return report_finished(config, finished, say)
+    kt_compat.quiet_keras_tuner()
     # Before anything slow (devices, data): an unreachable server fails in seconds.
     tracking.check_reachable(config.resolved_tracking_uri())
     strategy, device = configure_devices(config, say)
@@ -97,7 +99,7 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
     try:
         mlflow_before, search_started = tracker.seconds_in_mlflow, time.perf_counter()
         node = distributed.tuner_id() if distributed.role() else None
-        with tracker.system_metrics(node_id=node):
+        with tracker.system_metrics(node_id=node), long_lived_objects_frozen():
             tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
                          verbose=0)
         # Every trial is over: a run still RUNNING was left by a dead worker (or by a
@@ -143,7 +145,7 @@ def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say
     # recording a trial and MLflow closing the run (crash point "trial_end").
     resume.settle_interrupted_runs(tracker, tuner, say, tuner_id=tuner.tuner_id,
                                    when=f"Worker {tuner.tuner_id}")
-    with tracker.system_metrics(node_id=tuner.tuner_id):
+    with tracker.system_metrics(node_id=tuner.tuner_id), long_lived_objects_frozen():
         tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
                      verbose=0)
     say(f"Worker {tuner.tuner_id}: done after {tuner.progress.done} trials.")

@@ -13,16 +13,15 @@ import os
 import time
 from pathlib import Path
 
-from keras_tuner.src.distribute import utils as kt_dist
-
 from search.errors import SearchFailed
+from search.tuning import kt_compat
 
 
 def role():
     """'chief', 'worker', or None for a plain single-process search."""
-    if not kt_dist.has_chief_oracle():
+    if not kt_compat.has_chief_oracle():
         return None
-    return "chief" if kt_dist.is_chief_oracle() else "worker"
+    return "chief" if kt_compat.is_chief_oracle() else "worker"
 
 
 def tuner_id():

@@ -1,11 +1,13 @@
 """Checkpoint disk budget: keep the local checkpoints of the best K trials only.
 
-keras-tuner writes `checkpoint.weights.h5` into every trial's folder and we add
-`best_model.keras`; a long search fills the disk. After each trial we delete both
-files of every trial that is neither among the best K nor still needed by
-Hyperband: a trial of round r may be continued in round r+1 of its bracket until
-that round is full, and one chosen to continue is needed until its successor has
-finished (the successor loads its checkpoint). The trial's best model stays in
+Every trial's folder gets `best_model.keras` (BestEpochKeeper in tuner.py; it is
+also the checkpoint a continued trial loads, in place of keras-tuner's
+`checkpoint.weights.h5`, which projects of earlier versions hold); a long search
+fills the disk. After each trial we delete the checkpoint files of every trial
+that is neither among the best K nor still needed by Hyperband: a trial of
+round r may be continued in round r+1 of its bracket until that round is full,
+and one chosen to continue is needed until its successor has finished (the
+successor loads its checkpoint). The trial's best model stays in
 MLflow (see `--log-models`); trial.json and build_config.json stay (tiny, and
 keras-tuner reads them on resume).
 """
@@ -14,6 +16,8 @@ import os
 import shutil
 from pathlib import Path
 
+from search.tuning import kt_compat
+
 BEST_MODEL_FILE = "best_model.keras"
 FINISHED = ("COMPLETED", "FAILED", "INVALID")
 
@@ -21,16 +25,16 @@ FINISHED = ("COMPLETED", "FAILED", "INVALID")
 def still_needed(oracle):
     """Ids of trials a later Hyperband round may still load, or None when this
     oracle does not say (a distributed worker's OracleClient)."""
-    brackets = getattr(oracle, "_brackets", None)
+    brackets = kt_compat.open_brackets(oracle)
     if brackets is None:
         return None
     needed = set()
-    for bracket in brackets:
-        rounds = bracket["rounds"]
+    for bracket_num, rounds in brackets:
         for round_num, this_round in enumerate(rounds[:-1]):
             next_round = rounds[round_num + 1]
             successors = {info["past_id"]: info["id"] for info in next_round}
-            next_full = len(next_round) >= oracle._get_size(bracket["bracket_num"], round_num + 1)
+            next_full = len(next_round) >= kt_compat.round_size(oracle, bracket_num,
+                                                                round_num + 1)
             for info in this_round:
                 successor = successors.get(info["id"])
                 if successor is None:
@@ -57,7 +61,7 @@ def trials_to_prune(oracle, keep):
 
 
 def checkpoint_paths(tuner, trial_id):
-    return [Path(tuner._get_checkpoint_fname(trial_id)),
+    return [Path(kt_compat.checkpoint_path(tuner, trial_id)),
             Path(tuner.get_trial_dir(trial_id)) / BEST_MODEL_FILE]
 
 

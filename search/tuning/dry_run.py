@@ -5,9 +5,9 @@ The estimate times a mid-sized member of the space (every hyperparameter at the
 middle of its range or list; the defaults are usually the smallest model) on the
 real training split: epoch 1
 carries tracing and compilation, epoch 2 is the steady per-epoch cost. It also
-times the saves a trial makes: keras-tuner's weights checkpoint (at most once an
-epoch, when the epoch improves) and the trial's best model (once). So
-  estimate = total epochs x (epoch 2 + weights save)
+times the one save a trial makes: its best model (also the checkpoint a
+continued trial loads). So
+  estimate = total epochs x epoch 2
            + total trials x (build + epoch 1 - epoch 2 + model save),
 which leaves out MLflow logging and what early stopping saves, and assumes the
 middle model's speed for every architecture.
@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 
 from search import data as data_module
+from search.tuning import kt_compat
 from search.tuning.device import configure_devices
 from search.tuning.plan import format_plan, hyperband_plan
 from search.tuning.progress import format_seconds
@@ -44,6 +45,7 @@ DRY_RUN_NOTE = ("Dry run: trains one mid-sized model of the space for 2 epochs t
 
 
 def dry_run(config, out=print, say=print):
+    kt_compat.quiet_keras_tuner()
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
     out(DRY_RUN_NOTE)
@@ -74,10 +76,10 @@ def time_middle_model(config, say):
               validation_data=image_data.pipeline("val", config.batch_size, config.seed),
               callbacks=[timer], verbose=0)
     first, steady = timer.seconds
-    weights_save, model_save = _save_seconds(model)
+    model_save = _save_seconds(model)
     params = model.count_params()
     keras.backend.clear_session()
-    return {"epoch_seconds": steady + weights_save,
+    return {"epoch_seconds": steady,
             "trial_overhead_seconds": build_seconds + max(first - steady, 0) + model_save,
             "timed_params": params, "timed_on": image_data.source,
             "timed_hyperparameters": dict(hp.values)}
@@ -114,10 +116,8 @@ def _middle(item):
 def _save_seconds(model):
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        model.save_weights(Path(folder) / "checkpoint.weights.h5")
-        weights = time.perf_counter() - started
         model.save(Path(folder) / "best_model.keras")
-        return weights, time.perf_counter() - started - weights
+        return time.perf_counter() - started
 
 
 def _short(values):
@@ -137,7 +137,7 @@ def estimate_line(plan, timing):
             f"compile and save. How: a mid-sized model of the space "
             f"({timing['timed_params']:,} params; {_short(timing['timed_hyperparameters'])}) "
             f"trained 2 epochs on the "
-            f"{timing['timed_on']} training split; epoch 2 plus a weights checkpoint is the "
-            f"per-epoch cost, build + epoch 1 - epoch 2 + saving the model the per-trial cost. "
+            f"{timing['timed_on']} training split; epoch 2 is the per-epoch cost, "
+            f"build + epoch 1 - epoch 2 + saving the model the per-trial cost. "
             f"Early stopping can only shorten it; MLflow logging is not counted; timed on "
             f"this machine as loaded now.")

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import keras_tuner
 
+from search.tuning import kt_compat
+
 
 class MinEpochsHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
     """HyperbandOracle whose most exploratory bracket trains >= `min_epochs`.
@@ -23,11 +25,7 @@ class MinEpochsHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
 
     def __init__(self, *args, min_epochs=1, **kwargs):
         super().__init__(*args, **kwargs)
-        self.min_epochs = min_epochs
-        # The parent already opened its first bracket with min_epochs=1: redo it.
-        self._current_bracket = self._get_num_brackets() - 1
-        self._brackets = []
-        self._start_new_bracket()
+        kt_compat.apply_min_epochs(self, min_epochs)
 
 
 @dataclass(frozen=True)
@@ -65,12 +63,12 @@ def hyperband_plan(max_epochs, factor, iterations=1, min_epochs=1):
     for iteration in range(iterations):
         # keras-tuner runs brackets from the most exploratory (most trials, fewest
         # epochs) down to bracket 0 (few trials trained for max_epochs).
-        for bracket in reversed(range(oracle._get_num_brackets())):
+        for bracket in reversed(range(kt_compat.num_brackets(oracle))):
             previous = 0
-            for round_num in range(oracle._get_num_rounds(bracket)):
-                epochs = oracle._get_epochs(bracket, round_num)
+            for round_num in range(kt_compat.num_rounds(oracle, bracket)):
+                epochs = kt_compat.round_epochs(oracle, bracket, round_num)
                 rounds.append(Round(iteration, bracket, round_num,
-                                    oracle._get_size(bracket, round_num), epochs,
+                                    kt_compat.round_size(oracle, bracket, round_num), epochs,
                                     epochs - previous))
                 previous = epochs
     return HyperbandPlan(tuple(rounds))

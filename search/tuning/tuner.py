@@ -2,11 +2,11 @@
 
 The search loop is keras-tuner's own; we only hook into it:
 - `on_trial_begin`: open the trial's child run (params, bracket/round tags).
-- `_build_and_fit_model`: add callbacks that log each epoch and keep the best
+- `fit_callbacks`: add callbacks that log each epoch and keep the best
   epoch's weights, and record the parameter count.
 - `on_trial_end`: close the run with its summary metrics, best model and status,
   and print one progress line.
-It also fixes optimizer state on Hyperband's continued trials (see `_build_hypermodel`),
+It also fixes optimizer state on Hyperband's continued trials (see `build_model`),
 keeps local checkpoints within `--keep-checkpoints` (search/tuning/checkpoints.py) and
 releases what TensorFlow keeps of each trial's graphs (search/tuning/resources.py).
 """
@@ -15,18 +15,16 @@ import json
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 
 import keras
 import keras_tuner
-from keras_tuner.src import config as kt_config
 
 from search import tracking
 from search.tuning import checkpoints
 from search.distributed import roles as distributed
 from search.tracking import resume
-from search.tuning import training
+from search.tuning import kt_compat, training
 from search.crashpoints import crash_point
 from search.tuning.plan import hyperband_plan, make_oracle
 from search.tuning.progress import Progress
@@ -34,13 +32,8 @@ from search.tuning.resources import GraphJanitor, ResourceMonitor
 
 OBJECTIVE = "val_accuracy"
 INACTIVE = "n/a"  # param value of a conditional hyperparameter that does not apply
-# keras-tuner prints the whole traceback of every failed trial to stderr; the
-# reason goes to one progress line and the run's tag, the traceback to the run's
-# failure_traceback.txt artifact instead.
-kt_config.DEBUG = False
-# keras-tuner passes shuffle=True to fit; our tf.data pipelines shuffle already,
-# and Keras' warning about it would print once per trial to the user.
-warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+# A failed trial's traceback goes to this artifact of its run (keras-tuner's own
+# printing of it is off: kt_compat.quiet_keras_tuner), its reason to one line.
 FAILURE_ARTIFACT = "failure_traceback.txt"
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round",
                   "tuner/trial_id")
@@ -84,35 +77,48 @@ class FailOnNaN(keras.callbacks.Callback):
 
 
 class BestEpochKeeper(keras.callbacks.Callback):
-    """Keeps the weights of the best epoch (by val_accuracy) in memory and, when
-    training ends, saves that model as a .keras file: the trial's best model."""
+    """Keeps the weights and optimizer state of the best epoch (by val_accuracy)
+    in memory and, when training ends, saves that model as a .keras file: the
+    trial's best model, logged to MLflow and loaded by the trial that continues
+    it in the next Hyperband round. It replaces keras-tuner's own checkpoint,
+    which saved the weights again at every improving epoch."""
 
     def __init__(self, path):
         super().__init__()
         self.path = path
         self.best_value, self.best_epoch, self.best_logs = -float("inf"), None, {}
-        self._best_weights = None
+        self._best_state = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(OBJECTIVE)
         if value is not None and value > self.best_value:
             self.best_value, self.best_epoch, self.best_logs = value, epoch + 1, dict(logs)
-            self._best_weights = self.model.get_weights()
+            self._best_state = (self.model.get_weights(),
+                                [v.numpy() for v in self._optimizer_variables()])
 
     def on_train_end(self, logs=None):
-        if self._best_weights is not None:
-            self.model.set_weights(self._best_weights)
+        if self._best_state is not None:
+            weights, optimizer_values = self._best_state
+            self.model.set_weights(weights)
+            for variable, value in zip(self._optimizer_variables(), optimizer_values):
+                variable.assign(value)
             self.model.save(self.path)
-            self._best_weights = None  # do not hold a copy of the model past the trial
+            self._best_state = None  # do not hold a copy of the model past the trial
+
+    def _optimizer_variables(self):
+        optimizer = self.model.optimizer
+        return optimizer.variables if optimizer is not None else []
 
 
-class BridgeHyperband(keras_tuner.Hyperband):
+class BridgeHyperband(kt_compat.HyperbandWithHooks):
+    keras_tuner_checkpoints = False  # BestEpochKeeper's best model is the checkpoint
+
     def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
                  precision_policy="float32", lr_schedule="constant", max_epochs=100, factor=3,
                  hyperband_iterations=1, min_epochs=1, seed=None, keep_checkpoints=None,
                  log_models="all", **kwargs):
-        # Hyperband's own __init__ only builds a HyperbandOracle; ours adds the
-        # first-round budget (the same class plan.py asks, so dry runs are exact).
+        # Our oracle adds the first-round budget to Hyperband's (the same class
+        # plan.py asks, so dry runs are exact).
         # A failed trial is recorded and the search goes on; keras-tuner's default
         # (stop with a RuntimeError after 3 consecutive failures) would end a long
         # search on a run of too-large models. A search with no completed trial
@@ -120,7 +126,7 @@ class BridgeHyperband(keras_tuner.Hyperband):
         oracle = make_oracle(max_epochs, factor, hyperband_iterations, min_epochs,
                              objective=OBJECTIVE, seed=seed,
                              max_consecutive_failed_trials=None)
-        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+        super().__init__(oracle, hypermodel, **kwargs)
         self.tracker = tracker
         self.patience = patience
         self.jit_compile = jit_compile
@@ -159,28 +165,24 @@ class BridgeHyperband(keras_tuner.Hyperband):
             *training.schedule_callbacks(self.lr_schedule, trial.hyperparameters)]
         return super().run_trial(trial, *args, **kwargs)
 
-    def _build_and_fit_model(self, trial, *args, **kwargs):
+    def fit_callbacks(self, trial):
         state = self._trial_state[trial.trial_id]
-        state["model_path"] = os.path.join(self.get_trial_dir(trial.trial_id), "best_model.keras")
+        state["model_path"] = self.best_model_path(trial.trial_id)
         state["keeper"] = BestEpochKeeper(state["model_path"])
         state["logger"] = EpochLogger(self.tracker, state["run_id"], os.path.join(
             self.get_trial_dir(trial.trial_id), resume.JOURNAL_FILE))
         state["monitor"] = ResourceMonitor()
-        kwargs["callbacks"] = kwargs["callbacks"] + [state["monitor"], state["logger"],
-                                                     state["keeper"]]
-        return super()._build_and_fit_model(trial, *args, **kwargs)
+        return [state["monitor"], state["logger"], state["keeper"]]
 
-    def _try_build(self, hp):
-        model = super()._try_build(hp)
+    def on_model_built(self, model):
         self._last_param_count = model.count_params()
-        return model
 
-    def _build_hypermodel(self, hp):
+    def build_model(self, hp):
         # keras-tuner clears the Keras session before each build, which also resets
         # the global dtype policy: set it again for every model.
         keras.mixed_precision.set_global_policy(self.precision_policy)
-        # Skips Hyperband's own override on purpose: `_load_predecessor` replaces it.
-        model = keras_tuner.Tuner._build_hypermodel(self, hp)  # under the strategy scope
+        # The plain build on purpose: `_load_predecessor` replaces Hyperband's loading.
+        model = self.plain_build(hp)  # under the strategy scope
         if self.jit_compile:
             model.jit_compile = True
         if "tuner/trial_id" in hp.values:
@@ -191,26 +193,26 @@ class BridgeHyperband(keras_tuner.Hyperband):
         """A new, untrained model of `hp` with this search's precision policy, XLA
         setting and distribution strategy (for the winner's final training)."""
         keras.mixed_precision.set_global_policy(self.precision_policy)
-        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+        with kt_compat.distribution_scope(self.distribution_strategy):
             model = self.hypermodel.build(hp)
         if self.jit_compile:
             model.jit_compile = True
         return model
 
     def _load_predecessor(self, model, trial_id):
-        """Continue a Hyperband trial from its predecessor's best checkpoint.
+        """Continue a Hyperband trial from its predecessor's best model.
 
-        The checkpoint holds the optimizer variables too, but under Keras 3 they
+        The .keras file holds the optimizer variables too, but under Keras 3 they
         are skipped unless the optimizer is built first ("Skipping variable loading
         for optimizer"), which silently resets Adam's moments and iteration count.
         """
         if not model.built:  # subclassed user models: build as keras-tuner does
             model.build_from_config(json.loads(
-                Path(self._get_build_config_fname(trial_id)).read_text()))
-        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+                Path(kt_compat.build_config_path(self, trial_id)).read_text()))
+        with kt_compat.distribution_scope(self.distribution_strategy):
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
-            model.load_weights(self._get_checkpoint_fname(trial_id))
+            model.load_weights(self.best_model_path(trial_id))
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle records status and score first
@@ -246,6 +248,9 @@ class BridgeHyperband(keras_tuner.Hyperband):
         best = self.oracle.get_best_trials(1)
         score = keeper.best_value if completed and keeper and keeper.best_epoch else None
         self.progress.trial_done(trial, score, best[0].score if best else None)
+
+    def best_model_path(self, trial_id):
+        return os.path.join(self.get_trial_dir(trial_id), checkpoints.BEST_MODEL_FILE)
 
     def _logs_model(self, trial):
         if self.log_models == "best":  # only trials that beat every earlier one

@@ -28,7 +28,7 @@ def search(work, tracking_uri, name, **options):
 
 
 def checkpointed_trials(project):
-    return sorted(p.parent.name for p in Path(project).rglob("checkpoint.weights.h5"))
+    return sorted(p.parent.name for p in Path(project).rglob(BEST_MODEL_FILE))
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,13 @@ def test_only_the_best_k_checkpoints_stay_on_disk(budget_search):
     assert len(kept) == KEEP
     assert len(list(project.rglob(BEST_MODEL_FILE))) == KEEP
     assert len(list(project.glob("trial_*/trial.json"))) == 12  # keras-tuner's records stay
+
+
+def test_a_trial_saves_its_weights_once_not_at_every_improving_epoch(budget_search):
+    config, _ = budget_search
+    project = Path(config.project_dir) / config.project_name
+    # keras-tuner's per-epoch checkpoint is left out: best_model.keras replaces it.
+    assert not list(project.rglob("checkpoint.weights.h5"))
 
 
 def test_the_project_dir_stops_growing_beyond_the_budget(budget_search, mlflow_client):

@@ -6,6 +6,7 @@ import re
 import keras_tuner
 import pytest
 
+from search.tuning import kt_compat
 from search.tuning.plan import MinEpochsHyperbandOracle, hyperband_plan
 from tests.conftest import run_cli
 
@@ -22,8 +23,8 @@ def test_min_epochs_1_is_keras_tuners_own_oracle(max_epochs, factor):
                                                 max_epochs=max_epochs, factor=factor)
     ours = MinEpochsHyperbandOracle(objective="val_accuracy", max_epochs=max_epochs,
                                     factor=factor, min_epochs=1)
-    assert ours._get_num_brackets() == stock._get_num_brackets()
-    assert ours._brackets == stock._brackets
+    assert kt_compat.num_brackets(ours) == kt_compat.num_brackets(stock)
+    assert kt_compat.open_brackets(ours) == kt_compat.open_brackets(stock)
 
 
 @pytest.mark.parametrize("max_epochs, factor, min_epochs, brackets", [

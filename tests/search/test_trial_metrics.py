@@ -8,8 +8,10 @@ import keras_tuner
 import pytest
 
 import spaces
+from search import SearchConfig, run_search
 from search.data import load_digits
 from search.tuning.resources import GraphJanitor, _gradient_registry
+from search.tuning.tuner import BridgeHyperband
 from tests.conftest import child_runs
 
 
@@ -17,6 +19,26 @@ from tests.conftest import child_runs
 def trial_runs(tiny_search, mlflow_client):
     _, summary, _ = tiny_search
     return mlflow_client, child_runs(mlflow_client, summary)
+
+
+def test_keras_tuners_per_trial_gc_skips_the_objects_made_before_the_search(
+        tmp_path, tracking_uri, experiment_name):
+    config = SearchConfig(space="bridge-small", max_epochs=2, factor=2, retrain="none",
+                          experiment=experiment_name, project_dir=str(tmp_path / "project"),
+                          tracking_uri=tracking_uri, export_dir=str(tmp_path / "export"))
+    frozen_during_trials = []
+    on_trial_begin = BridgeHyperband.on_trial_begin
+
+    def recording_on_trial_begin(tuner, trial):
+        frozen_during_trials.append(gc.get_freeze_count())
+        return on_trial_begin(tuner, trial)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BridgeHyperband, "on_trial_begin", recording_on_trial_begin)
+        summary = run_search(config, say=lambda _: None)
+    assert len(frozen_during_trials) == summary["n_trials"]
+    assert min(frozen_during_trials) > 100_000  # TensorFlow's, Keras', MLflow's objects
+    assert gc.get_freeze_count() == 0  # given back when the search ended
 
 
 def test_best_epoch_metrics_are_the_best_not_the_last_epoch(trial_runs):
