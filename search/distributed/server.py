@@ -89,6 +89,9 @@ def _first_line(text):
 def backend_and_artifacts(store, artifacts=None):
     """The server's --backend-store-uri and --artifacts-destination (a file URI).
     A sqlite store keeps its artifacts beside the database file, as `run` does."""
+    if store.startswith("postgresql://"):
+        # SQLAlchemy 2.1 defaults to psycopg 3; the [postgres] extra installs psycopg2.
+        store = "postgresql+psycopg2://" + store[len("postgresql://"):]
     if artifacts is None and store.startswith("sqlite:///"):
         from search.tracking import resolve_store
         return resolve_store(store)

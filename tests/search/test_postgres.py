@@ -63,7 +63,8 @@ def test_launch_chief_and_four_workers_on_postgres(tmp_path, postgres_store):
                      "--summary-json", tmp_path / "summary.json", cwd=tmp_path, timeout=1200)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "launch: MLflow tracking server http://127.0.0.1:" in result.stderr
-    assert f"on {postgres_store} (pid" in result.stderr
+    database = postgres_store.split("://", 1)[1]
+    assert f"on postgresql+psycopg2://{database} (pid" in result.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     # The launcher's server is gone: read the database through a new one, so what
     # is checked is what PostgreSQL holds.
