@@ -139,3 +139,11 @@ def test_a_predecessor_without_a_model_in_mlflow_says_what_to_do(tmp_path, track
     with pytest.raises(SearchFailed, match=r"trial 0002 continues a trial that has no "
                                            r"FINISHED MLflow run after 0 s"):
         shared_checkpoint.load_predecessor_weights(model, tracker, "0002", timeout=0)
+
+
+def test_the_slurm_script_runs_the_recipes_chief_and_worker_commands():
+    script = {line.strip() for line in
+              (REPO_ROOT / "scripts" / "slurm_search.sbatch").read_text().splitlines()}
+    for host in ("chief host", "worker host N"):
+        for line in recipe_block(host).splitlines():
+            assert line.strip() in script, f"{host}: {line}"
