@@ -118,9 +118,11 @@ def test_a_continued_trial_loads_its_predecessor_from_mlflow(tmp_path, tracking_
     tracker.end_trial(run_id, {}, {}, "FINISHED", tmp_path / "best_model.keras")
     fresh = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     fresh.compile(optimizer="adam", loss="mse")
+    fresh.optimizer.build(fresh.trainable_variables)  # as BridgeHyperband does first
     assert shared_checkpoint.load_predecessor_weights(fresh, tracker, "0001") == run_id
     for loaded, saved in zip(fresh.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(loaded, saved)
+    assert int(fresh.optimizer.iterations) == int(trained.optimizer.iterations) == 1
 
 
 def test_a_predecessor_without_a_model_in_mlflow_says_what_to_do(tmp_path, tracking_uri,
