@@ -8,6 +8,7 @@ best epoch's weights), so the worker downloads it from the tracking server.
 """
 
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ def _finished_run(tracker, trial_id, timeout, poll):
 
 
 def _download_model(tracker, run, scratch, trial_id):
+    # No progress bar in the worker's log for a one-file download (unless asked for).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
     try:
         folder = mlflow.artifacts.download_artifacts(

@@ -89,10 +89,10 @@ def test_the_recipe_runs_a_search_across_hosts_with_separate_project_dirs(tmp_pa
         check_search_in_store(client, summary, experiment, n_trials=5)
         runs = trial_runs(client, summary)
     by_trial = {r.data.tags[tracking.TAG_TRIAL_ID]: r for r in runs}
-    for n in (1, 2):  # each worker's disk holds the trials it trained, and only those
+    for n in (1, 2):  # each worker's disk holds the models it trained, and only those
         trained = {t for t, r in by_trial.items() if r.data.tags["tuner_id"] == f"tuner{n}"}
-        on_disk = {p.name[len("trial_"):] for p in
-                   (host[f"worker-host-{n}"] / "projects" / experiment).glob("trial_*")}
+        on_disk = {p.parent.name[len("trial_"):] for p in
+                   (host[f"worker-host-{n}"] / "projects" / experiment).glob("trial_*/*.keras")}
         assert on_disk == trained, (n, on_disk, trained)
     continued = [r for r in runs if r.data.tags.get(tracking.TAG_CONTINUES)]
     assert continued, "Hyperband(2, 2) continues one trial"
