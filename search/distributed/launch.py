@@ -2,11 +2,12 @@
 
 Starts keras-tuner's chief oracle and N worker processes with the environment
 keras-tuner's distributed mode reads, pins each worker to one GPU when there are
-GPUs, and gives them one MLflow tracking server (started here on the sqlite store
-unless --tracking-uri already names a server). A worker that dies is started again
-under the same tuner id: the chief then hands it the trial it was running (keras-
-tuner keeps an ongoing trial per tuner id), so the search neither hangs nor loses
-the trial, and the new worker closes the lost run as KILLED.
+GPUs, and gives them one MLflow tracking server (started here on --store, a database,
+or else on the sqlite store, unless --tracking-uri already names a server). A
+worker that dies is started again under the same tuner id: the chief then hands it
+the trial it was running (keras-tuner keeps an ongoing trial per tuner id), so the
+search neither hangs nor loses the trial, and the new worker closes the lost run
+as KILLED.
 """
 
 import contextlib
