@@ -36,11 +36,13 @@ def wait_for_parent_run(tracker, timeout=300.0, poll=0.5):
     search sets its parent run RUNNING again, so workers find the same run."""
     query = f"tags.`{tracking.TAG_ROLE}` = 'search' and attributes.status = 'RUNNING'"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:  # asks at least once, also with timeout 0
         runs = tracker.client.search_runs([tracker.experiment_id], filter_string=query,
                                           order_by=["attributes.start_time DESC"], max_results=1)
         if runs:
             return runs[0].info.run_id
+        if time.monotonic() >= deadline:
+            break
         time.sleep(poll)
     raise SearchFailed(f"worker {tuner_id()}: no chief opened a search in experiment "
                        f"'{tracker.experiment_name}' on {tracker.tracking_uri} within "

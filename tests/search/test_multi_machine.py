@@ -149,3 +149,20 @@ def test_the_slurm_script_runs_the_recipes_chief_and_worker_commands():
     for host in ("chief host", "worker host N"):
         for line in recipe_block(host).splitlines():
             assert line.strip() in script, f"{host}: {line}"
+
+
+def test_a_worker_finds_the_running_parent_run_in_mlflow(tracking_uri, experiment_name):
+    import pytest
+    from search.distributed.roles import wait_for_parent_run
+    from search.errors import SearchFailed
+    tracker = tracking.SearchTracker(tracking_uri, experiment_name)
+    tracker.open_experiment()
+    with pytest.raises(SearchFailed, match=rf"worker \w+: no chief opened a search in experiment "
+                                           rf"'{experiment_name}' on .* within 0 s; start the "
+                                           rf"chief first, with the same --experiment"):
+        wait_for_parent_run(tracker, timeout=0)
+    finished = tracker.start_search("an earlier search", params={}, tags={})
+    tracker.end_search()
+    running = tracker.start_search("this search", params={}, tags={})
+    tracker.start_trial("0000", params={}, tags={})  # a RUNNING trial run is no search
+    assert wait_for_parent_run(tracker, timeout=0) == running != finished
