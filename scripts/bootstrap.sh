@@ -12,7 +12,7 @@ flavour=cpu
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     flavour=gpu
 fi
-extras="$flavour${BRIDGE_SEARCH_EXTRAS:+,$BRIDGE_SEARCH_EXTRAS}"
+extras="$flavour${BRIDGE_SEARCH_EXTRAS:+,$BRIDGE_SEARCH_EXTRAS}"  # test pulls postgres (psycopg2) too
 echo "bootstrap: installing bridge-search[$extras] into .venv" >&2
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]" 2>&1 \
     | grep -v "^WARNING: Location" >&2 || true

@@ -42,6 +42,18 @@ def build_parser(search_defaults=None):
                              "(default: 127.0.0.1)")
     launch.add_argument("--oracle-port", type=int, default=None,
                         help="chief oracle port (default: a free one)")
+    from search.distributed.server import add_store_options  # light: no MLflow import
+    add_store_options(launch, required=False)
+
+    server = commands.add_parser(
+        "server", help="run the MLflow tracking server that a chief and its workers on "
+                       "several hosts share, on PostgreSQL or sqlite (see docs/multi-machine.md)")
+    add_store_options(server, required=True)
+    server.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (0.0.0.0 for other hosts; default: 127.0.0.1)")
+    server.add_argument("--port", type=int, default=5000)
+    server.add_argument("--server-workers", type=int, default=1,
+                        help="HTTP worker processes of the server (default: 1)")
 
     exporter = commands.add_parser("export", help="export any trial's best model")
     exporter.add_argument("--run-id", required=True, help="MLflow run id of a trial")
@@ -156,6 +168,9 @@ def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
     config = config_from(args)
+    if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds
+        from search.distributed.server import check_launch_store
+        check_launch_store(args.store, config.resolved_tracking_uri())
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     from search.state import finished_summary, report_finished
     if finished_summary(config):  # as for `run`: no processes for a finished search
@@ -164,7 +179,12 @@ def launch_command(args):
     quiet.import_tensorflow()  # input judged: now TensorFlow may load
     from search.distributed.launch import Launcher
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
-                    say=say).run()
+                    say=say, store=args.store, artifacts=args.artifacts).run()
+
+
+def server_command(args):
+    from search.distributed.server import serve
+    serve(args.store, args.artifacts, args.host, args.port, args.server_workers)
 
 
 def _is_usage_error(error):
@@ -276,7 +296,7 @@ def ui_command(args):
 
 COMMANDS = {"run": run_command, "launch": launch_command, "export": export_command,
             "spaces": spaces_command, "ui": ui_command, "report": report_command,
-            "serve": serve_command}
+            "serve": serve_command, "server": server_command}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -136,7 +136,7 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite):
 
 def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say):
     """Train the trials the chief hands out, logging them under its parent run."""
-    parent_run_id = distributed.wait_for_parent_run(state_path)
+    parent_run_id = distributed.wait_for_parent_run(tracker)
     tracker.attach_search(parent_run_id)
     # Never overwrite on a worker: the project directory is the chief's.
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)

@@ -2,11 +2,12 @@
 
 Starts keras-tuner's chief oracle and N worker processes with the environment
 keras-tuner's distributed mode reads, pins each worker to one GPU when there are
-GPUs, and gives them one MLflow tracking server (started here on the sqlite store
-unless --tracking-uri already names a server). A worker that dies is started again
-under the same tuner id: the chief then hands it the trial it was running (keras-
-tuner keeps an ongoing trial per tuner id), so the search neither hangs nor loses
-the trial, and the new worker closes the lost run as KILLED.
+GPUs, and gives them one MLflow tracking server (started here on --store, a database,
+or else on the sqlite store, unless --tracking-uri already names a server). A
+worker that dies is started again under the same tuner id: the chief then hands it
+the trial it was running (keras-tuner keeps an ongoing trial per tuner id), so the
+search neither hangs nor loses the trial, and the new worker closes the lost run
+as KILLED.
 """
 
 import contextlib
@@ -22,6 +23,7 @@ from search.config import to_cli_args
 from search.errors import SearchFailed
 from search.runner import STATE_FILE
 from search import ownership
+from search.distributed import server
 
 LAUNCH_FILE = "launch.json"  # pids of the processes, for users and tests
 
@@ -38,30 +40,27 @@ def gpu_count():
 
 
 @contextlib.contextmanager
-def tracking_server(tracking_uri, host, say, timeout=120):
+def tracking_server(tracking_uri, host, say, timeout=120, store=None, artifacts=None):
     """Yield an http tracking URI: the given one, or an `mlflow server` started on
-    the sqlite store and stopped afterwards."""
-    if tracking_uri.startswith(("http://", "https://")):
+    `store` (a database, see server.py) or else on the sqlite store, and stopped
+    afterwards."""
+    if store is None and tracking_uri.startswith(("http://", "https://")):
         yield tracking_uri
         return
-    from search.tracking import resolve_store
-    store, artifact_root = resolve_store(tracking_uri)
+    store, artifact_root = server.backend_and_artifacts(store or tracking_uri, artifacts)
     port = free_port(host)
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
-               "--host", host, "--port", str(port), "--workers", "1"]
-    if artifact_root:
-        command += ["--artifacts-destination", artifact_root]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server_process = subprocess.Popen(server.server_command(store, artifact_root, host, port),
+                                      env=server.server_env(), stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
     uri = f"http://{host}:{port}"
     try:
-        _wait_healthy(uri, server, timeout)
-        say(f"launch: MLflow tracking server {uri} on {store} (pid {server.pid})")
+        _wait_healthy(uri, server_process, timeout)
+        say(f"launch: MLflow tracking server {uri} on {server.masked(store)} "
+            f"(pid {server_process.pid})")
         yield uri
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server_process.terminate()
+        server_process.wait(timeout=30)
 
 
 def _wait_healthy(uri, server, timeout):
@@ -79,15 +78,17 @@ def _wait_healthy(uri, server, timeout):
 
 class Launcher:
     def __init__(self, config, workers, host="127.0.0.1", oracle_port=None,
-                 max_restarts=2, say=print):
+                 max_restarts=2, say=print, store=None, artifacts=None):
         self.config, self.workers, self.host = config, workers, host
+        self.store, self.artifacts = store, artifacts  # a database for the server, if given
         self.oracle_port = oracle_port or free_port(host)
         self.max_restarts, self.say = max_restarts, say
         self.project = Path(config.project_dir) / config.project_name
         self.processes, self.restarts = {}, {}
 
     def run(self):
-        with tracking_server(self.config.resolved_tracking_uri(), self.host, self.say) as uri:
+        with tracking_server(self.config.resolved_tracking_uri(), self.host, self.say,
+                             store=self.store, artifacts=self.artifacts) as uri:
             self.args = ["run", *to_cli_args(self.config, tracking_uri=uri)]
             started = time.time()
             ownership.mark_project(self.project)  # before the chief checks --overwrite on it

@@ -4,15 +4,15 @@ Roles come from keras-tuner's environment variables (KERASTUNER_TUNER_ID,
 KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT): the chief serves the Hyperband
 oracle and, once every trial is done, exports the winner; each worker asks the
 chief for trials, trains them and logs them into the chief's MLflow parent run.
-The parent run id travels through the shared project directory (keras-tuner
-already needs it shared: a continued trial loads its predecessor's checkpoint).
+Workers need no directory shared with the chief: the parent run id comes from
+MLflow (below), a continued trial's checkpoint too when another host trained its
+predecessor (search/distributed/shared_checkpoint.py).
 """
 
-import json
 import os
 import time
-from pathlib import Path
 
+from search import tracking
 from search.errors import SearchFailed
 from search.tuning import kt_compat
 
@@ -28,16 +28,22 @@ def tuner_id():
     return os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
 
 
-def wait_for_parent_run(state_path, started_after=0.0, timeout=300.0, poll=0.5):
-    """A worker waits until the chief has written this search's parent run id."""
+def wait_for_parent_run(tracker, timeout=300.0, poll=0.5):
+    """A worker waits until the chief has opened this search's parent run, and
+    finds it in MLflow (so a worker needs no directory shared with the chief):
+    the newest RUNNING search run of the experiment. A chief that resumes its
+    search sets its parent run RUNNING again, so workers find the same run."""
+    query = f"tags.`{tracking.TAG_ROLE}` = 'search' and attributes.status = 'RUNNING'"
     deadline = time.monotonic() + timeout
-    path = Path(state_path)
-    while time.monotonic() < deadline:
-        if path.is_file() and path.stat().st_mtime >= started_after:
-            try:
-                return json.loads(path.read_text())["parent_run_id"]
-            except (ValueError, KeyError):
-                pass  # the chief is writing it right now
+    while True:  # asks at least once, also with timeout 0
+        runs = tracker.client.search_runs([tracker.experiment_id], filter_string=query,
+                                          order_by=["attributes.start_time DESC"], max_results=1)
+        if runs:
+            return runs[0].info.run_id
+        if time.monotonic() >= deadline:
+            break
         time.sleep(poll)
-    raise SearchFailed(f"worker {tuner_id()}: no chief wrote {path} within {timeout:.0f} s; "
-                       f"start the chief first and share --project-dir with it.")
+    raise SearchFailed(f"worker {tuner_id()}: no chief opened a search in experiment "
+                       f"'{tracker.experiment_name}' on {tracker.tracking_uri} within "
+                       f"{timeout:.0f} s; start the chief first, with the same --experiment "
+                       f"and --tracking-uri.")

@@ -95,15 +95,25 @@ class SearchTracker:
                 # A slug: the name may hold '/' or '..', the artifacts stay in their root.
                 location = self._artifact_root and \
                     f"{self._artifact_root}/{path_slug(self.experiment_name)}"
-                self.experiment_id = self.client.create_experiment(
-                    self.experiment_name, artifact_location=location,
-                    tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
+                self.experiment_id = self._create_experiment(location)
             else:
                 self.experiment_id = experiment.experiment_id
                 if EXPERIMENT_KIND_TAG not in experiment.tags:  # made by an older version
                     self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG,
                                                    MODEL_TRAINING_KIND)
         return self.experiment_id
+
+    def _create_experiment(self, location):
+        try:
+            return self.client.create_experiment(
+                self.experiment_name, artifact_location=location,
+                tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
+        except mlflow.exceptions.MlflowException as error:
+            # A chief and its workers on several hosts start at once (srun): another
+            # one created it between our lookup and our create.
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.client.get_experiment_by_name(self.experiment_name).experiment_id
 
     def start_search(self, run_name, params, tags, resume_run_id=None):
         """Create the parent run, or reopen `resume_run_id` when resuming."""

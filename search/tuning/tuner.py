@@ -22,7 +22,7 @@ import keras_tuner
 
 from search import tracking
 from search.tuning import checkpoints
-from search.distributed import roles as distributed
+from search.distributed import roles as distributed, shared_checkpoint
 from search.tracking import resume
 from search.tuning import kt_compat, training
 from search.crashpoints import crash_point
@@ -153,6 +153,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
                 "hyperband_initial_epoch": values.get("tuner/initial_epoch", 0),
                 "tuner_id": self.tuner_id}
         self._last_param_count = None  # a failed build must not report the last model's
+        self._checkpoint_from = None  # set when the build loads a predecessor
         run_id = self.tracker.start_trial(trial.trial_id, params, tags)
         self._trial_state[trial.trial_id] = {"run_id": run_id, "start": time.perf_counter(),
                                              "janitor": GraphJanitor()}
@@ -212,7 +213,16 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         with kt_compat.distribution_scope(self.distribution_strategy):
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
-            model.load_weights(self.best_model_path(trial_id))
+            self._checkpoint_from = self._load_weights_of(model, trial_id)
+
+    def _load_weights_of(self, model, trial_id):
+        """From this project dir, else (another host trained it) from its MLflow run."""
+        checkpoint = self.best_model_path(trial_id)
+        if os.path.exists(checkpoint):
+            model.load_weights(checkpoint)
+            return "local"
+        return "mlflow:" + shared_checkpoint.load_predecessor_weights(model, self.tracker,
+                                                                      trial_id)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle records status and score first
@@ -237,6 +247,8 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
             model_path = None
         metrics.update(self._prune_checkpoints(spare={trial.trial_id}))
         tags = {tracking.TAG_STATUS: trial.status}
+        if getattr(self, "_checkpoint_from", None):
+            tags[shared_checkpoint.TAG_CHECKPOINT_FROM] = self._checkpoint_from
         if not completed:
             tags[tracking.TAG_FAILURE] = _last_line(trial.message)
             self.progress.say(f"trial {trial.trial_id} failed: {tags[tracking.TAG_FAILURE]}")

@@ -1,0 +1,125 @@
+"""The MLflow tracking server that several processes or hosts share.
+
+`bridge-search server --store URI` (and `launch --store URI`) run `mlflow server`
+on a database (PostgreSQL for teams, sqlite on one machine) with an artifact
+destination, so clients talk HTTP only and never need the artifact filesystem.
+A database that cannot be reached is a usage error found in seconds, here,
+rather than an `mlflow server` that retries and dies with a page of traceback.
+"""
+
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from search.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED_STORES = "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
+DEFAULT_ARTIFACTS = "mlartifacts"  # mlflow server's own default destination
+CONNECT_TIMEOUT_S = 5
+
+
+def masked(uri):
+    """The URI with its password (if any) hidden, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
+
+
+def is_postgres(uri):
+    return urlparse(uri).scheme.split("+")[0] == "postgresql"
+
+
+def add_store_options(parser, required):
+    parser.add_argument("--store", required=required, default=None, metavar="URI",
+                        help="database of the MLflow tracking server: "
+                             "postgresql://USER@HOST[:PORT]/DATABASE or sqlite:///PATH"
+                             + ("" if required else " (launch starts the server on it)"))
+    parser.add_argument("--artifacts", default=None, metavar="DIR",
+                        help="the server's artifact destination (default: mlartifacts/, or "
+                             "beside a sqlite file); clients upload through the server")
+
+
+def check_launch_store(store, tracking_uri):
+    """--store starts a server on that database: it cannot also be a given server."""
+    if tracking_uri.startswith(("http://", "https://")):
+        raise UsageError(f"--store {masked(store)} and --tracking-uri {tracking_uri} (or "
+                         f"MLFLOW_TRACKING_URI) both name the store; give one: --store starts "
+                         f"a server, an http URI is one already running.")
+    check_store(store)
+
+
+def check_store(uri):
+    """Raise UsageError (one line) unless `uri` is a store the server can open."""
+    scheme = urlparse(uri).scheme
+    if scheme == "sqlite" and uri.startswith("sqlite:///"):
+        return
+    if not is_postgres(uri):
+        raise UsageError(f"--store {masked(uri)}: unsupported store; accepted: "
+                         f"{ACCEPTED_STORES}.")
+    _check_postgres(uri)
+
+
+def _check_postgres(uri):
+    try:
+        import psycopg2
+    except ImportError:
+        raise UsageError(f"--store {masked(uri)}: PostgreSQL needs psycopg2; install it with "
+                         f"`pip install -e .[postgres]` (or `pip install psycopg2-binary`).") \
+            from None
+    # libpq reads the URI itself once SQLAlchemy's "+driver" suffix is gone.
+    libpq_uri = re.sub(r"^postgresql\+\w+://", "postgresql://", uri)
+    try:
+        psycopg2.connect(libpq_uri, connect_timeout=CONNECT_TIMEOUT_S).close()
+    except psycopg2.Error as error:
+        reason = _first_line(str(error))
+        raise UsageError(f"--store {masked(uri)}: cannot open the database ({reason}); "
+                         f"check host, port, user and database name (create it with "
+                         f"`createdb NAME`).") from None
+
+
+def _first_line(text):
+    """libpq's message for one failed address, without the detail lines."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+def backend_and_artifacts(store, artifacts=None):
+    """The server's --backend-store-uri and --artifacts-destination (a file URI).
+    A sqlite store keeps its artifacts beside the database file, as `run` does."""
+    if store.startswith("postgresql://"):
+        # SQLAlchemy 2.1 defaults to psycopg 3; the [postgres] extra installs psycopg2.
+        store = "postgresql+psycopg2://" + store[len("postgresql://"):]
+    if artifacts is None and store.startswith("sqlite:///"):
+        from search.tracking import resolve_store
+        return resolve_store(store)
+    if store.startswith("sqlite:///"):
+        Path(store[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(artifacts or DEFAULT_ARTIFACTS).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return store, folder.as_uri()
+
+
+def server_command(store, artifacts_uri, host, port, workers=1):
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
+            "--artifacts-destination", artifacts_uri, "--host", host, "--port", str(port),
+            "--workers", str(workers)]
+
+
+def server_env():
+    # `mlflow server` starts uvicorn by name: the venv's bin/ must be on PATH.
+    return {**os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def serve(store, artifacts, host, port, workers):
+    """`bridge-search server`: check the store, then become `mlflow server`."""
+    check_store(store)
+    backend, artifacts_uri = backend_and_artifacts(store, artifacts)
+    print(f"MLflow tracking server on http://{host}:{port} for {masked(backend)}, artifacts "
+          f"in {artifacts_uri}; clients: --tracking-uri http://{host}:{port}",
+          file=sys.stderr, flush=True)
+    command = server_command(backend, artifacts_uri, host, port, workers)
+    os.execve(sys.executable, command, server_env())
