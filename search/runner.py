@@ -220,6 +220,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
                "best_hyperparameters": _user_values(best_trial.hyperparameters.values),
                "best_val_accuracy": best_trial.score, "export_dir": str(export_dir),
                "n_trials": len(trials), "n_failed_trials": failed, "wall_seconds": wall,
+               "resampled_draws": getattr(tuner.limit_checker, "refused", 0),  # over a limit
                "test_accuracy": metrics.get("test_accuracy"),
                "search_model_test_accuracy": metrics.get("search_model_test_accuracy"),
                "retrain_epochs": metrics.get("retrain_epochs"),

@@ -4,8 +4,9 @@ Reads only the MLflow store (through `MlflowClient`), so a report can be rebuilt
 any time, on any machine that reaches the store: `bridge-search report`. The end
 of every search logs the same files as artifacts under `report/` on its parent run.
 
-Files: `report.md` (the tables as printed), `trials.csv`, and the PNGs
-`val_accuracy_by_epoch.png`, `accuracy_vs_params.png`, `hyperband_brackets.png`.
+Files: `report.md` (the tables as printed), `trials.csv`, the PNGs
+`val_accuracy_by_epoch.png`, `accuracy_vs_params.png`, `hyperband_brackets.png`,
+and the trade-off (search/tracking/pareto.py): `pareto_front.png`, `tradeoff.md`.
 """
 
 import csv
@@ -18,6 +19,7 @@ import mlflow
 
 from search import tracking
 from search.errors import UsageError
+from search.tracking import pareto
 
 REPORT_ARTIFACT = "report"  # folder on the parent run
 REPORT_FILE = "report.md"
@@ -25,6 +27,7 @@ CSV_FILE = "trials.csv"
 CURVES_PLOT = "val_accuracy_by_epoch.png"
 PARAMS_PLOT = "accuracy_vs_params.png"
 BRACKETS_PLOT = "hyperband_brackets.png"
+TRADEOFF_TAG = "bridge_search.tradeoff"  # one line per bridge: what it costs and gives
 # Param names of the default space (spaces/bridge_net.py); other spaces show "-".
 BRIDGE, DEPTH, WIDTH = "bridge", "residual_blocks", "dense_units"
 SEARCH_QUERY = f"tags.`{tracking.TAG_ROLE}` = 'search'"
@@ -47,6 +50,7 @@ class Trial:
     round: str
     continues: str  # trial id this Hyperband trial continues, or ""
     history: list  # [(epoch, val_accuracy)] in epoch order
+    latency_ms: float | None = None  # median ms per image at batch 1 (tuning/cost.py)
 
     @property
     def finished(self):
@@ -100,7 +104,8 @@ def _trial(client, run):
                  wall_seconds=metrics.get("wall_seconds"), status=run.info.status,
                  bracket=tags.get(tracking.TAG_BRACKET, ""),
                  round=tags.get(tracking.TAG_ROUND, ""),
-                 continues=tags.get(tracking.TAG_CONTINUES, ""), history=history)
+                 continues=tags.get(tracking.TAG_CONTINUES, ""), history=history,
+                 latency_ms=metrics.get("latency_ms_batch1"))
 
 
 def best_per_bridge(trials):
@@ -276,13 +281,16 @@ def build_report(client, experiment_name, out_dir, parent_run_id=None):
     trials = collect_trials(client, experiment.experiment_id, parent.info.run_id)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    text = format_report(experiment, parent, trials)
+    text = format_report(experiment, parent, trials) + pareto.markdown_section(
+        trials, markdown_table)
     (out / REPORT_FILE).write_text(text)
     write_csv(trials, out / CSV_FILE)
     colours = _colours(trials)
     plot_curves(trials, colours, out / CURVES_PLOT)
     plot_accuracy_vs_params(trials, colours, out / PARAMS_PLOT)
     plot_brackets(trials, colours, out / BRACKETS_PLOT)
+    pareto.plot_fronts(trials, colours, out / pareto.PARETO_PLOT)
+    (out / pareto.TRADEOFF_FILE).write_text("\n".join(pareto.verdict_lines(trials)) + "\n")
     return text, parent
 
 
@@ -291,4 +299,6 @@ def log_search_report(client, experiment_name, parent_run_id):
     with tempfile.TemporaryDirectory() as scratch:
         text, _ = build_report(client, experiment_name, scratch, parent_run_id)
         client.log_artifacts(parent_run_id, scratch, REPORT_ARTIFACT)
+        client.set_tag(parent_run_id, TRADEOFF_TAG,  # the answer, in the runs table
+                       (Path(scratch) / pareto.TRADEOFF_FILE).read_text().strip())
     return text
