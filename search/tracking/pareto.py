@@ -94,6 +94,7 @@ def plot_fronts(trials, colours, path):
     """Two panels (parameters, latency): every finished trial, and each bridge's
     Pareto front as a step line."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.5))
     for axes, (cost, unit) in zip(panels, COSTS.values()):
         for bridge, kept in fronts_by_bridge(trials, cost).items():
@@ -107,6 +108,7 @@ def plot_fronts(trials, colours, path):
                           [t.best_val_accuracy for t in kept], where="post", marker="o",
                           color=colours[bridge], label=bridge)
         axes.set_xscale("log")
+        axes.xaxis.set_minor_formatter(NullFormatter())  # crowded labels between decades
         axes.set(xlabel=unit, ylabel="best val_accuracy",
                  title=f"Pareto front per bridge: val_accuracy against {unit}")
         axes.grid(alpha=0.3)
