@@ -8,6 +8,8 @@ is installed, else with tf.lite.Interpreter, which TF 2.21 still ships but marks
 deprecated (its warning is silenced here; the tests compare with Keras on it).
 """
 
+import contextlib
+import io
 import warnings
 
 import numpy as np
@@ -22,7 +24,10 @@ def convert(model, quantize=False):
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8
-    return converter.convert()
+    # Keras 3 exports a temporary SavedModel for the converter and prints its whole
+    # signature ("Saved artifact at ...", one line per variable) to stdout.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return converter.convert()
 
 
 def write_tflite(model, folder, quantize=False):

@@ -225,3 +225,10 @@ def test_cost_flags_exit_2_with_one_line(flags, message, tmp_path, capsys):
                              f"sqlite:///{tmp_path}/mlflow.db", *flags], capsys)
     assert code == 2
     assert_one_line(stderr, message)
+
+
+def test_tflite_conversion_prints_nothing(capfd):
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    assert tflite.convert(model)[4:8] == b"TFL3"  # the flatbuffer's file identifier
+    assert "Saved artifact" not in capfd.readouterr().out
