@@ -144,7 +144,9 @@ def markdown_table(columns, rows):
 def format_report(experiment, parent, trials):
     params = parent.data.params
     finished = [t for t in trials if t.finished]
-    winner = max(finished, key=lambda t: t.best_val_accuracy, default=None)
+    # The exported trial (tag best_run_id): --select may prefer a cheaper one.
+    winner = next((t for t in finished if t.run_id == parent.data.tags.get("best_run_id")),
+                  max(finished, key=lambda t: t.best_val_accuracy, default=None))
     head = [f"# bridge-search report: experiment {experiment.name}",
             "",
             f"Search run {parent.info.run_id} ({parent.info.run_name}): space {params.get('space', '?')}, data "
@@ -161,7 +163,8 @@ def format_report(experiment, parent, trials):
     if winner is not None:
         tail.append(f"Winner: trial {winner.trial_id}, bridge {winner.bridge}, depth "
                     f"{winner.depth}, width {winner.width}, val_accuracy "
-                    f"{winner.best_val_accuracy:.4f} ({_num(winner.param_count)} params).")
+                    f"{winner.best_val_accuracy:.4f} ({_num(winner.param_count)} params; "
+                    f"--select {params.get('select') or 'best'}).")
     return "\n".join(head + ["## Trials", "", markdown_table(TABLE_COLUMNS, map(_row, trials))]
                      + tail) + "\n"
 

@@ -232,3 +232,13 @@ def test_tflite_conversion_prints_nothing(capfd):
                               keras.layers.Dense(10)])
     assert tflite.convert(model)[4:8] == b"TFL3"  # the flatbuffer's file identifier
     assert "Saved artifact" not in capfd.readouterr().out
+
+
+def test_report_names_the_exported_trial_and_how_it_was_selected(limited_search, tmp_path):
+    from search.tracking import report
+    config, summary, client, runs = limited_search
+    text, _ = report.build_report(client, config.experiment, tmp_path)
+    chosen = next(r for r in runs if r.info.run_id == summary["best_run_id"])
+    trial_id = chosen.data.tags["trial_id"]
+    assert f"Winner: trial {trial_id}," in text
+    assert "--select smallest-within:0.5)." in text
