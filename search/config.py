@@ -65,6 +65,16 @@ class SearchConfig:
                                       "(and of those a later Hyperband round still needs)")
     log_models: str = option("all", "which trials log their best model to MLflow: all | best "
                                     "(trials that beat the best so far) | none")
+    max_params: int = option(None, "models with more parameters are not trained: the "
+                                   "search draws other hyperparameters instead")
+    max_latency_ms: float = option(None, "models slower than this (median ms per image at "
+                                         "batch 1 on the search device) are not trained: "
+                                         "the search draws others instead")
+    select: str = option("best", "which trial is retrained and exported: best | "
+                                 "smallest-within:DELTA | fastest-within:DELTA (DELTA: "
+                                 "accuracy points, e.g. 1pt, or a fraction, e.g. 0.01)")
+    quantize: bool = option(False, "also export model_int8.tflite (int8 dynamic-range "
+                                   "quantized) beside model.tflite (float32)")
     experiment: str = option("bridge-search", "MLflow experiment name")
     project_dir: str = option("bridge_search_projects", "keras-tuner state (checkpoints, oracle)")
     tracking_uri: str = option(None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
@@ -139,6 +149,7 @@ def validate(config):
     _require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
     _check_data_options(config)
+    _check_cost_options(config)
     _require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
              "must be a number of seconds >= 0")
     _require(bool(config.experiment.strip()), "experiment", config.experiment,
@@ -152,6 +163,15 @@ def validate(config):
     _check_export_dir(config)
     if config.overwrite:
         check_project_overwrite(config.project_dir, config.project_name)
+
+
+def _check_cost_options(config):
+    from search.winner.select import parse_select  # light: no TensorFlow, no MLflow
+    _require(config.max_params is None or config.max_params >= 1, "max_params",
+             config.max_params, "must be an integer >= 1 (a number of parameters)")
+    _require(config.max_latency_ms is None or config.max_latency_ms > 0, "max_latency_ms",
+             config.max_latency_ms, "must be a number of milliseconds > 0")
+    parse_select(config.select)
 
 
 # The tracking stores MLflow has built in; plugins add theirs as entry points.

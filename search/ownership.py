@@ -28,7 +28,7 @@ PROJECT_MARKER_FILE = ".bridge_search_project"
 LEGACY_PROJECT_MARKERS = ("bridge_search_state.json",)  # written by every earlier version
 # What an export writes (search.winner.export); anything else in the folder is the user's.
 EXPORT_FILES = frozenset({EXPORT_OWNER_FILE, "model.keras", "saved_model", "model_info.json",
-                          "search.toml"})
+                          "search.toml", "model.tflite", "model_int8.tflite"})
 # Hidden siblings an interrupted export leaves (see replace_dir); ours to clean up.
 STAGING_TAG, RETIRED_TAG = ".partial-", ".retired-"
 

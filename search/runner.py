@@ -16,7 +16,7 @@ import spaces
 from search import data as data_module
 from search import ownership, tracking
 from search.distributed import roles as distributed
-from search.winner import export
+from search.winner import export, select, tflite
 from search.tracking import description, lineage, links, resume
 from search.tuning import kt_compat, training
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml
@@ -29,6 +29,7 @@ from search.distributed.lock import ProjectLock, lock_path
 from search.tuning.plan import hyperband_plan
 from search.tuning.progress import format_seconds
 from search.tuning.resources import long_lived_objects_frozen
+from search.tuning.limits import Limits
 from search.tuning.tuner import BridgeHyperband
 
 
@@ -130,6 +131,7 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite):
         max_epochs=config.max_epochs, factor=config.factor, min_epochs=config.min_epochs,
         hyperband_iterations=config.hyperband_iterations, seed=config.seed,
         keep_checkpoints=config.keep_checkpoints, log_models=config.log_models,
+        model_limits=Limits(config.max_params, config.max_latency_ms),
         distribution_strategy=strategy, directory=config.project_dir,
         project_name=config.project_name, overwrite=overwrite)
 
@@ -185,9 +187,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
     if failed == len(trials):
         raise SearchFailed(f"all {len(trials)} trials failed; the first failure was: "
                            f"{tracking_reason(trials)}")
-    best_trial = tuner.oracle.get_best_trials(1)[0]
-    best_run = next(r for r in tracker.trial_runs(best_trial.trial_id)
-                    if r.info.status == "FINISHED")
+    best_trial, best_run = select.choose(config.select, tuner.oracle, tracker)  # --select
     local_model = Path(tuner.get_trial_dir(best_trial.trial_id)) / "best_model.keras"
     if local_model.is_file():
         model = export.load_model_safely(local_model)
@@ -206,11 +206,13 @@ def _finish(config, tuner, tracker, image_data, timings, say):
     export.export_model(model, export_dir, owner=config.search_identity(), info={
         **export.trial_info(best_run), "search_metrics": metrics,
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()},
-        extra_files={RESOLVED_CONFIG_FILE: config_to_toml(config)})  # reproduces the search
+        extra_files={RESOLVED_CONFIG_FILE: config_to_toml(config)},  # reproduces the search
+        quantize=config.quantize)
     crash_point("export")  # tests: killed between the export and the registry
     name, version = export.log_winner(tracker, model, image_data.x_val, {
         "search_val_accuracy": best_trial.score, "test_accuracy": metrics.get("test_accuracy"),
         "retrained": config.retrain != "none"})
+    tflite.log_tflite(tracker, export_dir)
     crash_point("registered")  # tests: killed between the registry and the parent run's end
     wall = time.perf_counter() - timings["started"]
     summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
@@ -218,6 +220,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
                "best_hyperparameters": _user_values(best_trial.hyperparameters.values),
                "best_val_accuracy": best_trial.score, "export_dir": str(export_dir),
                "n_trials": len(trials), "n_failed_trials": failed, "wall_seconds": wall,
+               "resampled_draws": getattr(tuner.limit_checker, "refused", 0),  # over a limit
                "test_accuracy": metrics.get("test_accuracy"),
                "search_model_test_accuracy": metrics.get("search_model_test_accuracy"),
                "retrain_epochs": metrics.get("retrain_epochs"),

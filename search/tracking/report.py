@@ -4,8 +4,9 @@ Reads only the MLflow store (through `MlflowClient`), so a report can be rebuilt
 any time, on any machine that reaches the store: `bridge-search report`. The end
 of every search logs the same files as artifacts under `report/` on its parent run.
 
-Files: `report.md` (the tables as printed), `trials.csv`, and the PNGs
-`val_accuracy_by_epoch.png`, `accuracy_vs_params.png`, `hyperband_brackets.png`.
+Files: `report.md` (the tables as printed), `trials.csv`, the PNGs
+`val_accuracy_by_epoch.png`, `accuracy_vs_params.png`, `hyperband_brackets.png`,
+and the trade-off (search/tracking/pareto.py): `pareto_front.png`, `tradeoff.md`.
 """
 
 import csv
@@ -18,6 +19,7 @@ import mlflow
 
 from search import tracking
 from search.errors import UsageError
+from search.tracking import pareto
 
 REPORT_ARTIFACT = "report"  # folder on the parent run
 REPORT_FILE = "report.md"
@@ -25,6 +27,7 @@ CSV_FILE = "trials.csv"
 CURVES_PLOT = "val_accuracy_by_epoch.png"
 PARAMS_PLOT = "accuracy_vs_params.png"
 BRACKETS_PLOT = "hyperband_brackets.png"
+TRADEOFF_TAG = "bridge_search.tradeoff"  # one line per bridge: what it costs and gives
 # Param names of the default space (spaces/bridge_net.py); other spaces show "-".
 BRIDGE, DEPTH, WIDTH = "bridge", "residual_blocks", "dense_units"
 SEARCH_QUERY = f"tags.`{tracking.TAG_ROLE}` = 'search'"
@@ -47,6 +50,7 @@ class Trial:
     round: str
     continues: str  # trial id this Hyperband trial continues, or ""
     history: list  # [(epoch, val_accuracy)] in epoch order
+    latency_ms: float | None = None  # median ms per image at batch 1 (tuning/cost.py)
 
     @property
     def finished(self):
@@ -100,7 +104,8 @@ def _trial(client, run):
                  wall_seconds=metrics.get("wall_seconds"), status=run.info.status,
                  bracket=tags.get(tracking.TAG_BRACKET, ""),
                  round=tags.get(tracking.TAG_ROUND, ""),
-                 continues=tags.get(tracking.TAG_CONTINUES, ""), history=history)
+                 continues=tags.get(tracking.TAG_CONTINUES, ""), history=history,
+                 latency_ms=metrics.get("latency_ms_batch1"))
 
 
 def best_per_bridge(trials):
@@ -139,7 +144,9 @@ def markdown_table(columns, rows):
 def format_report(experiment, parent, trials):
     params = parent.data.params
     finished = [t for t in trials if t.finished]
-    winner = max(finished, key=lambda t: t.best_val_accuracy, default=None)
+    # The exported trial (tag best_run_id): --select may prefer a cheaper one.
+    winner = next((t for t in finished if t.run_id == parent.data.tags.get("best_run_id")),
+                  max(finished, key=lambda t: t.best_val_accuracy, default=None))
     head = [f"# bridge-search report: experiment {experiment.name}",
             "",
             f"Search run {parent.info.run_id} ({parent.info.run_name}): space {params.get('space', '?')}, data "
@@ -156,7 +163,8 @@ def format_report(experiment, parent, trials):
     if winner is not None:
         tail.append(f"Winner: trial {winner.trial_id}, bridge {winner.bridge}, depth "
                     f"{winner.depth}, width {winner.width}, val_accuracy "
-                    f"{winner.best_val_accuracy:.4f} ({_num(winner.param_count)} params).")
+                    f"{winner.best_val_accuracy:.4f} ({_num(winner.param_count)} params; "
+                    f"--select {params.get('select') or 'best'}).")
     return "\n".join(head + ["## Trials", "", markdown_table(TABLE_COLUMNS, map(_row, trials))]
                      + tail) + "\n"
 
@@ -276,13 +284,16 @@ def build_report(client, experiment_name, out_dir, parent_run_id=None):
     trials = collect_trials(client, experiment.experiment_id, parent.info.run_id)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    text = format_report(experiment, parent, trials)
+    text = format_report(experiment, parent, trials) + pareto.markdown_section(
+        trials, markdown_table)
     (out / REPORT_FILE).write_text(text)
     write_csv(trials, out / CSV_FILE)
     colours = _colours(trials)
     plot_curves(trials, colours, out / CURVES_PLOT)
     plot_accuracy_vs_params(trials, colours, out / PARAMS_PLOT)
     plot_brackets(trials, colours, out / BRACKETS_PLOT)
+    pareto.plot_fronts(trials, colours, out / pareto.PARETO_PLOT)
+    (out / pareto.TRADEOFF_FILE).write_text("\n".join(pareto.verdict_lines(trials)) + "\n")
     return text, parent
 
 
@@ -291,4 +302,6 @@ def log_search_report(client, experiment_name, parent_run_id):
     with tempfile.TemporaryDirectory() as scratch:
         text, _ = build_report(client, experiment_name, scratch, parent_run_id)
         client.log_artifacts(parent_run_id, scratch, REPORT_ARTIFACT)
+        client.set_tag(parent_run_id, TRADEOFF_TAG,  # the answer, in the runs table
+                       (Path(scratch) / pareto.TRADEOFF_FILE).read_text().strip())
     return text

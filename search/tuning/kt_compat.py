@@ -37,6 +37,9 @@ Private names touched, and why:
   `._start_new_bracket`: the open brackets (`{"bracket_num", "rounds": [[{"id",
   "past_id"}]]}`): restarted after raising min_epochs, read to know which
   checkpoints a later round may still load.
+- `keras_tuner.oracles.HyperbandOracle._random_values`: the random draw of a new
+  trial's values, filtered so that models over --max-params / --max-latency-ms
+  are drawn again instead of failing (search/tuning/limits.py).
 """
 
 import warnings
@@ -69,6 +72,7 @@ PRIVATE_NAMES = {
     "keras_tuner.oracles.HyperbandOracle._current_bracket": None,
     "keras_tuner.oracles.HyperbandOracle._brackets": None,
     "keras_tuner.oracles.HyperbandOracle._start_new_bracket": "(self)",
+    "keras_tuner.oracles.HyperbandOracle._random_values": "(self)",
 }
 
 
@@ -190,3 +194,19 @@ def open_brackets(oracle):
     if brackets is None:
         return None
     return [(bracket["bracket_num"], bracket["rounds"]) for bracket in brackets]
+
+
+def filter_random_draws(oracle, accept, max_draws):
+    """Make `oracle` draw new trials' values again while `accept(values)` is
+    False, at most `max_draws` times in a row (then no value set, as when the
+    space is exhausted: Hyperband finishes its open rounds and stops)."""
+    draw = oracle._random_values
+
+    def draw_accepted():
+        for _ in range(max_draws):
+            values = draw()
+            if values is None or accept(values):
+                return values
+        return None
+
+    oracle._random_values = draw_accepted

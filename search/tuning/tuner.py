@@ -24,7 +24,7 @@ from search import tracking
 from search.tuning import checkpoints
 from search.distributed import roles as distributed, shared_checkpoint
 from search.tracking import resume
-from search.tuning import kt_compat, training
+from search.tuning import cost, kt_compat, limits, training
 from search.crashpoints import crash_point
 from search.tuning.plan import hyperband_plan, make_oracle
 from search.tuning.progress import Progress
@@ -116,7 +116,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
     def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
                  precision_policy="float32", lr_schedule="constant", max_epochs=100, factor=3,
                  hyperband_iterations=1, min_epochs=1, seed=None, keep_checkpoints=None,
-                 log_models="all", **kwargs):
+                 log_models="all", model_limits=limits.Limits(), **kwargs):
         # Our oracle adds the first-round budget to Hyperband's (the same class
         # plan.py asks, so dry runs are exact).
         # A failed trial is recorded and the search goes on; keras-tuner's default
@@ -127,6 +127,9 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
                              objective=OBJECTIVE, seed=seed,
                              max_consecutive_failed_trials=None)
         super().__init__(oracle, hypermodel, **kwargs)
+        # Models over --max-params / --max-latency-ms are drawn again, not trained
+        # (on the local oracle: a worker's drawing is the chief's).
+        self.limit_checker = limits.install(oracle, self.hypermodel, model_limits)
         self.tracker = tracker
         self.patience = patience
         self.jit_compile = jit_compile
@@ -243,6 +246,8 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         model_path = state.get("model_path") if completed else None
         if model_path and not os.path.exists(model_path):
             model_path = None
+        if model_path and keeper.model is not None:  # the best epoch's model, restored
+            metrics.update(cost.model_cost(keeper.model, model_path))
         if not self._logs_model(trial):
             model_path = None
         metrics.update(self._prune_checkpoints(spare={trial.trial_id}))

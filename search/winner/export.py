@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 
 from search import ownership, quiet, tracking
+from search.winner import tflite
 from search.crashpoints import crash_point
 from search.errors import UsageError
 
@@ -18,16 +19,20 @@ SAVED_MODEL_DIR = "saved_model"
 INFO_FILE = "model_info.json"
 
 
-def export_model(model, out_dir, info, owner, extra_files=None):
+def export_model(model, out_dir, info, owner, extra_files=None, quantize=False):
     """Write `model.keras`, `saved_model/` (for TF Serving / TFLite), a JSON of
     hyperparameters and metrics and `extra_files` (name -> text) into a hidden
     folder beside `out_dir`, then move it into place (ownership.replace_dir).
+    `model.tflite` (and `model_int8.tflite` with `quantize`) too: search/winner/tflite.py.
     `owner` (a search's identity) marks the folder as ours: the same search may
     write there again, --overwrite may replace it, nothing else is ever removed."""
     staging = ownership.staging_dir(out_dir)
     (staging / ownership.EXPORT_OWNER_FILE).write_text(owner)  # first: leftovers are ours
     model.save(staging / KERAS_FILE)
     model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+    sizes = {KERAS_FILE: (staging / KERAS_FILE).stat().st_size / 1e6,
+             **tflite.write_tflite(model, staging, quantize)}
+    info = {**info, "file_sizes_mb": sizes}
     (staging / INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
     for name, text in (extra_files or {}).items():
         (staging / name).write_text(text)

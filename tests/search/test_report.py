@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from search.tracking import report
+from search.tracking import pareto, report
 from search.tuning.tuner import INACTIVE
 from tests.conftest import child_runs, run_cli
 from tests.search.servers import mlflow_server
 
 REPORT_FILES = {report.REPORT_FILE, report.CSV_FILE, report.CURVES_PLOT, report.PARAMS_PLOT,
-                report.BRACKETS_PLOT}
+                report.BRACKETS_PLOT, pareto.PARETO_PLOT, pareto.TRADEOFF_FILE}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,0 +1,44 @@
+"""What a model costs: parameters, file size and inference latency.
+
+Measured on each trial's best model after training (metrics on its child run, so
+the MLflow UI plots accuracy against cost) and, as a quick probe, on a value set
+the oracle draws when `--max-params` / `--max-latency-ms` limit the search
+(search/tuning/limits.py).
+
+Latency is the median of a few timed calls of `model(x, training=False)` on the
+search device, after warm-up calls (the first calls trace and allocate). The
+median, not the mean: the machine is shared and one slow call must not decide.
+"""
+
+import os
+import statistics
+import time
+
+import numpy as np
+
+LATENCY_BATCHES = (1, 64)  # ms per call at batch 1 (one image) and per batch of 64
+WARMUP_CALLS = 3
+TIMED_CALLS = 20
+
+
+def latency_ms(model, batch_size, warmup=WARMUP_CALLS, calls=TIMED_CALLS):
+    """Median milliseconds of one inference call on a batch of `batch_size`."""
+    x = np.zeros((batch_size, *model.input_shape[1:]), dtype="float32")
+    for _ in range(warmup):
+        np.asarray(model(x, training=False))
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        np.asarray(model(x, training=False))  # np.asarray waits for the device
+        times.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(times)
+
+
+def model_cost(model, model_path=None):
+    """The cost metrics of a trained model (and of its saved .keras file)."""
+    cost = {"param_count": model.count_params()}
+    for batch_size in LATENCY_BATCHES:
+        cost[f"latency_ms_batch{batch_size}"] = latency_ms(model, batch_size)
+    if model_path and os.path.exists(model_path):
+        cost["model_size_mb"] = os.path.getsize(model_path) / 1e6
+    return cost

@@ -1,0 +1,77 @@
+"""`--max-params` / `--max-latency-ms`: models over a limit are never trained.
+
+keras-tuner's own `max_model_size` fails such a trial (a FAILED run, a slot of
+the Hyperband plan lost). Here the oracle's random draw is filtered instead
+(kt_compat.filter_random_draws): a value set whose model is over a limit is
+dropped before any trial exists and another one is drawn, so the plan keeps its
+number of trials and none fails. Continued Hyperband trials reuse an accepted
+value set, so they are within the limits too, and so is the winner.
+
+The check builds the drawn model (milliseconds for these spaces) and, with a
+latency limit, times a few batch-1 calls of it (search/tuning/cost.py).
+"""
+
+import logging
+from dataclasses import dataclass
+
+import keras
+
+from search.tuning import cost, kt_compat
+
+logger = logging.getLogger(__name__)
+# Draws in a row that may be refused before the search gives up drawing (the
+# oracle then stops starting new trials, as on a space with no new value sets).
+MAX_REFUSED_DRAWS = 200
+PROBE_CALLS = 7  # latency probe of an untrained model: cheap, the median of 7 calls
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_params: int | None = None
+    max_latency_ms: float | None = None
+
+    def __bool__(self):
+        return self.max_params is not None or self.max_latency_ms is not None
+
+
+class LimitChecker:
+    """accept(values) for the oracle: builds the model of a drawn value set and
+    says whether it is within the limits; counts what it refused."""
+
+    def __init__(self, hypermodel, oracle, model_limits):
+        self.hypermodel, self.oracle, self.limits = hypermodel, oracle, model_limits
+        self.refused = 0
+
+    def __call__(self, values):
+        hp = self.oracle.get_space()
+        hp.values.update(values)
+        keras.backend.clear_session()  # as keras-tuner does before each build
+        reason = over_limits(self.hypermodel.build(hp), self.limits)
+        keras.backend.clear_session()
+        if reason:
+            self.refused += 1
+            logger.info("Drawing again: %s (values %s).", reason, values)
+        return reason is None
+
+
+def over_limits(model, model_limits):
+    """Why `model` is over a limit, or None when it is within all of them."""
+    params = model.count_params()
+    if model_limits.max_params is not None and params > model_limits.max_params:
+        return f"{params} parameters > --max-params {model_limits.max_params}"
+    if model_limits.max_latency_ms is not None:
+        latency = cost.latency_ms(model, 1, calls=PROBE_CALLS)
+        if latency > model_limits.max_latency_ms:
+            return (f"{latency:.2f} ms per image > --max-latency-ms "
+                    f"{model_limits.max_latency_ms}")
+    return None
+
+
+def install(oracle, hypermodel, model_limits):
+    """Filter `oracle`'s random draws by `model_limits`; returns the checker (or
+    None when there is no limit)."""
+    if not model_limits:
+        return None
+    checker = LimitChecker(hypermodel, oracle, model_limits)
+    kt_compat.filter_random_draws(oracle, checker, MAX_REFUSED_DRAWS)
+    return checker

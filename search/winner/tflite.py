@@ -1,0 +1,78 @@
+"""TFLite export of the winner: `model.tflite` (float32) and, with --quantize,
+`model_int8.tflite` (int8 dynamic-range: weights stored as int8, activations
+float), for phones and other edge devices.
+
+Converted with tf.lite.TFLiteConverter.from_keras_model (works with Keras 3 on
+TF 2.21). Predictions run with the LiteRT interpreter (`ai_edge_litert`) when it
+is installed, else with tf.lite.Interpreter, which TF 2.21 still ships but marks
+deprecated (its warning is silenced here; the tests compare with Keras on it).
+"""
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+
+TFLITE_FILE = "model.tflite"
+TFLITE_INT8_FILE = "model_int8.tflite"
+
+
+def convert(model, quantize=False):
+    """The model as TFLite flatbuffer bytes (int8 dynamic-range when `quantize`)."""
+    import tensorflow as tf
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8
+    # Keras 3 exports a temporary SavedModel for the converter and prints its whole
+    # signature ("Saved artifact at ...", one line per variable) to stdout.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return converter.convert()
+
+
+def write_tflite(model, folder, quantize=False):
+    """Write the TFLite file(s) into `folder`; return {file name: size in MB}."""
+    sizes = {}
+    for name, quantized in [(TFLITE_FILE, False)] + ([(TFLITE_INT8_FILE, True)] if quantize
+                                                      else []):
+        content = convert(model, quantized)
+        (folder / name).write_bytes(content)
+        sizes[name] = len(content) / 1e6
+    return sizes
+
+
+def _interpreter(content):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated"
+            return tf.lite.Interpreter(model_content=content)
+    return Interpreter(model_content=content)
+
+
+def predict(content, x):
+    """Class scores of the TFLite model for the images `x`, one image per call
+    (the converted signature has batch size 1)."""
+    interpreter = _interpreter(content)
+    interpreter.allocate_tensors()
+    source = interpreter.get_input_details()[0]
+    target = interpreter.get_output_details()[0]
+    outputs = []
+    for image in np.asarray(x, dtype="float32"):
+        interpreter.set_tensor(source["index"], image[None].astype(source["dtype"]))
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(target["index"])[0])
+    return np.stack(outputs)
+
+
+TFLITE_ARTIFACT = "winner_tflite"  # beside the MLflow model `winner` on the parent run
+
+
+def log_tflite(tracker, export_dir):
+    """The exported TFLite file(s) as artifacts of the search's parent run."""
+    for name in (TFLITE_FILE, TFLITE_INT8_FILE):
+        path = export_dir / name
+        if path.is_file():
+            tracker.client.log_artifact(tracker.parent_run_id, str(path), TFLITE_ARTIFACT)
