@@ -22,7 +22,7 @@ import keras
 
 from search import data as data_module
 from search.tuning import kt_compat
-from search.tuning.device import configure_devices
+from search.tuning.device import apply_jit_compile, configure_devices
 from search.tuning.plan import format_plan, hyperband_plan
 from search.tuning.progress import format_seconds
 
@@ -68,8 +68,7 @@ def time_middle_model(config, say):
     keras.backend.clear_session()
     started = time.perf_counter()
     model = hypermodel.build(hp)
-    if config.jit_compile:  # as the tuner does
-        model.jit_compile = True
+    apply_jit_compile(model, config.jit_compile)  # as the tuner does
     build_seconds = time.perf_counter() - started
     timer = _EpochTimer()
     model.fit(image_data.pipeline("train", config.batch_size, config.seed), epochs=2,

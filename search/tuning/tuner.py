@@ -27,6 +27,7 @@ from search.tracking import resume
 from search.tuning import kt_compat, training
 from search.crashpoints import crash_point
 from search.tuning.plan import hyperband_plan, make_oracle
+from search.tuning.device import apply_jit_compile
 from search.tuning.progress import Progress
 from search.tuning.resources import GraphJanitor, ResourceMonitor
 
@@ -183,8 +184,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         keras.mixed_precision.set_global_policy(self.precision_policy)
         # The plain build on purpose: `_load_predecessor` replaces Hyperband's loading.
         model = self.plain_build(hp)  # under the strategy scope
-        if self.jit_compile:
-            model.jit_compile = True
+        apply_jit_compile(model, self.jit_compile)
         if "tuner/trial_id" in hp.values:
             self._load_predecessor(model, hp.values["tuner/trial_id"])
         return model
@@ -195,8 +195,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         keras.mixed_precision.set_global_policy(self.precision_policy)
         with kt_compat.distribution_scope(self.distribution_strategy):
             model = self.hypermodel.build(hp)
-        if self.jit_compile:
-            model.jit_compile = True
+        apply_jit_compile(model, self.jit_compile)
         return model
 
     def _load_predecessor(self, model, trial_id):
