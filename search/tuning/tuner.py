@@ -27,6 +27,7 @@ from search.tracking import resume
 from search.tuning import kt_compat, training
 from search.crashpoints import crash_point
 from search.tuning.plan import hyperband_plan, make_oracle
+from search.tuning.budget import DeadlineStop
 from search.tuning.device import apply_jit_compile
 from search.tuning.progress import Progress
 from search.tuning.resources import GraphJanitor, ResourceMonitor
@@ -117,7 +118,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
     def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
                  precision_policy="float32", lr_schedule="constant", max_epochs=100, factor=3,
                  hyperband_iterations=1, min_epochs=1, seed=None, keep_checkpoints=None,
-                 log_models="all", **kwargs):
+                 log_models="all", deadline=None, **kwargs):
         # Our oracle adds the first-round budget to Hyperband's (the same class
         # plan.py asks, so dry runs are exact).
         # A failed trial is recorded and the search goes on; keras-tuner's default
@@ -128,6 +129,9 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
                              objective=OBJECTIVE, seed=seed,
                              max_consecutive_failed_trials=None)
         super().__init__(oracle, hypermodel, **kwargs)
+        self.deadline = deadline  # --time-budget (search/tuning/budget.py)
+        if deadline is not None:
+            self.oracle.may_start_trial = deadline.may_start_trial
         self.tracker = tracker
         self.patience = patience
         self.jit_compile = jit_compile
@@ -163,7 +167,8 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE, patience=self.patience,
                                           mode="max"), FailOnNaN(),
-            *training.schedule_callbacks(self.lr_schedule, trial.hyperparameters)]
+            *training.schedule_callbacks(self.lr_schedule, trial.hyperparameters),
+            *([DeadlineStop(self.deadline)] if self.deadline is not None else [])]
         return super().run_trial(trial, *args, **kwargs)
 
     def fit_callbacks(self, trial):
