@@ -28,6 +28,8 @@ def run(args, cwd):
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "search", *map(str, args)], cwd=cwd, env=env,
                             capture_output=True, text=True)
+    if result.returncode == 2 and "--time-budget" in result.stderr:
+        raise ValueError(result.stderr.strip().splitlines()[-1])
     if result.returncode:
         raise SystemExit(f"{' '.join(map(str, args))} failed:\n{result.stderr[-3000:]}")
     return result, time.perf_counter() - started
@@ -65,7 +67,11 @@ def main():
           f"{'search s':>8} {'dry-run est s':>13} {'est/real':>8} {'val':>6} {'test':>6}")
     with tempfile.TemporaryDirectory() as folder:
         for budget in args.budgets:
-            row = one_budget(args.data, args.space, budget, args.seed, Path(folder))
+            try:
+                row = one_budget(args.data, args.space, budget, args.seed, Path(folder))
+            except ValueError as refused:  # exit 2: the budget cannot hold one trial
+                print(f"{budget:>6} refused: {refused}", flush=True)
+                continue
             from search.config import parse_duration
             print(f"{row['budget']:>6} {row['wall']:>7.1f} "
                   f"{str(row['wall'] <= parse_duration(budget)):>9} {row['plan']:>10} "
