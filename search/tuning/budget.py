@@ -73,11 +73,16 @@ class DeadlineStop(keras.callbacks.Callback):
         super().__init__()
         self.deadline = deadline
 
+    def on_train_begin(self, logs=None):
+        self._first = True
+
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.deadline.observe_epoch(time.perf_counter() - self._started)
+        if not self._first:  # a fit's first epoch carries tracing: a per-trial cost
+            self.deadline.observe_epoch(time.perf_counter() - self._started)
+        self._first = False
         if self.deadline.search_left() < self.deadline.epoch_seconds:
             self.model.stop_training = True
 
