@@ -64,22 +64,22 @@ def test_the_deadline_refuses_a_trial_that_would_eat_the_reserve():
 def test_a_tiny_budget_ends_in_time_with_an_exported_registered_winner(
         tmp_path, tracking_uri, experiment_name, mlflow_client):
     summary_path = tmp_path / "summary.json"
-    result = run_cli("run", "--time-budget", "60s", "--space", "bridge-small",
+    result = run_cli("run", "--time-budget", "90s", "--space", "bridge-small",
                      "--min-retrain-epochs", 2, "--experiment", experiment_name,
                      "--tracking-uri", tracking_uri, "--project-dir", tmp_path / "project",
                      "--export-dir", tmp_path / "export", "--summary-json", summary_path,
                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Time budget 60s:" in result.stderr and "kept for the final training" in result.stderr
+    assert "Time budget 90s:" in result.stderr and "kept for the final training" in result.stderr
     summary = json.loads(summary_path.read_text())
-    assert summary["time_budget_seconds"] == 60
+    assert summary["time_budget_seconds"] == 90
     assert summary["budget_used_fraction"] <= 1.0, summary
     assert (tmp_path / "export" / "model.keras").is_file()
     assert summary["registered_version"]
     parent = mlflow_client.get_run(summary["parent_run_id"])
-    assert parent.data.params["time_budget"] == "60s"
+    assert parent.data.params["time_budget"] == "90s"
     assert float(parent.data.params["budget_reserve_seconds"]) > 0
-    assert parent.data.metrics["budget_used_seconds"] <= 60
+    assert parent.data.metrics["budget_used_seconds"] <= 90
     print("budget figures:", {k: v for k, v in summary.items()
                               if k.startswith(("budget", "wall", "n_trials", "test_acc"))},
           "plan:", parent.data.params["max_epochs"], parent.data.params["factor"],
