@@ -46,6 +46,12 @@ class SearchConfig:
     factor: int = option(3, "Hyperband: reduction factor between rounds (>= 2)")
     hyperband_iterations: int = option(1, "Hyperband: full iterations over all brackets")
     seed: int = option(0, "random seed of the search, data split and weights")
+    time_budget: str = option(None, "wall time for the whole command, final training and "
+                                    "export included, e.g. 90s, 15m, 2h: the tool picks "
+                                    "--max-epochs/--factor/--hyperband-iterations to fit "
+                                    "(they are replaced) and stops starting trials in time")
+    warm_start: str = option(None, "experiment name or parent run id of an earlier search "
+                                   "whose best hyperparameters are this search's first trial")
     batch_size: int = option(32, "training batch size")
     patience: int = option(3, "early stopping inside a trial: epochs without val_accuracy gain")
     lr_schedule: str = option("cosine", "cosine | constant: learning rate over each trial's "
@@ -92,6 +98,10 @@ class SearchConfig:
                                     "it did not write)")
 
     @property
+    def time_budget_seconds(self):
+        return None if self.time_budget is None else parse_duration(self.time_budget)
+
+    @property
     def project_name(self):
         """keras-tuner's folder inside --project-dir: a slug of the experiment, so
         `../victim` or `team/digits` stay one folder inside it."""
@@ -132,6 +142,10 @@ def validate(config):
     _require(config.hyperband_iterations >= 1, "hyperband_iterations",
              config.hyperband_iterations, "must be an integer >= 1")
     _require(config.seed >= 0, "seed", config.seed, "must be an integer >= 0")
+    if config.time_budget is not None:
+        parse_duration(config.time_budget)
+    _require(config.warm_start is None or bool(config.warm_start.strip()), "warm_start",
+             config.warm_start, "expected an experiment name or a parent run id")
     _require(config.batch_size >= 1, "batch_size", config.batch_size, "must be an integer >= 1")
     _require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
     _require(config.lr_schedule in LR_SCHEDULES, "lr_schedule", config.lr_schedule,
@@ -172,6 +186,21 @@ def _check_cost_options(config):
     _require(config.max_latency_ms is None or config.max_latency_ms > 0, "max_latency_ms",
              config.max_latency_ms, "must be a number of milliseconds > 0")
     parse_select(config.select)
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+MIN_TIME_BUDGET_SECONDS = 10
+
+
+def parse_duration(text):
+    """'90s', '15m', '2h', '1.5h' -> seconds (a float)."""
+    import re
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh])\s*", str(text))
+    seconds = float(match[1]) * DURATION_UNITS[match[2]] if match else None
+    _require(seconds is not None and seconds >= MIN_TIME_BUDGET_SECONDS, "time_budget", text,
+             f"expected a number and a unit s, m or h (e.g. 90s, 15m, 2h), at least "
+             f"{MIN_TIME_BUDGET_SECONDS}s")
+    return seconds
 
 
 # The tracking stores MLflow has built in; plugins add theirs as entry points.

@@ -17,8 +17,8 @@ from search import data as data_module
 from search import ownership, tracking
 from search.distributed import roles as distributed
 from search.winner import export, select, tflite
-from search.tracking import description, lineage, links, resume
-from search.tuning import kt_compat, training
+from search.tracking import description, lineage, links, resume, warm_start
+from search.tuning import budget, kt_compat, training
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.tuning.device import configure_devices
 from search.errors import SearchFailed, UsageError
@@ -33,9 +33,10 @@ from search.tuning.limits import Limits
 from search.tuning.tuner import BridgeHyperband
 
 
-def run_search(config, say=print):
-    """Run one search (or this process's part of a distributed one)."""
-    started = time.perf_counter()
+def run_search(config, say=print, started=None):
+    """Run one search (or this process's part of a distributed one). `started`: the
+    command's start on the perf_counter clock (default: now)."""
+    started = time.perf_counter() if started is None else started
     finished = finished_summary(config) if distributed.role() != "worker" else None
     if finished:  # the same command again: report, train and register nothing
         return report_finished(config, finished, say)
@@ -74,13 +75,20 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
     resume_run_id = None if config.overwrite else _read_state(state_path).get("parent_run_id")
     if config.overwrite:  # checked at start too; the folder may have changed since
         ownership.check_project_overwrite(config.project_dir, config.project_name)
-    tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=config.overwrite)
+    deadline, budget_params = None, {}
+    if config.time_budget:  # replaces max_epochs/factor/iterations by what fits
+        config, deadline, budget_params = budget.plan_within_budget(
+            config, image_data, hypermodel, started, say)
+    tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=config.overwrite,
+                        deadline=deadline)
+    warm_values = warm_start.seed_tuner(tuner, tracker, config, hypermodel, say)
     ownership.mark_project(project_folder)  # so a later --overwrite may delete it
     parent_run_id = tracker.start_search(
         run_name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
         params={**config.as_params(), **image_data.description(), **device,
-                "space_class": type(hypermodel).__name__},
-        tags={"code_version": _code_version(), "keras_version": keras.__version__},
+                "space_class": type(hypermodel).__name__, **budget_params},
+        tags={"code_version": _code_version(), "keras_version": keras.__version__,
+              **warm_values},
         resume_run_id=resume_run_id)
     _write_state(state_path, {"parent_run_id": parent_run_id,
                               "experiment_id": tracker.experiment_id})
@@ -108,7 +116,7 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
         resume.settle_interrupted_runs(tracker, tuner, say, when="Search end")
         timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
-        summary = _finish(config, tuner, tracker, image_data, timings, say)
+        summary = _finish(config, tuner, tracker, image_data, timings, say, deadline)
         _log_report(tracker, say)
         for line in links.link_lines(tracker.client, tracker.tracking_uri, tracker.experiment_id,
                                      tracker.parent_run_id):
@@ -122,7 +130,7 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
     return summary
 
 
-def _make_tuner(config, hypermodel, tracker, strategy, overwrite):
+def _make_tuner(config, hypermodel, tracker, strategy, overwrite, deadline=None):
     keras.utils.set_random_seed(config.seed)
     return BridgeHyperband(
         hypermodel, tracker, patience=config.patience, jit_compile=config.jit_compile,
@@ -133,7 +141,7 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite):
         keep_checkpoints=config.keep_checkpoints, log_models=config.log_models,
         model_limits=Limits(config.max_params, config.max_latency_ms),
         distribution_strategy=strategy, directory=config.project_dir,
-        project_name=config.project_name, overwrite=overwrite)
+        project_name=config.project_name, overwrite=overwrite, deadline=deadline)
 
 
 def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say):
@@ -179,7 +187,7 @@ def load_checked_space(spec, image_data):
     return hypermodel
 
 
-def _finish(config, tuner, tracker, image_data, timings, say):
+def _finish(config, tuner, tracker, image_data, timings, say, deadline=None):
     """Pick the winner, train it afresh on train+val (--retrain), score it on the
     test split, export and register it, and write the summary."""
     trials = list(tuner.oracle.trials.values())
@@ -196,7 +204,7 @@ def _finish(config, tuner, tracker, image_data, timings, say):
     metrics = {"best_val_accuracy": best_trial.score}
     if config.retrain != "none":
         model, metrics = _retrain(config, best_run, best_trial, tuner.build_fresh, image_data,
-                                  model, metrics, say)
+                                  model, metrics, say, deadline)
     if image_data.x_test is not None:
         # The test split never reaches the tuner; it only scores the winner here.
         _, metrics["test_accuracy"] = model.evaluate(
@@ -231,6 +239,8 @@ def _finish(config, tuner, tracker, image_data, timings, say):
                "mlflow_seconds": tracker.seconds_in_mlflow,
                "mlflow_epoch_seconds": tracker.seconds_in_epoch_logging,
                "mlflow_trial_seconds": timings["mlflow_trial_seconds"]}
+    if deadline is not None:
+        summary.update(budget.used(config, deadline))
     tracker.log_search_metrics({
         **{k: v for k, v in summary.items()
            if isinstance(v, (int, float)) and not isinstance(v, bool)},
@@ -265,7 +275,8 @@ def _log_report(tracker, say):
         f"{tracker.parent_run_id}; print it again: {rebuild}")
 
 
-def _retrain(config, best_run, best_trial, build, image_data, search_model, metrics, say):
+def _retrain(config, best_run, best_trial, build, image_data, search_model, metrics, say,
+             deadline=None):
     """The exported model: the winner's hyperparameters trained afresh on
     train + val. The search's own best model is scored on test too, so the
     summary shows what the final training added."""
@@ -274,6 +285,13 @@ def _retrain(config, best_run, best_trial, build, image_data, search_model, metr
             image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
     epochs = training.retrain_epochs(best_run.data.metrics.get("best_epoch"),
                                      config.min_retrain_epochs)
+    if deadline is not None:  # --time-budget: what is left of it
+        epochs = deadline.retrain_epochs(epochs, budget.retrain_epoch_seconds(
+            {"epoch_seconds": deadline.epoch_seconds}, image_data))
+        if epochs == 0:
+            say("No time left in --time-budget for the final training: exporting the "
+                "search's best model.")
+            return search_model, metrics
     say(f"Training the winner afresh on train+val for {epochs} epochs (--retrain).")
     started = time.perf_counter()
     model = training.retrain_on_train_and_val(

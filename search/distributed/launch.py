@@ -103,9 +103,9 @@ class Launcher:
                "KERASTUNER_ORACLE_IP": self.host,
                "KERASTUNER_ORACLE_PORT": str(self.oracle_port)}
         gpus = gpu_count()
-        if tuner_id == "chief":
-            env["CUDA_VISIBLE_DEVICES"] = ""  # the oracle needs no GPU memory
-        elif gpus:
+        # The chief keeps every GPU: it trains and exports the winner at the end.
+        # Serving the oracle takes no GPU memory meanwhile (memory growth is on).
+        if tuner_id != "chief" and gpus:
             env["CUDA_VISIBLE_DEVICES"] = str((int(tuner_id[len("tuner"):]) - 1) % gpus)
         return env
 

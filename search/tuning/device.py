@@ -28,6 +28,14 @@ def configure_devices(config, say=print):
                       "replicas": strategy.num_replicas_in_sync if strategy else 1}
 
 
+def apply_jit_compile(model, jit_compile):
+    """Set XLA on or off explicitly. A space compiles with Keras' default
+    jit_compile="auto", which turns XLA on wherever a GPU is visible: without an
+    explicit False, `--jit-compile` off would still compile with XLA on a GPU."""
+    model.jit_compile = bool(jit_compile)
+    return model
+
+
 def make_strategy(name):
     """`mirrored`: one trial's batches are split over every visible GPU (or the
     logical CPUs a test configured); `none`: keras-tuner's default device."""

@@ -2,15 +2,16 @@
 without searching.
 
 The estimate times a mid-sized member of the space (every hyperparameter at the
-middle of its range or list; the defaults are usually the smallest model) on the
-real training split: epoch 1
+middle of its range or list; the defaults are usually the smallest model) and the
+space's two corners (every hyperparameter at its first, then its last value) on
+the real training split and averages them: epoch 1
 carries tracing and compilation, epoch 2 is the steady per-epoch cost. It also
 times the one save a trial makes: its best model (also the checkpoint a
 continued trial loads). So
   estimate = total epochs x epoch 2
            + total trials x (build + epoch 1 - epoch 2 + model save),
-which leaves out MLflow logging and what early stopping saves, and assumes the
-middle model's speed for every architecture.
+         + total trials x MLflow's share of a trial (measured, a constant),
+which leaves out what early stopping saves.
 """
 
 import tempfile
@@ -22,7 +23,7 @@ import keras
 
 from search import data as data_module
 from search.tuning import kt_compat
-from search.tuning.device import configure_devices
+from search.tuning.device import apply_jit_compile, configure_devices
 from search.tuning.plan import format_plan, hyperband_plan
 from search.tuning.progress import format_seconds
 
@@ -40,7 +41,7 @@ class _EpochTimer(keras.callbacks.Callback):
 
 
 # Said first, because the dry run does train (one model, to time it).
-DRY_RUN_NOTE = ("Dry run: trains one mid-sized model of the space for 2 epochs to time it; "
+DRY_RUN_NOTE = ("Dry run: trains three models of the space for 2 epochs each to time it; "
                 "nothing is searched or logged to MLflow.")
 
 
@@ -58,18 +59,41 @@ def dry_run(config, out=print, say=print):
             "estimated_seconds": estimate_seconds(plan, timing), **timing}
 
 
-def time_middle_model(config, say):
+def time_middle_model(config, say, corners=True):
     from search.runner import load_checked_space
     configure_devices(config, say)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
+    return time_space(config, image_data, hypermodel, corners)
+
+
+def time_space(config, image_data, hypermodel, corners=True):
+    """Per-epoch and per-trial seconds of the space: the middle model, and with
+    `corners` also the first and the last value of every hyperparameter (the
+    middle model alone ran 2x fast against a real search: the space's big
+    corners dominate). The mean of the timed models is the estimate."""
+    picks = [middle_hyperparameters(hypermodel)]
+    if corners:
+        picks += [corner_hyperparameters(hypermodel, end) for end in (0, -1)]
+    timings = [_time_model(config, image_data, hypermodel, hp) for hp in picks]
+    mean = {key: sum(t[key] for t in timings) / len(timings)
+            for key in ("epoch_seconds", "trial_overhead_seconds")}
+    return {**timings[0], **mean, "trial_overhead_seconds":
+            mean["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS,
+            "timed_models": len(timings), "timed_on": image_data.source}
+
+
+# MLflow's share of a trial (child run, params, tags, epoch metrics, its best model
+# as an artifact), measured on a local sqlite store: scripts/bench_budget.py.
+MLFLOW_TRIAL_SECONDS = 1.0
+
+
+def _time_model(config, image_data, hypermodel, hp):
     keras.utils.set_random_seed(config.seed)
-    hp = middle_hyperparameters(hypermodel)
     keras.backend.clear_session()
     started = time.perf_counter()
     model = hypermodel.build(hp)
-    if config.jit_compile:  # as the tuner does
-        model.jit_compile = True
+    apply_jit_compile(model, config.jit_compile)  # as the tuner does
     build_seconds = time.perf_counter() - started
     timer = _EpochTimer()
     model.fit(image_data.pipeline("train", config.batch_size, config.seed), epochs=2,
@@ -81,8 +105,21 @@ def time_middle_model(config, say):
     keras.backend.clear_session()
     return {"epoch_seconds": steady,
             "trial_overhead_seconds": build_seconds + max(first - steady, 0) + model_save,
-            "timed_params": params, "timed_on": image_data.source,
-            "timed_hyperparameters": dict(hp.values)}
+            "timed_params": params, "timed_hyperparameters": dict(hp.values)}
+
+
+def corner_hyperparameters(hypermodel, end):
+    """Every hyperparameter at its first (end=0) or last (end=-1) value."""
+    import keras_tuner
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    for item in hp.space:
+        config = item.get_config()
+        if "values" in config:
+            hp.values[item.name] = config["values"][end]
+        elif "min_value" in config:
+            hp.values[item.name] = config["max_value" if end else "min_value"]
+    return hp
 
 
 def middle_hyperparameters(hypermodel):
@@ -134,10 +171,11 @@ def estimate_line(plan, timing):
     return (f"Estimated wall time: {format_seconds(estimate_seconds(plan, timing))} = "
             f"{plan.total_epochs} epochs x {timing['epoch_seconds']:.2f} s + "
             f"{plan.total_trials} trials x {timing['trial_overhead_seconds']:.2f} s build, "
-            f"compile and save. How: a mid-sized model of the space "
-            f"({timing['timed_params']:,} params; {_short(timing['timed_hyperparameters'])}) "
-            f"trained 2 epochs on the "
-            f"{timing['timed_on']} training split; epoch 2 is the per-epoch cost, "
-            f"build + epoch 1 - epoch 2 + saving the model the per-trial cost. "
-            f"Early stopping can only shorten it; MLflow logging is not counted; timed on "
+            f"compile, save and MLflow. How: a mid-sized model of the space "
+            f"({timing['timed_params']:,} params; {_short(timing['timed_hyperparameters'])})"
+            f"{' and its two corners (first and last value of every hyperparameter)' if timing.get('timed_models', 1) > 1 else ''} "
+            f"trained 2 epochs each on the "
+            f"{timing['timed_on']} training split, averaged; epoch 2 is the per-epoch cost, "
+            f"build + epoch 1 - epoch 2 + saving the model + {MLFLOW_TRIAL_SECONDS:.1f} s of "
+            f"MLflow the per-trial cost. Early stopping can only shorten it; timed on "
             f"this machine as loaded now.")

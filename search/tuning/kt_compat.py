@@ -33,6 +33,8 @@ Private names touched, and why:
 - `keras_tuner.oracles.HyperbandOracle.min_epochs`: bounds the number of brackets.
 - `keras_tuner.oracles.HyperbandOracle._get_num_brackets`, `._get_num_rounds`,
   `._get_epochs`, `._get_size`: the schedule, asked rather than re-derived.
+- `keras_tuner.oracles.HyperbandOracle._random_values`: where a new bracket's first
+  round draws its values; `--warm-start` hands out given values there first.
 - `keras_tuner.oracles.HyperbandOracle._current_bracket`, `._brackets`,
   `._start_new_bracket`: the open brackets (`{"bracket_num", "rounds": [[{"id",
   "past_id"}]]}`): restarted after raising min_epochs, read to know which
@@ -210,3 +212,49 @@ def filter_random_draws(oracle, accept, max_draws):
         return None
 
     oracle._random_values = draw_accepted
+
+
+# ----- stopping the search and seeding its first trials ---------------------------
+def stopped_trial(oracle):
+    """A trial whose STOPPED status makes keras-tuner's search loop end cleanly."""
+    from keras_tuner.engine import trial as trial_module
+    return trial_module.Trial(oracle.get_space(), status=trial_module.TrialStatus.STOPPED)
+
+
+class QueuedValuesMixin:
+    """For a HyperbandOracle: `queued_values` (a list of {hp name: value}) are the
+    first new trials' values, before random ones. Hyperband trains them as any
+    first-round trial and promotes them on merit."""
+
+    queued_values = ()
+
+    def _random_values(self):
+        while self.queued_values:
+            values = complete_values(self.hyperparameters, self.queued_values.pop(0))
+            if values is not None:
+                return values
+        return super()._random_values()
+
+
+def complete_values(space_hps, given):
+    """Values for every active hyperparameter of the space: the given ones where
+    they are valid, the defaults elsewhere (None if nothing given is valid)."""
+    import keras_tuner
+    hps, used = keras_tuner.HyperParameters(), 0
+    for item in space_hps.space:
+        hps.merge([item])
+        if not hps.is_active(item):
+            continue
+        value = given.get(item.name, hps.values.get(item.name))
+        if item.name in given and _accepts(item, value):
+            hps.values[item.name], used = value, used + 1
+    return dict(hps.values) if used else None
+
+
+def _accepts(item, value):
+    config = item.get_config()
+    if "values" in config:
+        return value in config["values"]
+    if "min_value" in config:
+        return config["min_value"] <= value <= config["max_value"]
+    return True

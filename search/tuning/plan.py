@@ -13,7 +13,8 @@ import keras_tuner
 from search.tuning import kt_compat
 
 
-class MinEpochsHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
+class MinEpochsHyperbandOracle(kt_compat.QueuedValuesMixin,
+                               keras_tuner.oracles.HyperbandOracle):
     """HyperbandOracle whose most exploratory bracket trains >= `min_epochs`.
 
     keras-tuner keeps a `min_epochs` attribute (fixed at 1) that bounds the number
@@ -23,9 +24,17 @@ class MinEpochsHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
     The value is part of the oracle's saved state, so a resumed search keeps it.
     """
 
+    may_start_trial = None  # --time-budget: a callable asked before each new trial
+
     def __init__(self, *args, min_epochs=1, **kwargs):
         super().__init__(*args, **kwargs)
         kt_compat.apply_min_epochs(self, min_epochs)
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        if self.may_start_trial is not None and not self.may_start_trial():
+            return kt_compat.stopped_trial(self)
+        return super().create_trial(tuner_id)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from search.tracking import resume
 from search.tuning import cost, kt_compat, limits, training
 from search.crashpoints import crash_point
 from search.tuning.plan import hyperband_plan, make_oracle
+from search.tuning.budget import DeadlineStop
+from search.tuning.device import apply_jit_compile
 from search.tuning.progress import Progress
 from search.tuning.resources import GraphJanitor, ResourceMonitor
 
@@ -116,7 +118,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
     def __init__(self, hypermodel, tracker, *, patience=3, jit_compile=False,
                  precision_policy="float32", lr_schedule="constant", max_epochs=100, factor=3,
                  hyperband_iterations=1, min_epochs=1, seed=None, keep_checkpoints=None,
-                 log_models="all", model_limits=limits.Limits(), **kwargs):
+                 log_models="all", model_limits=limits.Limits(), deadline=None, **kwargs):
         # Our oracle adds the first-round budget to Hyperband's (the same class
         # plan.py asks, so dry runs are exact).
         # A failed trial is recorded and the search goes on; keras-tuner's default
@@ -130,6 +132,9 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         # Models over --max-params / --max-latency-ms are drawn again, not trained
         # (on the local oracle: a worker's drawing is the chief's).
         self.limit_checker = limits.install(oracle, self.hypermodel, model_limits)
+        self.deadline = deadline  # --time-budget (search/tuning/budget.py)
+        if deadline is not None:
+            self.oracle.may_start_trial = deadline.may_start_trial
         self.tracker = tracker
         self.patience = patience
         self.jit_compile = jit_compile
@@ -166,7 +171,8 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE, patience=self.patience,
                                           mode="max"), FailOnNaN(),
-            *training.schedule_callbacks(self.lr_schedule, trial.hyperparameters)]
+            *training.schedule_callbacks(self.lr_schedule, trial.hyperparameters),
+            *([DeadlineStop(self.deadline)] if self.deadline is not None else [])]
         return super().run_trial(trial, *args, **kwargs)
 
     def fit_callbacks(self, trial):
@@ -187,8 +193,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         keras.mixed_precision.set_global_policy(self.precision_policy)
         # The plain build on purpose: `_load_predecessor` replaces Hyperband's loading.
         model = self.plain_build(hp)  # under the strategy scope
-        if self.jit_compile:
-            model.jit_compile = True
+        apply_jit_compile(model, self.jit_compile)
         if "tuner/trial_id" in hp.values:
             self._load_predecessor(model, hp.values["tuner/trial_id"])
         return model
@@ -199,8 +204,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         keras.mixed_precision.set_global_policy(self.precision_policy)
         with kt_compat.distribution_scope(self.distribution_strategy):
             model = self.hypermodel.build(hp)
-        if self.jit_compile:
-            model.jit_compile = True
+        apply_jit_compile(model, self.jit_compile)
         return model
 
     def _load_predecessor(self, model, trial_id):

@@ -42,7 +42,8 @@ def _configs(tmp_path):
     choices = {"lr_schedule": "constant", "retrain": "none", "log_models": "best",
                "strategy": "mirrored", "color": "rgb", "space": _space_file(tmp_path),
                "tracking_uri": f"sqlite:///{tmp_path}/store ü/mlflow.db",
-               "experiment": "team/digits " + ODD_TEXT, "select": "smallest-within:0.5pt"}
+               "experiment": "team/digits " + ODD_TEXT, "select": "smallest-within:0.5pt",
+               "time_budget": "1.5h"}
     generic = {f.name: choices.get(f.name, _varied_value(f, tmp_path))
                for f in dataclasses.fields(SearchConfig)}
     tfds = {**generic, "data": "tfds:mnist:3.0.1", "skip_bad_images": False}

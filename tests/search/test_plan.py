@@ -99,7 +99,7 @@ def test_the_estimate_times_a_model_from_the_middle_of_the_space():
     assert values["learning_rate"] == pytest.approx((low * high) ** 0.5)
 
 
-def test_dry_run_says_first_that_it_trains_one_model_and_writes_no_mlflow(tmp_path):
+def test_dry_run_says_first_that_it_trains_three_models_and_writes_no_mlflow(tmp_path):
     from search.tuning.dry_run import DRY_RUN_NOTE
     store = tmp_path / "store"
     result = run_cli("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 2,
@@ -107,7 +107,7 @@ def test_dry_run_says_first_that_it_trains_one_model_and_writes_no_mlflow(tmp_pa
                      "--project-dir", tmp_path / "project", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[0] == (
-        "Dry run: trains one mid-sized model of the space for 2 epochs to time it; "
+        "Dry run: trains three models of the space for 2 epochs each to time it; "
         "nothing is searched or logged to MLflow.") == DRY_RUN_NOTE
     assert not store.exists() and not (tmp_path / "mlruns").exists()
     assert not (tmp_path / "project").exists()

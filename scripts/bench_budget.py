@@ -1,0 +1,85 @@
+"""`--time-budget` against the clock: wall time vs budget, accuracy per budget, and
+the dry-run estimate of the chosen plan vs the real search (issue 12 item 1).
+
+Each budget runs `bridge-search run --time-budget B` as a real process (wall time
+measured from outside, imports included), then `--dry-run` with the Hyperband
+settings the budget picked, whose estimate is compared with the search's own
+search_seconds (trials only: the dry run does not estimate the final training).
+
+    python scripts/bench_budget.py --data digits --budgets 1m 3m 10m
+    python scripts/bench_budget.py --data npz:glyphs28.npz --budgets 1m 3m 10m
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "search", *map(str, args)], cwd=cwd, env=env,
+                            capture_output=True, text=True)
+    if result.returncode == 2 and "--time-budget" in result.stderr:
+        raise ValueError(result.stderr.strip().splitlines()[-1])
+    if result.returncode:
+        raise SystemExit(f"{' '.join(map(str, args))} failed:\n{result.stderr[-3000:]}")
+    return result, time.perf_counter() - started
+
+
+def one_budget(data, space, budget, seed, work):
+    summary_path = work / f"summary-{budget}.json"
+    common = ["--data", data, "--space", space, "--seed", seed,
+              "--tracking-uri", f"sqlite:///{work}/mlflow.db"]
+    result, wall = run(["run", *common, "--time-budget", budget, "--experiment", f"b-{budget}",
+                        "--project-dir", work / "projects", "--export-dir", work / f"e-{budget}",
+                        "--summary-json", summary_path], work)
+    summary = json.loads(summary_path.read_text())
+    plan = re.search(r"max_epochs (\d+), factor (\d+), (\d+) iteration", result.stderr)
+    max_epochs, factor, iterations = plan.groups()
+    dry, _ = run(["run", *common, "--dry-run", "--max-epochs", max_epochs, "--factor", factor,
+                  "--hyperband-iterations", iterations, "--project-dir", work / "dry"], work)
+    estimate = re.search(r"Estimated wall time: (\d+):(\d\d)", dry.stdout)
+    estimate_seconds = int(estimate[1]) * 60 + int(estimate[2])
+    return {"budget": budget, "wall": wall, "plan": f"{max_epochs}/{factor}/{iterations}",
+            "trials": summary["n_trials"], "search": summary["search_seconds"],
+            "estimate": estimate_seconds, "val": summary["best_val_accuracy"],
+            "test": summary.get("test_accuracy")}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--space", default="bridge")
+    parser.add_argument("--budgets", nargs="+", default=["1m", "3m", "10m"])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(f"{args.data}, space {args.space}, seed {args.seed}")
+    print(f"{'budget':>6} {'wall s':>7} {'in budget':>9} {'plan e/f/i':>10} {'trials':>6} "
+          f"{'search s':>8} {'dry-run est s':>13} {'est/real':>8} {'val':>6} {'test':>6}")
+    with tempfile.TemporaryDirectory() as folder:
+        for budget in args.budgets:
+            try:
+                row = one_budget(args.data, args.space, budget, args.seed, Path(folder))
+            except ValueError as refused:  # exit 2: the budget cannot hold one trial
+                print(f"{budget:>6} refused: {refused}", flush=True)
+                continue
+            from search.config import parse_duration
+            print(f"{row['budget']:>6} {row['wall']:>7.1f} "
+                  f"{str(row['wall'] <= parse_duration(budget)):>9} {row['plan']:>10} "
+                  f"{row['trials']:>6} {row['search']:>8.1f} {row['estimate']:>13} "
+                  f"{row['estimate'] / row['search']:>8.2f} {row['val']:>6.3f} "
+                  f"{(row['test'] or float('nan')):>6.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

@@ -1,0 +1,45 @@
+"""GPU correctness checked on the CPU (issue 12 item 8): `--jit-compile` off is an
+explicit False (Keras' "auto" turns XLA on wherever a GPU is visible), and the
+launcher's chief keeps the GPUs for the winner's final training."""
+
+import keras
+import keras_tuner
+import pytest
+
+from search import SearchConfig
+from search.distributed import launch
+from search.tuning.tuner import BridgeHyperband
+from spaces.bridge_net import small_bridge_net
+
+
+@pytest.fixture
+def auto_means_xla(monkeypatch):
+    """What jit_compile="auto" resolves to on a machine with a GPU."""
+    from keras.src.trainers import trainer
+    monkeypatch.setattr(trainer.Trainer, "_resolve_auto_jit_compile", lambda self: True)
+
+
+def _tuner(tmp_path, jit_compile):
+    return BridgeHyperband(small_bridge_net((8, 8, 1), 10, 16.0), tracker=None,
+                           jit_compile=jit_compile, max_epochs=1, factor=2,
+                           directory=str(tmp_path), project_name="p")
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_jit_compile_flag_decides_xla_where_auto_would_turn_it_on(
+        tmp_path, auto_means_xla, jit_compile):
+    tuner = _tuner(tmp_path, jit_compile)
+    hp = keras_tuner.HyperParameters()
+    assert tuner.build_model(hp).jit_compile is jit_compile  # every trial
+    keras.backend.clear_session()
+    assert tuner.build_fresh(hp).jit_compile is jit_compile  # the winner's final training
+
+
+def test_the_chief_keeps_the_gpus_and_each_worker_gets_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(launch, "gpu_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    config = SearchConfig(project_dir=str(tmp_path / "p"), export_dir=str(tmp_path / "e"))
+    launcher = launch.Launcher(config, workers=3, oracle_port=1234)
+    assert launcher._env("chief")["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert [launcher._env(f"tuner{i}")["CUDA_VISIBLE_DEVICES"] for i in (1, 2, 3)] == \
+        ["0", "1", "0"]

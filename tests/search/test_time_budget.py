@@ -1,0 +1,86 @@
+"""`--time-budget` (issue 12 item 1): parsing, the plan that fits, and a tiny real
+search that ends inside its budget with an exported, registered winner."""
+
+import json
+
+import pytest
+
+from search.config import SearchConfig, parse_duration
+from search.errors import UsageError
+from search.tuning import budget
+from search.tuning.dry_run import estimate_seconds
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("2h", 7200),
+                                           ("1.5h", 5400), (" 40s ", 40)])
+def test_durations_in_seconds_minutes_and_hours(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["15", "15 minutes", "1d", "-1m", "5s", "0h", "m", "1e3s"])
+def test_bad_durations_name_the_value_and_the_accepted_form(text):
+    with pytest.raises(UsageError, match=rf"--time-budget '{text}' is invalid: expected a "
+                                         rf"number and a unit s, m or h .*at least 10s"):
+        SearchConfig(time_budget=text)
+
+
+def test_a_bad_duration_on_the_command_line_is_exit_2_and_one_line(tmp_path):
+    result = run_cli("run", "--time-budget", "ten minutes", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "bridge-search: error: --time-budget 'ten minutes' is invalid: expected a number and a unit s, m or "
+        "h (e.g. 90s, 15m, 2h), at least 10s."]
+
+
+TIMING = {"epoch_seconds": 2.0, "trial_overhead_seconds": 1.0}
+
+
+def test_the_plan_with_most_epochs_that_fits_is_chosen():
+    max_epochs, factor, iterations, plan, estimate = budget.choose_plan(
+        200, TIMING, 1, lambda m: True)
+    assert estimate <= 200 and estimate == estimate_seconds(plan, TIMING)
+    # every other plan that fits trains fewer epochs
+    for other_factor in budget.FACTORS:
+        for other in budget.MAX_EPOCHS:
+            other_plan = budget.hyperband_plan(other, other_factor)
+            if estimate_seconds(other_plan, TIMING) <= 200:
+                assert other_plan.total_epochs <= plan.total_epochs
+
+
+def test_nothing_fits_a_budget_below_one_trial():
+    assert budget.choose_plan(2.5, TIMING, 1, lambda m: True) is None
+
+
+def test_the_deadline_refuses_a_trial_that_would_eat_the_reserve():
+    import time
+    deadline = budget.Deadline(end=time.perf_counter() + 10, reserve_seconds=8,
+                               epoch_seconds=1.5, trial_overhead_seconds=1.0)
+    assert not deadline.may_start_trial() and deadline.trials_refused == 1
+    deadline.reserve_seconds = 2
+    assert deadline.may_start_trial()
+
+
+def test_a_tiny_budget_ends_in_time_with_an_exported_registered_winner(
+        tmp_path, tracking_uri, experiment_name, mlflow_client):
+    summary_path = tmp_path / "summary.json"
+    result = run_cli("run", "--time-budget", "90s", "--space", "bridge-small",
+                     "--min-retrain-epochs", 2, "--experiment", experiment_name,
+                     "--tracking-uri", tracking_uri, "--project-dir", tmp_path / "project",
+                     "--export-dir", tmp_path / "export", "--summary-json", summary_path,
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Time budget 90s:" in result.stderr and "kept for the final training" in result.stderr
+    summary = json.loads(summary_path.read_text())
+    assert summary["time_budget_seconds"] == 90
+    assert summary["budget_used_fraction"] <= 1.0, summary
+    assert (tmp_path / "export" / "model.keras").is_file()
+    assert summary["registered_version"]
+    parent = mlflow_client.get_run(summary["parent_run_id"])
+    assert parent.data.params["time_budget"] == "90s"
+    assert float(parent.data.params["budget_reserve_seconds"]) > 0
+    assert parent.data.metrics["budget_used_seconds"] <= 90
+    print("budget figures:", {k: v for k, v in summary.items()
+                              if k.startswith(("budget", "wall", "n_trials", "test_acc"))},
+          "plan:", parent.data.params["max_epochs"], parent.data.params["factor"],
+          parent.data.params["hyperband_iterations"])
