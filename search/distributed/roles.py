@@ -29,6 +29,11 @@ def tuner_id():
     return os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
 
 
+def chief_address():
+    return (f"{os.environ.get('KERASTUNER_ORACLE_IP')}:"
+            f"{os.environ.get('KERASTUNER_ORACLE_PORT')}")
+
+
 def wait_for_parent_run(state_path, started_after=0.0, timeout=300.0, poll=0.5):
     """A worker waits until the chief has written this search's parent run id."""
     deadline = time.monotonic() + timeout
