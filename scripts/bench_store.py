@@ -72,7 +72,6 @@ def count_writes(work):
     import mlflow.store.artifact.http_artifact_repo as artifact_repo
     import mlflow.utils.rest_utils as rest_utils
     from search import SearchConfig, run_search
-    from search.tracking import resolve_store  # noqa: F401  (same store rules as launch)
     calls = collections.Counter()
 
     def counted(original):
