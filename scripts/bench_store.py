@@ -67,47 +67,69 @@ def mlflow_server(store_uri, work, workers=1):
 
 
 # ----- part "writes" ---------------------------------------------------------------
+READS = ("runs/search", "runs/get", "experiments/get-by-name", "metrics/get-history")
+
+
 def count_writes(work):
-    """Run one tiny search through an MLflow server and count its REST calls."""
+    """Run one tiny search through an MLflow server and record its REST calls."""
     import mlflow.store.artifact.http_artifact_repo as artifact_repo
     import mlflow.utils.rest_utils as rest_utils
     from search import SearchConfig, run_search
-    calls = collections.Counter()
+    calls = []  # (method, endpoint, json body)
 
-    def counted(original):
+    def recorded(original):
         def request(host_creds, endpoint, method, *args, **kwargs):
-            calls[(method, endpoint.split("/api/2.0/mlflow/")[-1].split("/api/2.0/")[-1]
-                   if "/api/" in endpoint else "artifacts")] += 1
+            calls.append((method, endpoint, kwargs.get("json") or {}))
             return original(host_creds, endpoint, method, *args, **kwargs)
         return request
 
-    rest_utils.http_request = counted(rest_utils.http_request)
-    artifact_repo.http_request = counted(artifact_repo.http_request)
+    rest_utils.http_request = recorded(rest_utils.http_request)
+    artifact_repo.http_request = recorded(artifact_repo.http_request)
     with mlflow_server(f"sqlite:///{work}/writes.db", work) as uri:
         config = SearchConfig(space="bridge-small", max_epochs=3, factor=3, retrain="none",
                               experiment="bench-writes", project_dir=str(work / "project"),
                               tracking_uri=uri, export_dir=str(work / "export"))
         summary = run_search(config, say=lambda _: None)
         from mlflow import MlflowClient
-        client = MlflowClient(uri)
-        children = client.search_runs(
+        children = MlflowClient(uri).search_runs(
             [summary["experiment_id"]],
             filter_string=f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'")
-        epochs = int(sum(r.data.metrics.get("epochs_trained", 0) for r in children))
-    return calls, summary["n_trials"], epochs
+    child_ids = {r.info.run_id for r in children}
+    epochs = int(sum(r.data.metrics.get("epochs_trained", 0) for r in children))
+    return classify(calls, child_ids), summary["n_trials"], epochs
 
 
-def report_writes(calls, trials, epochs):
-    writes = {key: n for key, n in calls.items() if key[0] != "GET"}
+def classify(calls, child_ids):
+    """Count writes as 'epoch' (a log-batch of epoch metrics to a trial's run),
+    'trial' (any other write to a trial's run) or 'search' (parent run, winner)."""
+    counts = collections.Counter()
+    for method, endpoint, body in calls:
+        name = endpoint.split("/api/2.0/mlflow/")[-1] if "/api/2.0/mlflow/" in endpoint \
+            else "artifacts"
+        if method == "GET" or name in READS:
+            counts["read"] += 1
+            continue
+        run_id = body.get("run_id") or next((i for i in child_ids if i in endpoint), None)
+        tags = {t.get("key"): t.get("value") for t in body.get("tags", [])}
+        if run_id in child_ids or (name == "runs/create" and "mlflow.parentRunId" in tags):
+            metrics = body.get("metrics", [])
+            epoch = (name == "runs/log-batch" and metrics and not body.get("params")
+                     and all(m["key"] in EPOCH_METRICS and m["step"] >= 1 for m in metrics))
+            counts["epoch" if epoch else "trial"] += 1
+        else:
+            counts["search"] += 1
+    return counts
+
+
+def report_writes(counts, trials, epochs):
     print(f"\nMLflow writes of one search: {trials} trials, {epochs} epochs trained "
           f"(Hyperband(3, 3), bridge-small, digits, --log-models all, --retrain none)")
-    for (method, endpoint), n in sorted(writes.items(), key=lambda kv: -kv[1]):
-        print(f"  {method:6} {endpoint:40} {n:5}")
-    total = sum(writes.values())
-    per_epoch = writes.get(("POST", "runs/log-batch"), 0)
-    print(f"  all writes {total}, reads {sum(calls.values()) - total}: "
-          f"{total / trials:.1f} writes per trial; log-batch {per_epoch} = "
-          f"{per_epoch / epochs:.2f} per epoch trained")
+    print(f"  per epoch trained: {counts['epoch'] / epochs:.2f} writes "
+          f"({counts['epoch']} epoch log-batch calls)")
+    print(f"  per trial, besides its epochs: {counts['trial'] / trials:.2f} writes "
+          f"(create, params, tags, summary metrics, best-model artifact, end)")
+    print(f"  per search (parent run, winner, registry): {counts['search']} writes; "
+          f"reads: {counts['read']}")
 
 
 # ----- part "latency" --------------------------------------------------------------
