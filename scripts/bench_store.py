@@ -12,7 +12,7 @@ Part "latency": an `mlflow server` on each backend (sqlite file; PostgreSQL on
 prints the median and 95th-percentile latency and the writes per second served.
 
     .venv/bin/python scripts/bench_store.py [--part writes latency] [--calls 60]
-        [--postgres postgresql://postgres@127.0.0.1:5432]
+        [--postgres postgresql+psycopg2://postgres@127.0.0.1:5432]
 """
 
 import argparse
@@ -61,7 +61,8 @@ def mlflow_server(store_uri, work, workers=1):
             time.sleep(0.5)
         yield uri
     finally:
-        os.killpg(server.pid, 15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, 15)
         server.wait(timeout=60)
         log.close()
 
@@ -137,7 +138,8 @@ def report_writes(counts, trials, epochs):
 def postgres_database(server_uri):
     import psycopg2
     name = f"bench_store_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(f"{server_uri}/test")
+    # SQLAlchemy's plain postgresql:// means psycopg 3; this venv has psycopg2.
+    admin = psycopg2.connect(f"{server_uri.replace('+psycopg2', '')}/test")
     admin.autocommit = True
     admin.cursor().execute(f"CREATE DATABASE {name}")
     try:
@@ -203,7 +205,7 @@ def main():
                         default=["writes", "latency"])
     parser.add_argument("--calls", type=int, default=60)
     parser.add_argument("--writers", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-store-") as work:
         if "writes" in args.part:
