@@ -86,3 +86,40 @@ def test_the_chief_timeout_must_be_positive():
     with pytest.raises(UsageError, match=r"--chief-timeout 0 is invalid: must be a number "
                                          r"of seconds > 0\."):
         SearchConfig(chief_timeout=0)
+
+
+def test_a_reloaded_chief_oracle_gives_each_worker_its_trial_back(tmp_path):
+    """In process, on keras-tuner's own oracle: without chief_oracle the trial
+    tuner1 holds goes to the retry queue and tuner2 is handed it a second time."""
+    import keras_tuner
+    from search.distributed import chief_oracle
+
+    def oracle():
+        made = keras_tuner.oracles.HyperbandOracle(
+            objective="val_accuracy", max_epochs=2, factor=2, seed=0,
+            hyperparameters=_space())
+        made._set_project_dir(str(tmp_path), "p")
+        return made
+
+    first = oracle()
+    held = first.create_trial("tuner1")
+    first.save()
+    again = oracle()
+    again.reload()
+    chief_oracle.prepare_chief(again, tmp_path / "p",
+                               chief_oracle.saved_ongoing_trials(tmp_path / "p"))
+    # tuner2 asks first: keras-tuner alone would hand it tuner1's trial.
+    assert again.create_trial("tuner2").trial_id != held.trial_id
+    assert again.create_trial("tuner1").trial_id == held.trial_id  # its own, again
+    again.update_trial(held.trial_id, {"val_accuracy": 0.5})
+    held.status = "COMPLETED"
+    again.end_trial(held)
+    again.end_trial(held)  # sent again after a lost answer: counted once
+    assert again.end_order.count(held.trial_id) == 1
+
+
+def _space():
+    import keras_tuner
+    hp = keras_tuner.HyperParameters()
+    hp.Float("lr", 1e-4, 1e-1, sampling="log")
+    return hp
