@@ -89,6 +89,9 @@ class SearchConfig:
                                                "transient reason (server restart, HTTP 5xx, "
                                                "locked sqlite) this long before the search "
                                                "stops (it resumes with the same command)")
+    chief_timeout: float = option(600.0, "distributed workers: wait this many seconds for a "
+                                         "chief that does not answer (dead or restarting), "
+                                         "then stop with one line")
     export_dir: str = option(None, "where the winner is exported (default: "
                                    "exports/EXPERIMENT/PARENT_RUN_ID)")
     summary_json: str = option(None, "write a JSON summary of the search here")
@@ -166,6 +169,8 @@ def validate(config):
     _check_cost_options(config)
     _require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
              "must be a number of seconds >= 0")
+    _require(config.chief_timeout > 0, "chief_timeout", config.chief_timeout,
+             "must be a number of seconds > 0")
     _require(bool(config.experiment.strip()), "experiment", config.experiment,
              "must be a non-empty name")
     _require(len(config.experiment) <= MAX_EXPERIMENT_NAME_LENGTH, "experiment",

@@ -15,7 +15,7 @@ import keras
 import spaces
 from search import data as data_module
 from search import ownership, tracking
-from search.distributed import roles as distributed
+from search.distributed import chief_oracle, roles as distributed
 from search.winner import export, select, tflite
 from search.tracking import description, lineage, links, resume, warm_start
 from search.tuning import budget, kt_compat, training
@@ -25,6 +25,7 @@ from search.errors import SearchFailed, UsageError
 from search.crashpoints import crash_point
 from search.state import STATE_FILE, finished_summary, report_finished  # noqa: F401
 from search.state import read_state as _read_state, write_state as _write_state
+from search.distributed import worker_link
 from search.distributed.lock import ProjectLock, lock_path
 from search.tuning.plan import hyperband_plan
 from search.tuning.progress import format_seconds
@@ -79,8 +80,12 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
     if config.time_budget:  # replaces max_epochs/factor/iterations by what fits
         config, deadline, budget_params = budget.plan_within_budget(
             config, image_data, hypermodel, started, say)
+    # Read before the tuner reloads the oracle: which worker held which trial.
+    held = {} if config.overwrite else chief_oracle.saved_ongoing_trials(project_folder)
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=config.overwrite,
                         deadline=deadline)
+    if distributed.role() == "chief":  # a restarted chief: its workers keep their trials
+        oracle_timings = chief_oracle.prepare_chief(tuner.oracle, project_folder, held)
     warm_values = warm_start.seed_tuner(tuner, tracker, config, hypermodel, say)
     ownership.mark_project(project_folder)  # so a later --overwrite may delete it
     parent_run_id = tracker.start_search(
@@ -111,6 +116,11 @@ def _search(config, say, started, strategy, device, image_data, hypermodel):
         with tracker.system_metrics(node_id=node), long_lived_objects_frozen():
             tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
                          verbose=0)
+        if distributed.role() == "chief":
+            timings_file = oracle_timings.write(project_folder)
+            say(f"Chief: {oracle_timings.summary()['requests']} oracle requests, "
+                f"{oracle_timings.summary()['mean_ms'] or 0:.2f} ms each on average "
+                f"({timings_file.name}).")
         # Every trial is over: a run still RUNNING was left by a dead worker (or by a
         # create_run retried after a lost answer); it must not stay so for good.
         resume.settle_interrupted_runs(tracker, tuner, say, when="Search end")
@@ -146,10 +156,13 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite, deadline=None)
 
 def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data, say):
     """Train the trials the chief hands out, logging them under its parent run."""
-    parent_run_id = distributed.wait_for_parent_run(tracker)
+    parent_run_id = distributed.wait_for_parent_run(tracker, timeout=config.chief_timeout)
     tracker.attach_search(parent_run_id)
     # Never overwrite on a worker: the project directory is the chief's.
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)
+    worker_link.guard(tuner.oracle, tuner.tuner_id, distributed.chief_address(),
+                      config.chief_timeout)
+    worker_link.pause_when_idle(tuner)
     say(f"Worker {tuner.tuner_id}: logging into parent run {parent_run_id}.")
     # A restarted worker: its previous life may have died between keras-tuner
     # recording a trial and MLflow closing the run (crash point "trial_end").

@@ -128,18 +128,31 @@ class Launcher:
             time.sleep(0.5)
 
     def _supervise(self):
-        chief = self.processes["chief"]
-        while chief.poll() is None:
+        while self._chief_alive():
             for tuner_id, process in list(self.processes.items()):
                 if tuner_id != "chief" and process.poll() not in (None, 0):
                     self._restart(tuner_id, process.returncode)
             time.sleep(1)
+        chief = self.processes["chief"]
         for tuner_id, process in self.processes.items():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=30)
             if process.poll() is None:
                 process.terminate()
         return chief.returncode
+
+    def _chief_alive(self):
+        """False once the chief has exited; a chief killed by a signal (kill -9, the
+        OOM killer) is started again on the same port instead: it reloads the
+        oracle from the project dir and resumes the same parent run, and the
+        workers, which wait for it (--chief-timeout), go on with their trials."""
+        code = self.processes["chief"].poll()
+        if code is None:
+            return True
+        if code >= 0:  # finished, or failed with its own message: nothing to redo
+            return False
+        self._restart("chief", code)
+        return True
 
     def _restart(self, tuner_id, code):
         count = self.restarts.get(tuner_id, 0)
@@ -150,6 +163,7 @@ class Launcher:
             raise SearchFailed(f"{tuner_id} died {count + 1} times (last exit code {code}); "
                                f"stopped the search. Rerun the same command to resume it.")
         self.restarts[tuner_id] = count + 1
+        purpose = "to serve the oracle" if tuner_id == "chief" else "to finish its trial"
         self.say(f"launch: {tuner_id} exited with code {code}; starting it again "
-                 f"({count + 1}/{self.max_restarts}) to finish its trial")
+                 f"({count + 1}/{self.max_restarts}) {purpose}")
         self._start(tuner_id)

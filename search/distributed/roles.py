@@ -28,6 +28,11 @@ def tuner_id():
     return os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
 
 
+def chief_address():
+    return (f"{os.environ.get('KERASTUNER_ORACLE_IP')}:"
+            f"{os.environ.get('KERASTUNER_ORACLE_PORT')}")
+
+
 def wait_for_parent_run(tracker, timeout=300.0, poll=0.5):
     """A worker waits until the chief has opened this search's parent run, and
     finds it in MLflow (so a worker needs no directory shared with the chief):

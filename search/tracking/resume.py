@@ -73,9 +73,14 @@ def settle_interrupted_runs(tracker, tuner, say=print, tuner_id=None, when="Resu
     runs = tracker.trial_runs()
     finished = {r.data.tags.get(tracking.TAG_TRIAL_ID) for r in runs
                 if r.info.status == "FINISHED"}
+    # A restarted chief's oracle gives each live worker its trial back
+    # (search/distributed/chief_oracle.py): those runs are still being trained.
+    held = {t.trial_id for t in (getattr(tuner.oracle, "ongoing_trials", None) or {}).values()}
     for run in runs:
         if run.info.status != "RUNNING" or (
                 tuner_id is not None and run.data.tags.get("tuner_id") != tuner_id):
+            continue
+        if run.data.tags.get(tracking.TAG_TRIAL_ID) in held:
             continue
         trial_id = run.data.tags.get(tracking.TAG_TRIAL_ID)
         trial = _oracle_trial(tuner, trial_id)

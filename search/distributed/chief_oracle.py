@@ -1,0 +1,116 @@
+"""The chief's oracle, made to survive the chief's own death, and timed.
+
+keras-tuner saves the oracle to the project dir after every request, and a
+restarted chief reloads it. But `Oracle.reload` sends every trial that was
+ongoing to the retry queue: right for one process resumed after a crash, wrong
+for a chief whose workers are still alive and still training those trials (the
+retried trial would go to a second worker: trained twice, and the first
+worker's end_trial would pop the second worker's entry). So on a restarted
+chief each ongoing trial goes back to its own tuner id: the live worker ends it
+as if nothing happened, and a worker that died too is restarted under the same
+id and handed the same trial (keras-tuner keeps one ongoing trial per id).
+
+The oracle's handlers are also timed (count, seconds per request), so
+scripts/bench_workers.py can say how many workers one chief serves.
+"""
+
+import functools
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+ORACLE_FILE = "oracle.json"  # keras-tuner's own name for the saved oracle state
+TIMINGS_FILE = "oracle_timings.json"
+# The requests a worker sends the chief (keras_tuner/src/distribute/oracle_chief.py).
+HANDLERS = ("get_space", "update_space", "create_trial", "update_trial", "end_trial",
+            "get_trial", "get_best_trials")
+
+
+def saved_ongoing_trials(project_folder):
+    """{tuner_id: trial_id} as the dead chief last saved it (before reload emptied it)."""
+    path = Path(project_folder) / ORACLE_FILE
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text()).get("ongoing_trials", {})
+
+
+def give_back_ongoing_trials(oracle, ongoing):
+    """Undo `Oracle.reload`'s retry queueing for the trials that workers hold.
+    Touches keras-tuner's private `_retry_queue` (1.4.x): see the module doc."""
+    for tuner_id, trial_id in ongoing.items():
+        if trial_id not in oracle.trials or oracle.trials[trial_id].status != "RUNNING":
+            continue  # ended after the save; nothing is held
+        if trial_id in oracle._retry_queue:
+            oracle._retry_queue.remove(trial_id)
+        oracle.ongoing_trials[tuner_id] = oracle.trials[trial_id]
+        oracle.tuner_ids.add(tuner_id)
+        logger.info("Chief: trial %s stays with %s, which is still training it.",
+                    trial_id, tuner_id)
+
+
+def ignore_repeated_end_trial(oracle):
+    """A worker whose end_trial reached a chief that died before answering sends
+    it again to the new chief: the second one must not count the trial twice."""
+    end_trial = oracle.end_trial
+
+    @functools.wraps(end_trial)
+    def once(trial):
+        known = oracle.trials.get(trial.trial_id)
+        held = any(t.trial_id == trial.trial_id for t in oracle.ongoing_trials.values())
+        if known is not None and not held and trial.trial_id in oracle.end_order:
+            return None
+        return end_trial(trial)
+
+    oracle.end_trial = once
+
+
+class OracleTimings:
+    """Count and time every request the chief's oracle serves."""
+
+    def __init__(self):
+        self.count, self.seconds = {}, {}
+        self.idle_answers = 0  # create_trial answered "IDLE": a worker asks again at once
+        self._lock = threading.Lock()
+
+    def wrap(self, oracle):
+        for name in HANDLERS:
+            setattr(oracle, name, self._timed(name, getattr(oracle, name)))
+        return self
+
+    def _timed(self, name, method):
+        @functools.wraps(method)
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            result = method(*args, **kwargs)
+            elapsed = time.perf_counter() - started
+            with self._lock:
+                self.count[name] = self.count.get(name, 0) + 1
+                self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+                if name == "create_trial" and getattr(result, "status", None) == "IDLE":
+                    self.idle_answers += 1
+            return result
+        return timed
+
+    def summary(self):
+        requests, seconds = sum(self.count.values()), sum(self.seconds.values())
+        return {"requests": requests, "seconds": seconds, "idle_answers": self.idle_answers,
+                "mean_ms": 1000 * seconds / requests if requests else None,
+                "per_handler": {name: {"count": self.count[name],
+                                       "mean_ms": 1000 * self.seconds[name] / self.count[name]}
+                                for name in self.count}}
+
+    def write(self, project_folder):
+        path = Path(project_folder) / TIMINGS_FILE
+        path.write_text(json.dumps(self.summary(), indent=2))
+        return path
+
+
+def prepare_chief(oracle, project_folder, ongoing):
+    """Everything the chief does to its oracle before serving it."""
+    give_back_ongoing_trials(oracle, ongoing)
+    ignore_repeated_end_trial(oracle)
+    return OracleTimings().wrap(oracle)
