@@ -14,7 +14,7 @@ from search import quiet
 
 quiet.set_quiet_defaults()  # before anything imports TensorFlow or MLflow
 
-from search.config import DEFAULT_TRACKING_URI, SearchConfig, flag  # noqa: E402
+from search.config import SearchConfig, flag, resolve_tracking_uri  # noqa: E402
 from search.errors import SearchFailed, UsageError  # noqa: E402
 
 
@@ -227,7 +227,7 @@ def _store_uri(args):
     commands that only read it: a store that does not exist (no sqlite file, an
     http server that does not answer) is a usage error, and nothing is created."""
     from search.tracking.reachable import check_reachable, check_store_exists
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = resolve_tracking_uri(args.tracking_uri)
     check_store_exists(uri)
     check_reachable(uri)
     return uri

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from search.errors import UsageError
-from search.ownership import (EXPORT_OWNER_FILE, check_export_target,  # noqa: F401
-                              check_project_overwrite, path_slug, protected_paths)
+from search.ownership import (check_export_target, check_project_overwrite, path_slug,
+                              protected_paths)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
@@ -91,8 +91,8 @@ class SearchConfig:
         """Which search this is, across restarts: its keras-tuner project."""
         return str(Path(self.project_dir).resolve() / self.project_name)
 
-    def resolved_tracking_uri(self):
-        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    def resolved_tracking_uri(self) -> str:
+        return resolve_tracking_uri(self.tracking_uri)
 
     def as_params(self):
         """Flat dict for MLflow params (None shown as empty)."""
@@ -102,6 +102,11 @@ class SearchConfig:
         if self.image_size is not None:  # argparse gives a list; keep the config hashable
             object.__setattr__(self, "image_size", tuple(self.image_size))
         validate(self)
+
+
+def resolve_tracking_uri(tracking_uri=None):
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the default store."""
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def flag(name):

@@ -54,14 +54,15 @@ def resolve_store(tracking_uri):
 class SearchTracker:
     """Writes one search into one MLflow experiment."""
 
-    def __init__(self, tracking_uri, experiment_name, store_retry_seconds=300, say=None):
+    def __init__(self, tracking_uri: str, experiment_name: str,
+                 store_retry_seconds: float = 300) -> None:
         self.tracking_uri, self._artifact_root = resolve_store(tracking_uri)
         check_reachable(self.tracking_uri)
         bound_mlflow_http_retries()
         # Every store call (here, in resume and in the winner's registry tags)
         # rides out a transient outage: see search/tracking/retry.py.
         self.client = RetryingClient(MlflowClient(tracking_uri=self.tracking_uri),
-                                     StoreRetry(self.tracking_uri, store_retry_seconds, say))
+                                     StoreRetry(self.tracking_uri, store_retry_seconds))
         self.experiment_name = experiment_name
         self.experiment_id = None
         self.parent_run_id = None

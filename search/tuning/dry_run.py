@@ -22,21 +22,10 @@ import keras
 
 from search import data as data_module
 from search.tuning import kt_compat
+from search.tuning.callbacks import EpochTimer
 from search.tuning.device import configure_devices
 from search.tuning.plan import format_plan, hyperband_plan
 from search.tuning.progress import format_seconds
-
-
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 # Said first, because the dry run does train (one model, to time it).
@@ -71,11 +60,11 @@ def time_middle_model(config, say):
     if config.jit_compile:  # as the tuner does
         model.jit_compile = True
     build_seconds = time.perf_counter() - started
-    timer = _EpochTimer()
+    timer = EpochTimer()
     model.fit(image_data.pipeline("train", config.batch_size, config.seed), epochs=2,
               validation_data=image_data.pipeline("val", config.batch_size, config.seed),
               callbacks=[timer], verbose=0)
-    first, steady = timer.seconds
+    first, steady = timer.epoch_seconds
     model_save = _save_seconds(model)
     params = model.count_params()
     keras.backend.clear_session()

@@ -10,10 +10,8 @@ import contextlib
 import gc
 import resource
 import sys
-import time
 from pathlib import Path
 
-import keras
 
 MB = 1024 * 1024
 
@@ -68,31 +66,6 @@ def gpu_peak_mb():
         except (ValueError, RuntimeError):
             pass
     return max(peaks) if peaks else None
-
-
-class ResourceMonitor(keras.callbacks.Callback):
-    """Times each epoch and resets the memory peaks when training starts. Holds
-    numbers only, so it keeps nothing of the trial alive after `metrics()`."""
-
-    def __init__(self):
-        super().__init__()
-        self.epoch_seconds = []
-        self._epoch_start = None
-
-    def on_train_begin(self, logs=None):
-        reset_peak_rss()
-        reset_gpu_peaks()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
-
-    def metrics(self):
-        seconds = self.epoch_seconds
-        return {"seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
-                "peak_rss_mb": peak_rss_mb(), "rss_mb": rss_mb(), "gpu_peak_mb": gpu_peak_mb()}
 
 
 @contextlib.contextmanager

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from search.tuning.plan import user_values
+
 LEARNING_RATE_HP = "learning_rate"
 
 
@@ -89,7 +91,5 @@ def best_per_bridge(trials, bridge_hp="bridge"):
             continue
         if bridge not in best or trial.score > best[bridge]["val_accuracy"]:
             best[bridge] = {"val_accuracy": float(trial.score), "trial_id": trial.trial_id,
-                            "hyperparameters": {
-                                k: v for k, v in trial.hyperparameters.values.items()
-                                if not k.startswith("tuner/")}}
+                            "hyperparameters": user_values(trial.hyperparameters.values)}
     return dict(sorted(best.items()))
