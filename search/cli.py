@@ -10,7 +10,7 @@ import dataclasses
 import os
 import sys
 
-from search import quiet
+from search import logs, quiet
 
 quiet.set_quiet_defaults()  # before anything imports TensorFlow or MLflow
 
@@ -24,6 +24,7 @@ def build_parser(search_defaults=None):
         description="Search the bridge layer (flatten/GAP/GMP/concat), residual depth and "
                     "dense width of an image classifier with keras-tuner Hyperband, "
                     "logging every trial to MLflow.")
+    add_verbosity_flags(parser, default=0)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a search (resumes an interrupted one)")
@@ -88,7 +89,19 @@ def build_parser(search_defaults=None):
     ui.add_argument("--tracking-uri", default=None)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
+    for command in commands.choices.values():  # -v/-q after the sub-command too
+        add_verbosity_flags(command, default=argparse.SUPPRESS)
     return parser
+
+
+def add_verbosity_flags(parser, default):
+    """-q: warnings and errors only; -v: debug lines too. On a sub-command the
+    default is SUPPRESS, so it does not undo a flag given before the sub-command."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                       default=default, help="also print debug lines")
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                       default=default, help="print warnings and errors only")
 
 
 ARGPARSE_KEYS = ("nargs", "type", "metavar")
@@ -133,7 +146,8 @@ def parse_args(argv=None):
 def main(argv=None):
     try:
         args = parse_args(argv)
-        return COMMANDS[args.command](args)
+        with logs.configured(args.verbosity):
+            return COMMANDS[args.command](args)
     except (UsageError, ValueError) as error:
         if not _is_usage_error(error):
             raise
@@ -156,15 +170,14 @@ def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
     config = config_from(args)
-    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     from search.state import finished_summary, report_finished
     if finished_summary(config):  # as for `run`: no processes for a finished search
-        report_finished(config, finished_summary(config), say)
+        report_finished(config, finished_summary(config))
         return 0
     quiet.import_tensorflow()  # input judged: now TensorFlow may load
     from search.distributed.launch import Launcher
-    return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
-                    say=say).run()
+    return Launcher(config, args.workers, host=args.oracle_host,
+                    oracle_port=args.oracle_port).run()
 
 
 def _is_usage_error(error):
@@ -179,18 +192,17 @@ def run_command(args):
     if args.dry_run:
         quiet.import_tensorflow()
         from search.tuning.dry_run import dry_run
-        dry_run(config, out=print, say=lambda message: print(message, file=sys.stderr))
+        dry_run(config, out=print)
         return 0
     from search.state import finished_summary, report_finished
-    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     if finished_summary(config):  # the same command again: answered before TensorFlow loads
-        report_finished(config, finished_summary(config), say)
+        report_finished(config, finished_summary(config))
         return 0
     from search.tracking.reachable import check_reachable
     check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     quiet.import_tensorflow()
     from search.runner import run_search
-    run_search(config, say=say)
+    run_search(config)
     return 0
 
 

@@ -6,6 +6,7 @@ As a library the package prints nothing: "search" has a NullHandler until
 the progress lines users and tests grep look exactly as they always did.
 """
 
+import contextlib
 import logging
 import sys
 
@@ -26,7 +27,9 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def configure(verbosity=0):
-    """-q: warnings and errors only (-1); default: progress (0); -v: debug too (1)."""
+    """-q: warnings and errors only (-1); default: progress (0); -v: debug too (1).
+    Lines stop at this handler: a root handler that a library may add during
+    the run (MLflow's model logging does) must not print each line twice."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
         logger.removeHandler(handler)
@@ -34,7 +37,23 @@ def configure(verbosity=0):
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(LEVELS[max(-1, min(1, verbosity))])
-    return logger
+    logger.propagate = False
+    return handler
+
+
+@contextlib.contextmanager
+def configured(verbosity=0):
+    """`configure` for the block, then the logger as it was (the CLI's main() may
+    be called in a process that goes on, e.g. a test session using caplog)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    level, propagate = logger.level, logger.propagate
+    handler = configure(verbosity)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def verbosity_flags():

@@ -11,6 +11,7 @@ the trial, and the new worker closes the lost run as KILLED.
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -22,6 +23,9 @@ from search.config import to_cli_args
 from search.errors import SearchFailed
 from search.runner import STATE_FILE
 from search import ownership
+from search.logs import verbosity_flags
+
+log = logging.getLogger(__name__)
 
 LAUNCH_FILE = "launch.json"  # pids of the processes, for users and tests
 
@@ -38,7 +42,7 @@ def gpu_count():
 
 
 @contextlib.contextmanager
-def tracking_server(tracking_uri, host, say, timeout=120):
+def tracking_server(tracking_uri, host, timeout=120):
     """Yield an http tracking URI: the given one, or an `mlflow server` started on
     the sqlite store and stopped afterwards."""
     if tracking_uri.startswith(("http://", "https://")):
@@ -57,7 +61,7 @@ def tracking_server(tracking_uri, host, say, timeout=120):
     uri = f"http://{host}:{port}"
     try:
         _wait_healthy(uri, server, timeout)
-        say(f"launch: MLflow tracking server {uri} on {store} (pid {server.pid})")
+        log.info(f"launch: MLflow tracking server {uri} on {store} (pid {server.pid})")
         yield uri
     finally:
         server.terminate()
@@ -79,16 +83,17 @@ def _wait_healthy(uri, server, timeout):
 
 class Launcher:
     def __init__(self, config, workers, host="127.0.0.1", oracle_port=None,
-                 max_restarts=2, say=print):
+                 max_restarts=2):
         self.config, self.workers, self.host = config, workers, host
         self.oracle_port = oracle_port or free_port(host)
-        self.max_restarts, self.say = max_restarts, say
+        self.max_restarts = max_restarts
         self.project = Path(config.project_dir) / config.project_name
         self.processes, self.restarts = {}, {}
 
     def run(self):
-        with tracking_server(self.config.resolved_tracking_uri(), self.host, self.say) as uri:
-            self.args = ["run", *to_cli_args(self.config, tracking_uri=uri)]
+        with tracking_server(self.config.resolved_tracking_uri(), self.host) as uri:
+            # The children log at this process's level (-q/-v before the sub-command).
+            self.args = [*verbosity_flags(), "run", *to_cli_args(self.config, tracking_uri=uri)]
             started = time.time()
             ownership.mark_project(self.project)  # before the chief checks --overwrite on it
             self._start("chief")
@@ -112,7 +117,7 @@ class Launcher:
         process = subprocess.Popen([sys.executable, "-m", "search", *self.args],
                                    env=self._env(tuner_id))
         self.processes[tuner_id] = process
-        self.say(f"launch: started {tuner_id} (pid {process.pid})")
+        log.info(f"launch: started {tuner_id} (pid {process.pid})")
         self.project.mkdir(parents=True, exist_ok=True)
         (self.project / LAUNCH_FILE).write_text(json.dumps(
             {name: p.pid for name, p in self.processes.items()}))
@@ -149,6 +154,6 @@ class Launcher:
             raise SearchFailed(f"{tuner_id} died {count + 1} times (last exit code {code}); "
                                f"stopped the search. Rerun the same command to resume it.")
         self.restarts[tuner_id] = count + 1
-        self.say(f"launch: {tuner_id} exited with code {code}; starting it again "
-                 f"({count + 1}/{self.max_restarts}) to finish its trial")
+        log.warning(f"launch: {tuner_id} exited with code {code}; starting it again "
+                    f"({count + 1}/{self.max_restarts}) to finish its trial")
         self._start(tuner_id)

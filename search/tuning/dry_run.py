@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 
 from search import data as data_module
-from search.tuning import kt_compat
+from search.tuning import checkpoints, kt_compat
 from search.tuning.callbacks import EpochTimer
 from search.tuning.device import configure_devices
 from search.tuning.plan import format_plan, hyperband_plan
@@ -33,7 +33,7 @@ DRY_RUN_NOTE = ("Dry run: trains one mid-sized model of the space for 2 epochs t
                 "nothing is searched or logged to MLflow.")
 
 
-def dry_run(config, out=print, say=print):
+def dry_run(config, out=print):
     kt_compat.quiet_keras_tuner()
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
@@ -41,15 +41,15 @@ def dry_run(config, out=print, say=print):
     out(f"Hyperband plan: max_epochs {config.max_epochs}, min_epochs {config.min_epochs}, "
         f"factor {config.factor}, {config.hyperband_iterations} iteration(s)")
     out(format_plan(plan))
-    timing = time_middle_model(config, say)
+    timing = time_middle_model(config)
     out(estimate_line(plan, timing))
     return {"total_trials": plan.total_trials, "total_epochs": plan.total_epochs,
             "estimated_seconds": estimate_seconds(plan, timing), **timing}
 
 
-def time_middle_model(config, say):
+def time_middle_model(config):
     from search.runner import load_checked_space
-    configure_devices(config, say)
+    configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
     keras.utils.set_random_seed(config.seed)
@@ -105,7 +105,7 @@ def _middle(item):
 def _save_seconds(model):
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        model.save(Path(folder) / "best_model.keras")
+        model.save(Path(folder) / checkpoints.BEST_MODEL_FILE)
         return time.perf_counter() - started
 
 

@@ -1,5 +1,5 @@
-"""How trials and the winner are trained: the learning-rate schedule, the
-winner's final training on train+val, and the best model of each bridge.
+"""How trials and the winner are trained: the learning-rate schedule and the
+winner's final training on train+val.
 
 Kept apart from the tuner loop so the choices that decide accuracy on small data
 sit in one file (their figures: README, "Defaults").
@@ -10,8 +10,6 @@ import math
 import keras
 import numpy as np
 import tensorflow as tf
-
-from search.tuning.plan import user_values
 
 LEARNING_RATE_HP = "learning_rate"
 
@@ -79,17 +77,3 @@ def retrain_on_train_and_val(build, hyperparameters, image_data, epochs, batch_s
     callbacks = schedule_callbacks(schedule, hyperparameters)
     model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=0)
     return model
-
-
-def best_per_bridge(trials, bridge_hp="bridge"):
-    """{bridge: {val_accuracy, trial_id, hyperparameters}} of the best completed
-    trial of each bridge, so every search answers "which bridge, on this data"."""
-    best = {}
-    for trial in trials:
-        bridge = trial.hyperparameters.values.get(bridge_hp)
-        if bridge is None or trial.status != "COMPLETED" or trial.score is None:
-            continue
-        if bridge not in best or trial.score > best[bridge]["val_accuracy"]:
-            best[bridge] = {"val_accuracy": float(trial.score), "trial_id": trial.trial_id,
-                            "hyperparameters": user_values(trial.hyperparameters.values)}
-    return dict(sorted(best.items()))
