@@ -128,12 +128,6 @@ class SearchTracker:
         self.parent_run_id = parent_run_id
         self.may_have_stale_runs = True
 
-    def log_search_params(self, params):
-        with self._timed():
-            existing = self.client.get_run(self.parent_run_id).data.params
-            self.client.log_batch(self.parent_run_id, params=_params(
-                {k: v for k, v in params.items() if k not in existing}))
-
     def log_search_text(self, text, file_name):
         """A text artifact on the parent run, e.g. the resolved config file."""
         self.log_text(self.parent_run_id, text, file_name)
