@@ -70,20 +70,29 @@ class ImageData:
                 "data_sha256": digest.hexdigest()[:16],
                 **self.details}
 
-    def pipeline(self, split, batch_size, seed, shuffle=None):
-        """A cached, shuffled, batched, prefetched tf.data pipeline of one split.
+    def pipeline(self, split: str, batch_size: int, seed: int,
+                 shuffle: bool | None = None) -> tf.data.Dataset:
+        """A cached, shuffled, batched, prefetched tf.data pipeline of one split
+        ("train", "val", "test", or "train+val" for the winner's final training).
 
         Pixels travel as stored (uint8 for 8-bit images: 4x less memory in the
         cache) and become float32 per batch; the model rescales them itself.
         """
-        x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        x, y = self._arrays(split)
         dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-        if shuffle if shuffle is not None else split == "train":
+        if shuffle if shuffle is not None else split.startswith("train"):
             dataset = dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size)
         dataset = dataset.map(lambda images, labels: (tf.cast(images, tf.float32), labels),
                               num_parallel_calls=AUTOTUNE)
         return dataset.prefetch(AUTOTUNE)
+
+    def _arrays(self, split):
+        parts = split.split("+")
+        if len(parts) == 1:  # no copy of the arrays
+            return getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        return (np.concatenate([getattr(self, f"x_{part}") for part in parts]),
+                np.concatenate([getattr(self, f"y_{part}") for part in parts]))
 
 
 def load_from_config(config):

@@ -6,7 +6,7 @@ the same care, for the child runs the killed process left RUNNING:
 
 - trial finished in keras-tuner, its run still RUNNING (killed while closing the
   run): the run is completed from the trial folder (epochs still queued for
-  MLflow come from the trial's journal, the best model from best_model.keras)
+  MLflow come from the trial's journal, the best model from its BEST_MODEL_FILE)
   and marked FINISHED, so the trial has its one FINISHED run;
 - trial failed in keras-tuner: the run is marked FAILED with the reason;
 - anything else (the trial was interrupted and will run again): KILLED.
@@ -122,7 +122,7 @@ def _complete(tracker, tuner, run, trial):
         for start in range(0, len(missing), 1000):  # MLflow's batch limit
             tracker.client.log_batch(run_id, metrics=missing[start:start + 1000])
         tracker.client.log_batch(run_id, metrics=tracking._metrics(summary, step=0))
-        model = trial_dir / "best_model.keras"
+        model = Path(tuner.best_model_path(trial.trial_id))
         if model.is_file() and tuner._logs_model(trial) and not tracker.client.list_artifacts(
                 run_id, tracking.BEST_MODEL_ARTIFACT):
             tracker.client.log_artifact(run_id, str(model), tracking.BEST_MODEL_ARTIFACT)

@@ -9,7 +9,6 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 LEARNING_RATE_HP = "learning_rate"
 
@@ -67,13 +66,7 @@ def retrain_on_train_and_val(build, hyperparameters, image_data, epochs, batch_s
     """
     keras.utils.set_random_seed(seed)
     model = build(hyperparameters)
-    x = np.concatenate([image_data.x_train, image_data.x_val])
-    y = np.concatenate([image_data.y_train, image_data.y_val])
-    dataset = (tf.data.Dataset.from_tensor_slices((x, y)).cache()
-               .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-               .batch(batch_size)
-               .map(lambda images, labels: (tf.cast(images, tf.float32), labels))
-               .prefetch(tf.data.AUTOTUNE))
+    dataset = image_data.pipeline("train+val", batch_size, seed)
     callbacks = schedule_callbacks(schedule, hyperparameters)
     model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=0)
     return model
