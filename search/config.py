@@ -18,7 +18,7 @@ DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
 LOG_MODELS = ("all", "best", "none")
 # MLflow's own limit (mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH, checked by a
-# test): copied, because importing MLflow here would cost 1.6 s before every check.
+# test): copied, because importing MLflow here would slow every check down.
 MAX_EXPERIMENT_NAME_LENGTH = 500
 LR_SCHEDULES = ("cosine", "constant")  # search.tuning.training implements them
 RETRAIN_CHOICES = ("train+val", "none")

@@ -228,8 +228,9 @@ class BackgroundSender:
     """One daemon thread that sends metric batches in order.
 
     Why not MLflow's own `log_batch(synchronous=False)`: ending a run then shuts
-    its async queue down, which cost ~0.7 s per trial here (more than the
-    logging itself). A plain queue drained at trial end costs milliseconds."""
+    its async queue down, which cost more per trial than the logging itself
+    (scripts/bench_overhead.py; docs/benchmarks.md). A plain queue drained at
+    trial end costs next to nothing."""
 
     def __init__(self, client):
         self.client = client

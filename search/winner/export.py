@@ -124,7 +124,7 @@ def pip_requirements():
     """The packages the winner needs to be served, pinned to what trained it.
 
     Given explicitly because MLflow's inference of them re-imports the model in a
-    subprocess: measured 12 of the 13 s that logging the winner took."""
+    subprocess, most of the time that logging the winner took (docs/benchmarks.md)."""
     from importlib import metadata
     wanted = []
     for package in ("tensorflow", "tensorflow-cpu", "keras"):
