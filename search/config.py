@@ -82,29 +82,29 @@ class SearchConfig:
                                     "it did not write)")
 
     @property
-    def project_name(self):
+    def project_name(self) -> str:
         """keras-tuner's folder inside --project-dir: a slug of the experiment, so
         `../victim` or `team/digits` stay one folder inside it."""
         return path_slug(self.experiment)
 
-    def search_identity(self):
+    def search_identity(self) -> str:
         """Which search this is, across restarts: its keras-tuner project."""
         return str(Path(self.project_dir).resolve() / self.project_name)
 
     def resolved_tracking_uri(self) -> str:
         return resolve_tracking_uri(self.tracking_uri)
 
-    def as_params(self):
+    def as_params(self) -> dict:
         """Flat dict for MLflow params (None shown as empty)."""
         return {k: ("" if v is None else v) for k, v in dataclasses.asdict(self).items()}
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.image_size is not None:  # argparse gives a list; keep the config hashable
             object.__setattr__(self, "image_size", tuple(self.image_size))
         validate(self)
 
 
-def resolve_tracking_uri(tracking_uri=None):
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     """--tracking-uri, else $MLFLOW_TRACKING_URI, else the default store."""
     return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 

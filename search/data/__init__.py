@@ -38,22 +38,22 @@ class ImageData:
     notes: list = field(default_factory=list)
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple:
         return tuple(self.x_train.shape[1:])
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return len(self.class_names)
 
     @property
-    def pixel_max(self):
+    def pixel_max(self) -> float:
         """255 for 8-bit images; the observed maximum for other ranges (16 for digits)."""
         if self.x_train.dtype == np.uint8:
             return 255.0  # even a dark image set is 8-bit: its max is not its range
         observed = float(self.x_train.max())
         return 255.0 if observed > 16 else max(observed, 1.0)
 
-    def description(self):
+    def description(self) -> dict:
         """What makes two searches' data comparable, logged on the parent run."""
         sizes = {"train": len(self.y_train), "val": len(self.y_val),
                  "test": 0 if self.y_test is None else len(self.y_test)}
@@ -95,7 +95,7 @@ class ImageData:
                 np.concatenate([getattr(self, f"y_{part}") for part in parts]))
 
 
-def load_from_config(config):
+def load_from_config(config) -> ImageData:
     """The data a SearchConfig names (`--data` and its options)."""
     return load(config.data, config.val_split, config.seed, data_dir=config.data_dir,
                 image_size=config.image_size, color=config.color,
@@ -123,7 +123,7 @@ def load(spec, val_split=0.15, seed=0, *, data_dir=None, image_size=None, color=
                      f"tfds:NAME[:CONFIG], folder:PATH, npz:PATH.")
 
 
-def load_digits(val_split=0.15, seed=0):
+def load_digits(val_split: float = 0.15, seed: int = 0) -> ImageData:
     """scikit-learn's 1,797 real 8x8 handwritten digits (pixel values 0..16).
 
     The split is fixed (seed 0, stratified) whatever the search seed, so searches
