@@ -61,7 +61,7 @@ def main():
                               tracking_uri=f"sqlite:///{work}/mlflow.db",
                               export_dir=str(work / "export"), log_models="none")
         started = time.perf_counter()
-        summary = run_search(config, say=lambda _: None)
+        summary = run_search(config)
         rows = trial_rows(MlflowClient(config.tracking_uri), summary)
     print(f"{'trial':>5} {'rss_mb':>8} {'peak_rss_mb':>11} {'s/epoch':>8}")
     for trial_id, metrics in rows:

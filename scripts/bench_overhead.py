@@ -64,7 +64,7 @@ def bridge_search(args, work):
                           # or the learning-rate schedule (features with their own
                           # figures in bench_quality.py).
                           retrain="none", lr_schedule="constant")
-    summary = run_search(config, say=lambda _: None)
+    summary = run_search(config)
     return {"wall": summary["wall_seconds"], "search": summary["search_seconds"],
             "trials": summary["n_trials"], "mlflow": summary["mlflow_seconds"],
             "mlflow_trials": summary["mlflow_trial_seconds"],

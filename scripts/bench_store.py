@@ -90,7 +90,7 @@ def count_writes(work):
         config = SearchConfig(space="bridge-small", max_epochs=3, factor=3, retrain="none",
                               experiment="bench-writes", project_dir=str(work / "project"),
                               tracking_uri=uri, export_dir=str(work / "export"))
-        summary = run_search(config, say=lambda _: None)
+        summary = run_search(config)
         from mlflow import MlflowClient
         children = MlflowClient(uri).search_runs(
             [summary["experiment_id"]],

@@ -13,11 +13,11 @@ import time
 
 COMMAND_STARTED = time.perf_counter()  # --time-budget counts the whole command from here
 
-from search import quiet  # noqa: E402
+from search import logs, quiet  # noqa: E402
 
 quiet.set_quiet_defaults()  # before anything imports TensorFlow or MLflow
 
-from search.config import DEFAULT_TRACKING_URI, SearchConfig, flag  # noqa: E402
+from search.config import SearchConfig, flag, resolve_tracking_uri  # noqa: E402
 from search.errors import SearchFailed, UsageError  # noqa: E402
 
 
@@ -27,6 +27,7 @@ def build_parser(search_defaults=None):
         description="Search the bridge layer (flatten/GAP/GMP/concat), residual depth and "
                     "dense width of an image classifier with keras-tuner Hyperband, "
                     "logging every trial to MLflow.")
+    add_verbosity_flags(parser, default=0)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a search (resumes an interrupted one)")
@@ -103,7 +104,19 @@ def build_parser(search_defaults=None):
     ui.add_argument("--tracking-uri", default=None)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
+    for command in commands.choices.values():  # -v/-q after the sub-command too
+        add_verbosity_flags(command, default=argparse.SUPPRESS)
     return parser
+
+
+def add_verbosity_flags(parser, default):
+    """-q: warnings and errors only; -v: debug lines too. On a sub-command the
+    default is SUPPRESS, so it does not undo a flag given before the sub-command."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                       default=default, help="also print debug lines")
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                       default=default, help="print warnings and errors only")
 
 
 ARGPARSE_KEYS = ("nargs", "type", "metavar")
@@ -148,7 +161,8 @@ def parse_args(argv=None):
 def main(argv=None):
     try:
         args = parse_args(argv)
-        return COMMANDS[args.command](args)
+        with logs.configured(args.verbosity):
+            return COMMANDS[args.command](args)
     except (UsageError, ValueError) as error:
         if not _is_usage_error(error):
             raise
@@ -174,15 +188,14 @@ def launch_command(args):
     if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds
         from search.distributed.server import check_launch_store
         check_launch_store(args.store, config.resolved_tracking_uri())
-    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     from search.state import finished_summary, report_finished
     if finished_summary(config):  # as for `run`: no processes for a finished search
-        report_finished(config, finished_summary(config), say)
+        report_finished(config, finished_summary(config))
         return 0
     quiet.import_tensorflow()  # input judged: now TensorFlow may load
     from search.distributed.launch import Launcher
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
-                    say=say, store=args.store, artifacts=args.artifacts).run()
+                    store=args.store, artifacts=args.artifacts).run()
 
 
 def server_command(args):
@@ -202,18 +215,17 @@ def run_command(args):
     if args.dry_run:
         quiet.import_tensorflow()
         from search.tuning.dry_run import dry_run
-        dry_run(config, out=print, say=lambda message: print(message, file=sys.stderr))
+        dry_run(config, out=print)
         return 0
     from search.state import finished_summary, report_finished
-    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     if finished_summary(config):  # the same command again: answered before TensorFlow loads
-        report_finished(config, finished_summary(config), say)
+        report_finished(config, finished_summary(config))
         return 0
     from search.tracking.reachable import check_reachable
     check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     quiet.import_tensorflow()
     from search.runner import run_search
-    run_search(config, say=say, started=COMMAND_STARTED)
+    run_search(config, started=COMMAND_STARTED)
     return 0
 
 
@@ -250,7 +262,7 @@ def _store_uri(args):
     commands that only read it: a store that does not exist (no sqlite file, an
     http server that does not answer) is a usage error, and nothing is created."""
     from search.tracking.reachable import check_reachable, check_store_exists
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = resolve_tracking_uri(args.tracking_uri)
     check_store_exists(uri)
     check_reachable(uri)
     return uri

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from search.errors import UsageError
-from search.ownership import (EXPORT_OWNER_FILE, check_export_target,  # noqa: F401
-                              check_project_overwrite, path_slug, protected_paths)
+from search.ownership import (check_export_target, check_project_overwrite, path_slug,
+                              protected_paths)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
 LOG_MODELS = ("all", "best", "none")
 # MLflow's own limit (mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH, checked by a
-# test): copied, because importing MLflow here would cost 1.6 s before every check.
+# test): copied, because importing MLflow here would slow every check down.
 MAX_EXPERIMENT_NAME_LENGTH = 500
 LR_SCHEDULES = ("cosine", "constant")  # search.tuning.training implements them
 RETRAIN_CHOICES = ("train+val", "none")
@@ -101,30 +101,35 @@ class SearchConfig:
                                     "it did not write)")
 
     @property
-    def time_budget_seconds(self):
+    def time_budget_seconds(self) -> float | None:
         return None if self.time_budget is None else parse_duration(self.time_budget)
 
     @property
-    def project_name(self):
+    def project_name(self) -> str:
         """keras-tuner's folder inside --project-dir: a slug of the experiment, so
         `../victim` or `team/digits` stay one folder inside it."""
         return path_slug(self.experiment)
 
-    def search_identity(self):
+    def search_identity(self) -> str:
         """Which search this is, across restarts: its keras-tuner project."""
         return str(Path(self.project_dir).resolve() / self.project_name)
 
-    def resolved_tracking_uri(self):
-        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    def resolved_tracking_uri(self) -> str:
+        return resolve_tracking_uri(self.tracking_uri)
 
-    def as_params(self):
+    def as_params(self) -> dict:
         """Flat dict for MLflow params (None shown as empty)."""
         return {k: ("" if v is None else v) for k, v in dataclasses.asdict(self).items()}
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.image_size is not None:  # argparse gives a list; keep the config hashable
             object.__setattr__(self, "image_size", tuple(self.image_size))
         validate(self)
+
+
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the default store."""
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def flag(name):

@@ -88,10 +88,3 @@ def config_to_toml(config):
     header = ("# bridge-search resolved config: `bridge-search run --config THIS_FILE` "
               "reproduces the search\n")
     return header + tomli_w.dumps(values)
-
-
-def write_config_file(config, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(config_to_toml(config))
-    return path

@@ -11,3 +11,10 @@ class UsageError(ValueError):
 
 class SearchFailed(RuntimeError):
     """The search ran but produced nothing usable (e.g. every trial failed)."""
+
+
+def last_line(message):
+    """The line of a failure message (a traceback) that names the error, for a
+    tag or a one-line report."""
+    lines = [line for line in (message or "unknown error").strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "unknown error"

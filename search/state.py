@@ -5,7 +5,10 @@ Imports nothing heavy: the CLI answers a finished search before TensorFlow loads
 """
 
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "bridge_search_state.json"  # in project_dir/project_name
 
@@ -34,16 +37,16 @@ def finished_summary(config):
     return read_state(state_path(config)).get("finished")
 
 
-def report_finished(config, summary, say):
+def report_finished(config, summary):
     """Say the stored result of a finished search (and write --summary-json)."""
     test = summary.get("test_accuracy")
-    say(f"This search already finished (project {state_path(config).parent}); nothing was "
-        f"trained. Winner: run {summary['best_run_id']}, val_accuracy "
-        f"{summary['best_val_accuracy']:.4f}"
-        + (f", test_accuracy {test:.4f}" if test is not None else "")
-        + f" | {summary['best_hyperparameters']}")
-    say(f"Exported to {summary['export_dir']}, registered as {summary['registered_model']} "
-        f"v{summary['registered_version']}. Pass --overwrite to search again.")
+    log.info(f"This search already finished (project {state_path(config).parent}); nothing "
+             f"was trained. Winner: run {summary['best_run_id']}, val_accuracy "
+             f"{summary['best_val_accuracy']:.4f}"
+             + (f", test_accuracy {test:.4f}" if test is not None else "")
+             + f" | {summary['best_hyperparameters']}")
+    log.info(f"Exported to {summary['export_dir']}, registered as {summary['registered_model']} "
+             f"v{summary['registered_version']}. Pass --overwrite to search again.")
     if config.summary_json:
         Path(config.summary_json).parent.mkdir(parents=True, exist_ok=True)
         Path(config.summary_json).write_text(json.dumps(summary, indent=2))

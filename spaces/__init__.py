@@ -11,6 +11,11 @@ import importlib
 import importlib.util
 import inspect
 from pathlib import Path
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # keras_tuner loads TensorFlow: only for the type checker
+    import keras_tuner
 
 __all__ = ["SPACES", "BRIDGES", "HyperBridgeNet", "SpaceError", "check_space_spec",
            "load_space", "describe_space"]
@@ -54,7 +59,8 @@ def check_space_spec(spec):
                          f".py file; expected path/to/file.py:ClassName.")
 
 
-def load_space(spec, input_shape, num_classes, pixel_max=255.0):
+def load_space(spec: str, input_shape: Sequence[int], num_classes: int,
+               pixel_max: float = 255.0) -> "keras_tuner.HyperModel":
     """Return the HyperModel named by `spec`: a registry name or FILE.py:Class."""
     factory = _find_factory(spec)
     kwargs = {"input_shape": tuple(input_shape), "num_classes": int(num_classes),

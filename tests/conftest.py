@@ -2,6 +2,8 @@
 sqlite store per test session (migrating a fresh store takes seconds), with a
 fresh experiment name per test so tests never see each other's runs."""
 
+import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -60,8 +62,26 @@ def tiny_search(tmp_path_factory, tracking_uri):
                           summary_json=str(work / "summary.json"),
                           # all 6 checkpoints stay: a test reloads a round-0 one
                           keep_checkpoints=6)
-    summary = run_search(config, say=lambda _: None)
+    summary = run_search(config)
     return config, summary, work
+
+
+@contextlib.contextmanager
+def logged_lines(level=logging.INFO):
+    """The "search" logger's messages while the block runs, as a list of lines;
+    for fixtures wider than a test, where pytest's caplog does not reach."""
+    lines = []
+    handler = logging.Handler(level)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("search")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 def child_runs(client, summary):

@@ -38,22 +38,22 @@ class ImageData:
     notes: list = field(default_factory=list)
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple:
         return tuple(self.x_train.shape[1:])
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return len(self.class_names)
 
     @property
-    def pixel_max(self):
+    def pixel_max(self) -> float:
         """255 for 8-bit images; the observed maximum for other ranges (16 for digits)."""
         if self.x_train.dtype == np.uint8:
             return 255.0  # even a dark image set is 8-bit: its max is not its range
         observed = float(self.x_train.max())
         return 255.0 if observed > 16 else max(observed, 1.0)
 
-    def description(self):
+    def description(self) -> dict:
         """What makes two searches' data comparable, logged on the parent run."""
         sizes = {"train": len(self.y_train), "val": len(self.y_val),
                  "test": 0 if self.y_test is None else len(self.y_test)}
@@ -70,23 +70,32 @@ class ImageData:
                 "data_sha256": digest.hexdigest()[:16],
                 **self.details}
 
-    def pipeline(self, split, batch_size, seed, shuffle=None):
-        """A cached, shuffled, batched, prefetched tf.data pipeline of one split.
+    def pipeline(self, split: str, batch_size: int, seed: int,
+                 shuffle: bool | None = None) -> tf.data.Dataset:
+        """A cached, shuffled, batched, prefetched tf.data pipeline of one split
+        ("train", "val", "test", or "train+val" for the winner's final training).
 
         Pixels travel as stored (uint8 for 8-bit images: 4x less memory in the
         cache) and become float32 per batch; the model rescales them itself.
         """
-        x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        x, y = self._arrays(split)
         dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-        if shuffle if shuffle is not None else split == "train":
+        if shuffle if shuffle is not None else split.startswith("train"):
             dataset = dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size)
         dataset = dataset.map(lambda images, labels: (tf.cast(images, tf.float32), labels),
                               num_parallel_calls=AUTOTUNE)
         return dataset.prefetch(AUTOTUNE)
 
+    def _arrays(self, split):
+        parts = split.split("+")
+        if len(parts) == 1:  # no copy of the arrays
+            return getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        return (np.concatenate([getattr(self, f"x_{part}") for part in parts]),
+                np.concatenate([getattr(self, f"y_{part}") for part in parts]))
 
-def load_from_config(config):
+
+def load_from_config(config) -> ImageData:
     """The data a SearchConfig names (`--data` and its options)."""
     return load(config.data, config.val_split, config.seed, data_dir=config.data_dir,
                 image_size=config.image_size, color=config.color,
@@ -114,7 +123,7 @@ def load(spec, val_split=0.15, seed=0, *, data_dir=None, image_size=None, color=
                      f"tfds:NAME[:CONFIG], folder:PATH, npz:PATH.")
 
 
-def load_digits(val_split=0.15, seed=0):
+def load_digits(val_split: float = 0.15, seed: int = 0) -> ImageData:
     """scikit-learn's 1,797 real 8x8 handwritten digits (pixel values 0..16).
 
     The split is fixed (seed 0, stratified) whatever the search seed, so searches

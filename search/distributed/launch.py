@@ -12,6 +12,7 @@ as KILLED.
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -24,6 +25,9 @@ from search.errors import SearchFailed
 from search.runner import STATE_FILE
 from search import ownership
 from search.distributed import server
+from search.logs import verbosity_flags
+
+log = logging.getLogger(__name__)
 
 LAUNCH_FILE = "launch.json"  # pids of the processes, for users and tests
 
@@ -40,7 +44,7 @@ def gpu_count():
 
 
 @contextlib.contextmanager
-def tracking_server(tracking_uri, host, say, timeout=120, store=None, artifacts=None):
+def tracking_server(tracking_uri, host, timeout=120, store=None, artifacts=None):
     """Yield an http tracking URI: the given one, or an `mlflow server` started on
     `store` (a database, see server.py) or else on the sqlite store, and stopped
     afterwards."""
@@ -55,8 +59,8 @@ def tracking_server(tracking_uri, host, say, timeout=120, store=None, artifacts=
     uri = f"http://{host}:{port}"
     try:
         _wait_healthy(uri, server_process, timeout)
-        say(f"launch: MLflow tracking server {uri} on {server.masked(store)} "
-            f"(pid {server_process.pid})")
+        log.info(f"launch: MLflow tracking server {uri} on {server.masked(store)} "
+                 f"(pid {server_process.pid})")
         yield uri
     finally:
         server_process.terminate()
@@ -78,18 +82,19 @@ def _wait_healthy(uri, server, timeout):
 
 class Launcher:
     def __init__(self, config, workers, host="127.0.0.1", oracle_port=None,
-                 max_restarts=2, say=print, store=None, artifacts=None):
+                 max_restarts=2, store=None, artifacts=None):
         self.config, self.workers, self.host = config, workers, host
         self.store, self.artifacts = store, artifacts  # a database for the server, if given
         self.oracle_port = oracle_port or free_port(host)
-        self.max_restarts, self.say = max_restarts, say
+        self.max_restarts = max_restarts
         self.project = Path(config.project_dir) / config.project_name
         self.processes, self.restarts = {}, {}
 
     def run(self):
-        with tracking_server(self.config.resolved_tracking_uri(), self.host, self.say,
+        with tracking_server(self.config.resolved_tracking_uri(), self.host,
                              store=self.store, artifacts=self.artifacts) as uri:
-            self.args = ["run", *to_cli_args(self.config, tracking_uri=uri)]
+            # The children log at this process's level (-q/-v before the sub-command).
+            self.args = [*verbosity_flags(), "run", *to_cli_args(self.config, tracking_uri=uri)]
             started = time.time()
             ownership.mark_project(self.project)  # before the chief checks --overwrite on it
             self._start("chief")
@@ -113,7 +118,7 @@ class Launcher:
         process = subprocess.Popen([sys.executable, "-m", "search", *self.args],
                                    env=self._env(tuner_id))
         self.processes[tuner_id] = process
-        self.say(f"launch: started {tuner_id} (pid {process.pid})")
+        log.info(f"launch: started {tuner_id} (pid {process.pid})")
         self.project.mkdir(parents=True, exist_ok=True)
         (self.project / LAUNCH_FILE).write_text(json.dumps(
             {name: p.pid for name, p in self.processes.items()}))
@@ -164,6 +169,6 @@ class Launcher:
                                f"stopped the search. Rerun the same command to resume it.")
         self.restarts[tuner_id] = count + 1
         purpose = "to serve the oracle" if tuner_id == "chief" else "to finish its trial"
-        self.say(f"launch: {tuner_id} exited with code {code}; starting it again "
-                 f"({count + 1}/{self.max_restarts}) {purpose}")
+        log.warning(f"launch: {tuner_id} exited with code {code}; starting it again "
+                    f"({count + 1}/{self.max_restarts}) {purpose}")
         self._start(tuner_id)

@@ -7,6 +7,7 @@ is summed in `seconds_in_mlflow` for the overhead benchmark.
 """
 
 import contextlib
+from collections.abc import Iterator
 import logging
 import queue
 import threading
@@ -54,14 +55,15 @@ def resolve_store(tracking_uri):
 class SearchTracker:
     """Writes one search into one MLflow experiment."""
 
-    def __init__(self, tracking_uri, experiment_name, store_retry_seconds=300, say=None):
+    def __init__(self, tracking_uri: str, experiment_name: str,
+                 store_retry_seconds: float = 300) -> None:
         self.tracking_uri, self._artifact_root = resolve_store(tracking_uri)
         check_reachable(self.tracking_uri)
         bound_mlflow_http_retries()
         # Every store call (here, in resume and in the winner's registry tags)
         # rides out a transient outage: see search/tracking/retry.py.
         self.client = RetryingClient(MlflowClient(tracking_uri=self.tracking_uri),
-                                     StoreRetry(self.tracking_uri, store_retry_seconds, say))
+                                     StoreRetry(self.tracking_uri, store_retry_seconds))
         self.experiment_name = experiment_name
         self.experiment_id = None
         self.parent_run_id = None
@@ -83,7 +85,7 @@ class SearchTracker:
                 self.seconds_in_epoch_logging += time.perf_counter() - start
 
     # ----- the search ---------------------------------------------------------
-    def open_experiment(self):
+    def open_experiment(self) -> str:
         with self._timed():
             experiment = self.client.get_experiment_by_name(self.experiment_name)
             if experiment is not None and experiment.lifecycle_stage == "deleted":
@@ -115,7 +117,8 @@ class SearchTracker:
                 raise
             return self.client.get_experiment_by_name(self.experiment_name).experiment_id
 
-    def start_search(self, run_name, params, tags, resume_run_id=None):
+    def start_search(self, run_name: str, params: dict, tags: dict,
+                     resume_run_id: str | None = None) -> str:
         """Create the parent run, or reopen `resume_run_id` when resuming."""
         with self._timed():
             if resume_run_id and self._run_exists(resume_run_id):
@@ -131,30 +134,24 @@ class SearchTracker:
                                   tags=[RunTag(TAG_SEARCH, self.parent_run_id)])
         return self.parent_run_id
 
-    def attach_search(self, parent_run_id):
+    def attach_search(self, parent_run_id: str) -> None:
         """Log trials under a parent run another process created (a distributed
         worker). Runs of a trial a lost worker left RUNNING may exist."""
         self.parent_run_id = parent_run_id
         self.may_have_stale_runs = True
 
-    def log_search_params(self, params):
-        with self._timed():
-            existing = self.client.get_run(self.parent_run_id).data.params
-            self.client.log_batch(self.parent_run_id, params=_params(
-                {k: v for k, v in params.items() if k not in existing}))
-
-    def log_search_text(self, text, file_name):
+    def log_search_text(self, text: str, file_name: str) -> None:
         """A text artifact on the parent run, e.g. the resolved config file."""
         self.log_text(self.parent_run_id, text, file_name)
 
-    def log_datasets(self, run_id, dataset_inputs):
+    def log_datasets(self, run_id: str, dataset_inputs: list) -> None:
         """Dataset inputs (search/tracking/lineage.py) of a run; logging the same
         ones again, as a resumed search does, adds nothing."""
         with self._timed():
             self.client.log_inputs(run_id, datasets=dataset_inputs)
 
     @contextlib.contextmanager
-    def system_metrics(self, node_id=None):
+    def system_metrics(self, node_id: str | None = None) -> Iterator[None]:
         """MLflow's own system metrics (CPU, memory, disk, network and, with pynvml,
         GPU utilisation, every 10 s) on the parent run while this process trains.
         Per-trial peaks MLflow does not measure come from tuning/resources.py.
@@ -169,16 +166,16 @@ class SearchTracker:
         finally:
             monitor.finish()
 
-    def log_search_metrics(self, metrics):
+    def log_search_metrics(self, metrics: dict) -> None:
         with self._timed():
             self.client.log_batch(self.parent_run_id, metrics=_metrics(metrics, step=0))
 
-    def set_search_tags(self, tags):
+    def set_search_tags(self, tags: dict) -> None:
         with self._timed():
             for key, value in tags.items():
                 self.client.set_tag(self.parent_run_id, key, str(value))
 
-    def end_search(self, status="FINISHED"):
+    def end_search(self, status: str = "FINISHED") -> None:
         with self._timed():
             self.client.set_terminated(self.parent_run_id, status=status)
 
@@ -189,7 +186,7 @@ class SearchTracker:
             return False
 
     # ----- trials -------------------------------------------------------------
-    def trial_runs(self, trial_id=None):
+    def trial_runs(self, trial_id: str | None = None) -> list:
         """Child runs of this search (of one trial when `trial_id` is given)."""
         query = f"tags.{MLFLOW_PARENT_RUN_ID} = '{self.parent_run_id}'"
         if trial_id is not None:
@@ -198,7 +195,7 @@ class SearchTracker:
             return self.client.search_runs([self.experiment_id], filter_string=query,
                                            max_results=10000)
 
-    def start_trial(self, trial_id, params, tags):
+    def start_trial(self, trial_id: str, params: dict, tags: dict) -> str:
         """Create the child run of a trial. A RUNNING run left for the same trial
         by a killed process is closed as KILLED first, so each trial ends with one
         FINISHED run and no duplicates."""
@@ -217,18 +214,19 @@ class SearchTracker:
             self.client.log_batch(run.info.run_id, params=_params(params))
         return run.info.run_id
 
-    def log_epoch(self, run_id, epoch, logs):
+    def log_epoch(self, run_id: str, epoch: int, logs: dict) -> None:
         """Per-epoch metrics, step = epoch, sent by a background thread so training
         does not wait for the store (drained at trial end)."""
         metrics = {name: logs[name] for name in EPOCH_METRICS if name in logs}
         with self._timed(epoch_logging=True):
             self._sender.send(run_id, _metrics(metrics, step=epoch))
 
-    def log_text(self, run_id, text, artifact_file):
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         with self._timed():
             self.client.log_text(run_id, text, artifact_file)
 
-    def end_trial(self, run_id, metrics, tags, status, model_path=None):
+    def end_trial(self, run_id: str, metrics: dict, tags: dict, status: str,
+                  model_path: str | None = None) -> None:
         with self._timed(epoch_logging=True):
             self._sender.drain()
         with self._timed():
@@ -243,8 +241,9 @@ class BackgroundSender:
     """One daemon thread that sends metric batches in order.
 
     Why not MLflow's own `log_batch(synchronous=False)`: ending a run then shuts
-    its async queue down, which cost ~0.7 s per trial here (more than the
-    logging itself). A plain queue drained at trial end costs milliseconds."""
+    its async queue down, which cost more per trial than the logging itself
+    (scripts/bench_overhead.py; docs/benchmarks.md). A plain queue drained at
+    trial end costs next to nothing."""
 
     def __init__(self, client):
         self.client = client

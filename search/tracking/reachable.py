@@ -3,10 +3,15 @@ loaded (only `requests` here), so an unreachable `--tracking-uri` fails in secon
 
 from search.errors import UsageError
 
+# Servers that answered in this process: the CLI asks before TensorFlow loads,
+# and run_search and SearchTracker (entry points of their own) need not ask again.
+_answered = set()
+
 
 def check_reachable(tracking_uri, timeout=5.0):
-    """Fail fast (exit 2) when an HTTP tracking server does not answer."""
-    if not tracking_uri.startswith(("http://", "https://")):
+    """Fail fast (exit 2) when an HTTP tracking server does not answer; asked once
+    per server and process (a later outage is StoreRetry's business)."""
+    if not tracking_uri.startswith(("http://", "https://")) or tracking_uri in _answered:
         return
     import requests
     try:
@@ -15,6 +20,7 @@ def check_reachable(tracking_uri, timeout=5.0):
         raise UsageError(f"--tracking-uri {tracking_uri}: the MLflow server does not answer "
                          f"({type(error).__name__}); start it with `mlflow server` or fix "
                          f"the URI.") from None
+    _answered.add(tracking_uri)
 
 
 def check_store_exists(tracking_uri):

@@ -108,7 +108,7 @@ def _trial(client, run):
                  latency_ms=metrics.get("latency_ms_batch1"))
 
 
-def best_per_bridge(trials):
+def best_row_per_bridge(trials):
     """{bridge: its best finished trial}, best bridge first."""
     best = {}
     for trial in trials:
@@ -154,7 +154,7 @@ def format_report(experiment, parent, trials):
             f"{params.get('max_epochs', '?')} factor {params.get('factor', '?')}; "
             f"{len(trials)} trials, {len(trials) - len(finished)} not finished.",
             ""]
-    best = best_per_bridge(trials)
+    best = best_row_per_bridge(trials)
     best_rows = [(bridge, t.trial_id, t.depth, t.width, _num(t.param_count),
                   _num(t.best_val_accuracy, ".4f"), t.run_id) for bridge, t in best.items()]
     tail = ["", "## Best trial per bridge", "",
@@ -225,7 +225,7 @@ def plot_accuracy_vs_params(trials, colours, path):
     for trial in finished:
         axes.scatter(trial.param_count, trial.best_val_accuracy, color=colours[trial.bridge],
                      alpha=0.7)
-    for bridge, best in best_per_bridge(finished).items():
+    for bridge, best in best_row_per_bridge(finished).items():
         axes.scatter(best.param_count, best.best_val_accuracy, s=160, facecolors="none",
                      edgecolors=colours[bridge], linewidths=2)
         axes.annotate(f"best {bridge}", (best.param_count, best.best_val_accuracy),

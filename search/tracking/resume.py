@@ -6,7 +6,7 @@ the same care, for the child runs the killed process left RUNNING:
 
 - trial finished in keras-tuner, its run still RUNNING (killed while closing the
   run): the run is completed from the trial folder (epochs still queued for
-  MLflow come from the trial's journal, the best model from best_model.keras)
+  MLflow come from the trial's journal, the best model from its BEST_MODEL_FILE)
   and marked FINISHED, so the trial has its one FINISHED run;
 - trial failed in keras-tuner: the run is marked FAILED with the reason;
 - anything else (the trial was interrupted and will run again): KILLED.
@@ -17,6 +17,7 @@ a kill or a power cut.
 """
 
 import json
+import logging
 import math
 import os
 import time
@@ -25,6 +26,9 @@ from pathlib import Path
 from mlflow.entities import Metric, RunTag
 
 from search import tracking
+from search.errors import last_line
+
+log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "epochs.jsonl"
 TAG_RECOVERED = "recovered_after_kill"
@@ -67,7 +71,7 @@ def read_journal(path, run_id):
     return epochs
 
 
-def settle_interrupted_runs(tracker, tuner, say=print, tuner_id=None, when="Resume"):
+def settle_interrupted_runs(tracker, tuner, tuner_id=None, when="Resume"):
     """Close every child run of the search that is still RUNNING (only those
     logged by `tuner_id` when given: a restarted worker settles its own)."""
     runs = tracker.trial_runs()
@@ -88,17 +92,17 @@ def settle_interrupted_runs(tracker, tuner, say=print, tuner_id=None, when="Resu
         if status == "COMPLETED" and trial_id not in finished:
             _complete(tracker, tuner, run, trial)
             finished.add(trial_id)
-            say(f"{when}: trial {trial_id} had finished; completed its MLflow run "
-                f"{run.info.run_id}.")
+            log.info(f"{when}: trial {trial_id} had finished; completed its MLflow run "
+                     f"{run.info.run_id}.")
         elif status == "FAILED":
             _close(tracker, run.info.run_id, "FAILED", {
                 tracking.TAG_STATUS: "FAILED",
-                tracking.TAG_FAILURE: _last_line(trial.message)})
+                tracking.TAG_FAILURE: last_line(trial.message)})
         else:
             _close(tracker, run.info.run_id, "KILLED", {tracking.TAG_STATUS: "KILLED"})
-            say(f"{when}: trial {trial_id} was interrupted; its run {run.info.run_id} "
-                f"is marked KILLED" + ("." if status == "COMPLETED" else
-                                       " and the trial runs again."))
+            log.info(f"{when}: trial {trial_id} was interrupted; its run {run.info.run_id} "
+                     f"is marked KILLED" + ("." if status == "COMPLETED" else
+                                            " and the trial runs again."))
 
 
 def _oracle_trial(tuner, trial_id):
@@ -123,7 +127,7 @@ def _complete(tracker, tuner, run, trial):
         for start in range(0, len(missing), 1000):  # MLflow's batch limit
             tracker.client.log_batch(run_id, metrics=missing[start:start + 1000])
         tracker.client.log_batch(run_id, metrics=tracking._metrics(summary, step=0))
-        model = trial_dir / "best_model.keras"
+        model = Path(tuner.best_model_path(trial.trial_id))
         if model.is_file() and tuner._logs_model(trial) and not tracker.client.list_artifacts(
                 run_id, tracking.BEST_MODEL_ARTIFACT):
             tracker.client.log_artifact(run_id, str(model), tracking.BEST_MODEL_ARTIFACT)
@@ -146,8 +150,3 @@ def _close(tracker, run_id, status, tags):
     with tracker._timed():
         tracker.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
         tracker.client.set_terminated(run_id, status=status)
-
-
-def _last_line(message):
-    lines = [line for line in (message or "unknown error").strip().splitlines() if line.strip()]
-    return lines[-1][:500] if lines else "unknown error"

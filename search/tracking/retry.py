@@ -15,11 +15,14 @@ the user set them, MLflow's retries are turned off and its per-attempt timeout
 lowered: the outage bound is then `--store-retry-seconds` plus one attempt.
 """
 
+import logging
 import os
 import threading
 import time
 
 from search.errors import SearchFailed
+
+log = logging.getLogger(__name__)
 
 MLFLOW_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
                         "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
@@ -61,9 +64,8 @@ class StoreRetry:
     """Calls a function until it succeeds, a non-transient error comes, or the
     store has been failing for longer than `max_seconds`."""
 
-    def __init__(self, store, max_seconds, say=None):
+    def __init__(self, store, max_seconds):
         self.store, self.max_seconds = store, max_seconds
-        self.say = say or (lambda message: None)
         self._lock = threading.Lock()
         self._down_since = None  # monotonic time of the outage's first failure
 
@@ -88,8 +90,9 @@ class StoreRetry:
             now = time.monotonic()
             if self._down_since is None:
                 self._down_since = now
-                self.say(f"MLflow store {self.store} did not answer ({_reason(error)}); "
-                         f"retrying for up to {self.max_seconds:g} s (--store-retry-seconds).")
+                log.warning(f"MLflow store {self.store} did not answer ({_reason(error)}); "
+                            f"retrying for up to {self.max_seconds:g} s "
+                            f"(--store-retry-seconds).")
             waited = now - self._down_since
         if waited > self.max_seconds:
             raise SearchFailed(
@@ -103,7 +106,7 @@ class StoreRetry:
             return
         with self._lock:
             if self._down_since is not None:
-                self.say(f"MLflow store {self.store} answers again after "
+                log.info(f"MLflow store {self.store} answers again after "
                          f"{time.monotonic() - self._down_since:.0f} s; the search goes on.")
                 self._down_since = None
 

@@ -21,7 +21,7 @@ TAG_VALUES = "warm_start_values"
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def seed_tuner(tuner, tracker, config, hypermodel, say=logger.info):
+def seed_tuner(tuner, tracker, config, hypermodel):
     """Queue the earlier best values on the tuner's oracle; return the tags to set."""
     if not config.warm_start:
         return {}
@@ -35,7 +35,7 @@ def seed_tuner(tuner, tracker, config, hypermodel, say=logger.info):
     if tuner.oracle.trials:  # a resumed search had its first trial already
         return {TAG_FROM: parent.info.run_id, TAG_VALUES: json.dumps(values)}
     tuner.oracle.queued_values = [values]
-    say(f"Warm start: the first trial takes the best hyperparameters of search run "
+    logger.info(f"Warm start: the first trial takes the best hyperparameters of search run "
         f"{parent.info.run_id} ({values}).")
     return {TAG_FROM: parent.info.run_id, TAG_VALUES: json.dumps(values)}
 

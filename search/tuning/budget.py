@@ -128,7 +128,7 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
     return None if best is None else best[1:]
 
 
-def plan_within_budget(config, image_data, hypermodel, started, say=logger.info):
+def plan_within_budget(config, image_data, hypermodel, started):
     """(config with the chosen Hyperband settings, Deadline, params to log)."""
     from search.tuning.dry_run import time_space
     budget = config.time_budget_seconds
@@ -150,13 +150,13 @@ def plan_within_budget(config, image_data, hypermodel, started, say=logger.info)
                          f"about {format_seconds(need)} (or --retrain none to need less).")
     max_epochs, factor, iterations, plan, estimate = chosen
     reserve = reserve_seconds(config, timing, image_data, max_epochs)
-    say(f"Time budget {config.time_budget}: {timing['epoch_seconds']:.2f} s per epoch and "
+    logger.info(f"Time budget {config.time_budget}: {timing['epoch_seconds']:.2f} s per epoch and "
         f"{timing['trial_overhead_seconds']:.2f} s per trial measured; "
         f"{format_seconds(reserve)} kept for the final training and export; Hyperband "
         f"max_epochs {max_epochs}, factor {factor}, {iterations} iteration(s): "
         f"{plan.total_trials} trials, {plan.total_epochs} epochs, estimated "
         f"{format_seconds(estimate)}.")
-    say(format_plan(plan))
+    logger.info(format_plan(plan))
     deadline = Deadline(end, reserve, timing["epoch_seconds"], timing["trial_overhead_seconds"])
     params = {"time_budget_seconds": budget, "budget_estimated_search_seconds": round(estimate, 1),
               "budget_reserve_seconds": round(reserve, 1),

@@ -1,6 +1,6 @@
 """Checkpoint disk budget: keep the local checkpoints of the best K trials only.
 
-Every trial's folder gets `best_model.keras` (BestEpochKeeper in tuner.py; it is
+Every trial's folder gets `BEST_MODEL_FILE` (BestEpochKeeper in callbacks.py; it is
 also the checkpoint a continued trial loads, in place of keras-tuner's
 `checkpoint.weights.h5`, which projects of earlier versions hold); a long search
 fills the disk. After each trial we delete the checkpoint files of every trial

@@ -4,11 +4,15 @@ Everything here runs before the first model is built: memory growth must be set
 before TensorFlow allocates on a GPU, and the precision policy before layers exist.
 """
 
+import logging
+
 import keras
 import tensorflow as tf
 
+log = logging.getLogger(__name__)
 
-def configure_devices(config, say=print):
+
+def configure_devices(config):
     """Apply the config's device options; return facts to log on the parent run."""
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
@@ -17,8 +21,8 @@ def configure_devices(config, say=print):
         except RuntimeError:
             pass  # already initialised by an earlier search in this process
     if not gpus and (config.mixed_precision or config.jit_compile):
-        say("No GPU visible: --mixed-precision/--jit-compile still apply, on the CPU, "
-            "where they rarely speed training up.")
+        log.warning("No GPU visible: --mixed-precision/--jit-compile still apply, on the "
+                    "CPU, where they rarely speed training up.")
     policy = "mixed_float16" if config.mixed_precision else "float32"
     keras.mixed_precision.set_global_policy(policy)
     strategy = make_strategy(config.strategy)

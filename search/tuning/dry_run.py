@@ -22,22 +22,11 @@ from pathlib import Path
 import keras
 
 from search import data as data_module
-from search.tuning import kt_compat
+from search.tuning import checkpoints, kt_compat
+from search.tuning.callbacks import EpochTimer
 from search.tuning.device import apply_jit_compile, configure_devices
 from search.tuning.plan import format_plan, hyperband_plan
 from search.tuning.progress import format_seconds
-
-
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 # Said first, because the dry run does train (one model, to time it).
@@ -45,7 +34,7 @@ DRY_RUN_NOTE = ("Dry run: trains three models of the space for 2 epochs each to 
                 "nothing is searched or logged to MLflow.")
 
 
-def dry_run(config, out=print, say=print):
+def dry_run(config, out=print):
     kt_compat.quiet_keras_tuner()
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
@@ -53,15 +42,15 @@ def dry_run(config, out=print, say=print):
     out(f"Hyperband plan: max_epochs {config.max_epochs}, min_epochs {config.min_epochs}, "
         f"factor {config.factor}, {config.hyperband_iterations} iteration(s)")
     out(format_plan(plan))
-    timing = time_middle_model(config, say)
+    timing = time_middle_model(config)
     out(estimate_line(plan, timing))
     return {"total_trials": plan.total_trials, "total_epochs": plan.total_epochs,
             "estimated_seconds": estimate_seconds(plan, timing), **timing}
 
 
-def time_middle_model(config, say, corners=True):
+def time_middle_model(config, corners=True):
     from search.runner import load_checked_space
-    configure_devices(config, say)
+    configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
     return time_space(config, image_data, hypermodel, corners)
@@ -95,11 +84,11 @@ def _time_model(config, image_data, hypermodel, hp):
     model = hypermodel.build(hp)
     apply_jit_compile(model, config.jit_compile)  # as the tuner does
     build_seconds = time.perf_counter() - started
-    timer = _EpochTimer()
+    timer = EpochTimer()
     model.fit(image_data.pipeline("train", config.batch_size, config.seed), epochs=2,
               validation_data=image_data.pipeline("val", config.batch_size, config.seed),
               callbacks=[timer], verbose=0)
-    first, steady = timer.seconds
+    first, steady = timer.epoch_seconds
     model_save = _save_seconds(model)
     params = model.count_params()
     keras.backend.clear_session()
@@ -153,7 +142,7 @@ def _middle(item):
 def _save_seconds(model):
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        model.save(Path(folder) / "best_model.keras")
+        model.save(Path(folder) / checkpoints.BEST_MODEL_FILE)
         return time.perf_counter() - started
 
 

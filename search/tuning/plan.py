@@ -92,3 +92,9 @@ def format_plan(plan):
                      f"{r.new_epochs:>12} {r.epochs:>10}")
     lines.append(f"Total: {plan.total_trials} trials, {plan.total_epochs} epochs")
     return "\n".join(lines)
+
+
+def user_values(values):
+    """A trial's hyperparameter values without the `tuner/` keys Hyperband adds
+    (epochs, initial epoch, bracket, round, predecessor)."""
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}

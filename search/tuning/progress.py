@@ -1,7 +1,12 @@
-"""One line per finished trial: count, bracket/round, score, best so far, elapsed."""
+"""One line per finished trial: count, bracket/round, score, best so far, elapsed.
 
-import sys
+The line goes to the "search" logger at INFO; its format is fixed (users and
+tests grep it)."""
+
+import logging
 import time
+
+log = logging.getLogger(__name__)
 
 
 def format_seconds(seconds):
@@ -10,15 +15,11 @@ def format_seconds(seconds):
 
 
 class Progress:
-    def __init__(self, total_trials, stream=None, prefix=""):
+    def __init__(self, total_trials, prefix=""):
         self.total_trials = total_trials
         self.prefix = prefix
-        self.stream = stream or sys.stderr
         self.started = time.perf_counter()
         self.done = 0
-
-    def say(self, message):
-        print(message, file=self.stream, flush=True)
 
     def trial_done(self, trial, score, best_score):
         """`score`: the trial's best val_accuracy (None when it failed); passed in
@@ -27,7 +28,7 @@ class Progress:
         values = trial.hyperparameters.values
         score = "failed" if score is None else f"{score:.4f}"
         best = "-" if best_score is None else f"{best_score:.4f}"
-        self.say(
+        log.info(
             f"{self.prefix}[trial {self.done}/~{self.total_trials}] id {trial.trial_id} "
             f"bracket {values.get('tuner/bracket', '-')} round {values.get('tuner/round', '-')} "
             f"epochs {values.get('tuner/epochs', '-')} "

@@ -10,10 +10,8 @@ import contextlib
 import gc
 import resource
 import sys
-import time
 from pathlib import Path
 
-import keras
 
 MB = 1024 * 1024
 
@@ -70,31 +68,6 @@ def gpu_peak_mb():
     return max(peaks) if peaks else None
 
 
-class ResourceMonitor(keras.callbacks.Callback):
-    """Times each epoch and resets the memory peaks when training starts. Holds
-    numbers only, so it keeps nothing of the trial alive after `metrics()`."""
-
-    def __init__(self):
-        super().__init__()
-        self.epoch_seconds = []
-        self._epoch_start = None
-
-    def on_train_begin(self, logs=None):
-        reset_peak_rss()
-        reset_gpu_peaks()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
-
-    def metrics(self):
-        seconds = self.epoch_seconds
-        return {"seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
-                "peak_rss_mb": peak_rss_mb(), "rss_mb": rss_mb(), "gpu_peak_mb": gpu_peak_mb()}
-
-
 @contextlib.contextmanager
 def long_lived_objects_frozen():
     """Keep the objects that exist before the search out of every garbage
@@ -102,7 +75,8 @@ def long_lived_objects_frozen():
 
     Why: keras-tuner runs a full `gc.collect()` twice a trial (in its `_try_build`
     and in Keras' `clear_session`), and each one walks every object of the process:
-    ~0.5 M from TensorFlow, Keras and MLflow alone, none of them trial garbage.
+    hundreds of thousands from TensorFlow, Keras and MLflow alone, none of them
+    trial garbage (scripts/bench_overhead.py; docs/benchmarks.md).
     That walk was the largest per-trial cost outside training. `gc.freeze()` moves
     them out of the collector's reach for the search; the trials' own objects are
     made later and are collected as before. `gc.unfreeze()` gives them back."""
@@ -129,11 +103,10 @@ class GraphJanitor:
     Why: `tf.custom_gradient` (Keras uses it in its TF backend) registers each
     traced gradient under a fresh name ("CustomGradient-N") in a process-global
     registry and never removes it. The gradient closure holds the traced graph, so
-    every trial's train and test functions stayed alive: resident memory grew by
-    ~7.5 MB per build-and-fit of a tiny model even with `clear_session()` (measured
-    in a loop of 20 fits of bridge-small on digits: 743 -> 887 MB; with this
-    release: 743 -> 745 MB). Entries made during the trial are dropped at its end,
-    when nothing can trace that model's functions again."""
+    every trial's train and test functions stayed alive: resident memory grew with
+    every build-and-fit, even with `clear_session()` (scripts/bench_memory.py; its
+    figures are in docs/benchmarks.md). Entries made during the trial are dropped
+    at its end, when nothing can trace that model's functions again."""
 
     PREFIX = "CustomGradient-"
 
@@ -149,6 +122,7 @@ class GraphJanitor:
                if name.startswith(self.PREFIX) and name not in self._before]
         for name in new:
             del registry[name]
-        # No gc.collect() here: it took 0.35 s a trial (8 % of a digits search), and
-        # keras-tuner's clear_session() before the next build collects anyway.
+        # No gc.collect() here: a full collection is a visible share of a small
+        # trial (docs/benchmarks.md), and keras-tuner's clear_session() before the
+        # next build collects anyway.
         return len(new)

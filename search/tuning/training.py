@@ -1,5 +1,5 @@
-"""How trials and the winner are trained: the learning-rate schedule, the
-winner's final training on train+val, and the best model of each bridge.
+"""How trials and the winner are trained: the learning-rate schedule and the
+winner's final training on train+val.
 
 Kept apart from the tuner loop so the choices that decide accuracy on small data
 sit in one file (their figures: README, "Defaults").
@@ -9,7 +9,6 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 LEARNING_RATE_HP = "learning_rate"
 
@@ -67,29 +66,7 @@ def retrain_on_train_and_val(build, hyperparameters, image_data, epochs, batch_s
     """
     keras.utils.set_random_seed(seed)
     model = build(hyperparameters)
-    x = np.concatenate([image_data.x_train, image_data.x_val])
-    y = np.concatenate([image_data.y_train, image_data.y_val])
-    dataset = (tf.data.Dataset.from_tensor_slices((x, y)).cache()
-               .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-               .batch(batch_size)
-               .map(lambda images, labels: (tf.cast(images, tf.float32), labels))
-               .prefetch(tf.data.AUTOTUNE))
+    dataset = image_data.pipeline("train+val", batch_size, seed)
     callbacks = schedule_callbacks(schedule, hyperparameters)
     model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=0)
     return model
-
-
-def best_per_bridge(trials, bridge_hp="bridge"):
-    """{bridge: {val_accuracy, trial_id, hyperparameters}} of the best completed
-    trial of each bridge, so every search answers "which bridge, on this data"."""
-    best = {}
-    for trial in trials:
-        bridge = trial.hyperparameters.values.get(bridge_hp)
-        if bridge is None or trial.status != "COMPLETED" or trial.score is None:
-            continue
-        if bridge not in best or trial.score > best[bridge]["val_accuracy"]:
-            best[bridge] = {"val_accuracy": float(trial.score), "trial_id": trial.trial_id,
-                            "hyperparameters": {
-                                k: v for k, v in trial.hyperparameters.values.items()
-                                if not k.startswith("tuner/")}}
-    return dict(sorted(best.items()))

@@ -12,13 +12,12 @@ releases what TensorFlow keeps of each trial's graphs (search/tuning/resources.p
 """
 
 import json
-import math
+import logging
 import os
 import time
 from pathlib import Path
 
 import keras
-import keras_tuner
 
 from search import tracking
 from search.tuning import checkpoints
@@ -26,90 +25,21 @@ from search.distributed import roles as distributed, shared_checkpoint
 from search.tracking import resume
 from search.tuning import cost, kt_compat, limits, training
 from search.crashpoints import crash_point
-from search.tuning.plan import hyperband_plan, make_oracle
+from search.errors import last_line
+from search.tuning.plan import hyperband_plan, make_oracle, user_values
 from search.tuning.budget import DeadlineStop
 from search.tuning.device import apply_jit_compile
 from search.tuning.progress import Progress
-from search.tuning.resources import GraphJanitor, ResourceMonitor
+from search.tuning.callbacks import (OBJECTIVE, BestEpochKeeper, EpochLogger, FailOnNaN,
+                                     ResourceMonitor)
+from search.tuning.resources import GraphJanitor
 
-OBJECTIVE = "val_accuracy"
+log = logging.getLogger(__name__)
+
 INACTIVE = "n/a"  # param value of a conditional hyperparameter that does not apply
 # A failed trial's traceback goes to this artifact of its run (keras-tuner's own
 # printing of it is off: kt_compat.quiet_keras_tuner), its reason to one line.
 FAILURE_ARTIFACT = "failure_traceback.txt"
-HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round",
-                  "tuner/trial_id")
-
-
-class EpochLogger(keras.callbacks.Callback):
-    """Sends each epoch's metrics to the trial's child run (step = epoch number,
-    counted from 1 and continuing across Hyperband rounds), and appends them to
-    the trial's local journal first: metrics still queued for MLflow when the
-    process is killed are sent from there on resume (see search/tracking/resume.py)."""
-
-    def __init__(self, tracker, run_id, journal_path=None):
-        super().__init__()
-        self.tracker, self.run_id = tracker, run_id
-        self.journal_path = journal_path
-        self.epochs_logged = 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if self.journal_path:
-            resume.append_journal(self.journal_path, self.run_id, epoch + 1, logs)
-        self.tracker.log_epoch(self.run_id, epoch + 1, logs)
-        self.epochs_logged += 1
-
-
-class FailOnNaN(keras.callbacks.Callback):
-    """Fails the trial (keras-tuner records it FAILED, no retry) at the end of the
-    first epoch whose loss is NaN or infinite: later epochs would only waste time.
-    Checked per epoch, not per batch: a batch hook makes Keras turn every step's
-    logs into Python numbers, a device sync per step."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        for name in ("loss", "val_loss"):
-            self._check((logs or {}).get(name), name, f"epoch {epoch + 1}")
-
-    @staticmethod
-    def _check(value, name, where):
-        if value is not None and not math.isfinite(float(value)):
-            raise keras_tuner.errors.FailedTrialError(
-                f"{name} became {float(value)} at {where}; the trial's model diverged.")
-
-
-class BestEpochKeeper(keras.callbacks.Callback):
-    """Keeps the weights and optimizer state of the best epoch (by val_accuracy)
-    in memory and, when training ends, saves that model as a .keras file: the
-    trial's best model, logged to MLflow and loaded by the trial that continues
-    it in the next Hyperband round. It replaces keras-tuner's own checkpoint,
-    which saved the weights again at every improving epoch."""
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
-        self.best_value, self.best_epoch, self.best_logs = -float("inf"), None, {}
-        self._best_state = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(OBJECTIVE)
-        if value is not None and value > self.best_value:
-            self.best_value, self.best_epoch, self.best_logs = value, epoch + 1, dict(logs)
-            self._best_state = (self.model.get_weights(),
-                                [v.numpy() for v in self._optimizer_variables()])
-
-    def on_train_end(self, logs=None):
-        if self._best_state is not None:
-            weights, optimizer_values = self._best_state
-            self.model.set_weights(weights)
-            for variable, value in zip(self._optimizer_variables(), optimizer_values):
-                variable.assign(value)
-            self.model.save(self.path)
-            self._best_state = None  # do not hold a copy of the model past the trial
-
-    def _optimizer_variables(self):
-        optimizer = self.model.optimizer
-        return optimizer.variables if optimizer is not None else []
 
 
 class BridgeHyperband(kt_compat.HyperbandWithHooks):
@@ -163,6 +93,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         self._last_param_count = None  # a failed build must not report the last model's
         self._checkpoint_from = None  # set when the build loads a predecessor
         run_id = self.tracker.start_trial(trial.trial_id, params, tags)
+        log.debug(f"trial {trial.trial_id} started: run {run_id}, {params}")
         self._trial_state[trial.trial_id] = {"run_id": run_id, "start": time.perf_counter(),
                                              "janitor": GraphJanitor()}
 
@@ -259,8 +190,8 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         if getattr(self, "_checkpoint_from", None):
             tags[shared_checkpoint.TAG_CHECKPOINT_FROM] = self._checkpoint_from
         if not completed:
-            tags[tracking.TAG_FAILURE] = _last_line(trial.message)
-            self.progress.say(f"trial {trial.trial_id} failed: {tags[tracking.TAG_FAILURE]}")
+            tags[tracking.TAG_FAILURE] = last_line(trial.message)
+            log.warning(f"trial {trial.trial_id} failed: {tags[tracking.TAG_FAILURE]}")
             self.tracker.log_text(state["run_id"], trial.message or "", FAILURE_ARTIFACT)
         self.tracker.end_trial(state["run_id"], metrics, tags,
                                tracking.finished_status(trial.status), model_path)
@@ -295,9 +226,4 @@ def trial_params(hp):
     compare and parallel-coordinates views line up without setup."""
     params = {p.name: hp.values.get(p.name, INACTIVE) for p in hp.space}
     params.update({k: v for k, v in hp.values.items() if k not in params})
-    return {k: v for k, v in params.items() if not k.startswith("tuner/")}
-
-
-def _last_line(message):
-    lines = [line for line in (message or "unknown error").strip().splitlines() if line.strip()]
-    return lines[-1][:500] if lines else "unknown error"
+    return user_values(params)

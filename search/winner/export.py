@@ -19,7 +19,8 @@ SAVED_MODEL_DIR = "saved_model"
 INFO_FILE = "model_info.json"
 
 
-def export_model(model, out_dir, info, owner, extra_files=None, quantize=False):
+def export_model(model: keras.Model, out_dir: str | Path, info: dict, owner: str,
+                 extra_files: dict[str, str] | None = None, quantize: bool = False) -> Path:
     """Write `model.keras`, `saved_model/` (for TF Serving / TFLite), a JSON of
     hyperparameters and metrics and `extra_files` (name -> text) into a hidden
     folder beside `out_dir`, then move it into place (ownership.replace_dir).
@@ -40,13 +41,14 @@ def export_model(model, out_dir, info, owner, extra_files=None, quantize=False):
     return ownership.replace_dir(staging, out_dir)
 
 
-def registered_model_name(experiment):
+def registered_model_name(experiment: str) -> str:
     """Registry name derived from the experiment, valid for MLflow (no '/' or ':',
     not '..'-like): the experiment's path slug + '-classifier'."""
     return ownership.path_slug(experiment) + "-classifier"
 
 
-def log_winner(tracker, model, x_example, scores):
+def log_winner(tracker: "tracking.SearchTracker", model: keras.Model, x_example: np.ndarray,
+               scores: dict) -> tuple[str, str]:
     """Log the winner as an MLflow model on the parent run and register it (once
     per search: a resumed search finds the version it registered before it was
     killed), tag it with `scores` and move the `champion` alias to it unless the
@@ -111,7 +113,7 @@ def _version_of_run(client, name, run_id):
     return str(found[0].version) if found else None
 
 
-def champion_uri(tracking_uri, experiment, alias=CHAMPION_ALIAS):
+def champion_uri(tracking_uri: str, experiment: str, alias: str = CHAMPION_ALIAS) -> str:
     """`models:/EXPERIMENT-classifier@alias`, checked to exist in the registry."""
     name = registered_model_name(experiment)
     try:
@@ -129,7 +131,7 @@ def pip_requirements():
     """The packages the winner needs to be served, pinned to what trained it.
 
     Given explicitly because MLflow's inference of them re-imports the model in a
-    subprocess: measured 12 of the 13 s that logging the winner took."""
+    subprocess, most of the time that logging the winner took (docs/benchmarks.md)."""
     from importlib import metadata
     wanted = []
     for package in ("tensorflow", "tensorflow-cpu", "keras"):
@@ -148,7 +150,7 @@ def _current_champion_tags(client, name):
     return {**version.tags, "version": str(version.version)}
 
 
-def code_layers(model):
+def code_layers(model: keras.Model) -> list[str]:
     """Names of the layers that hold Python code (Lambda), nested models included:
     Keras safe mode refuses to load a file with them."""
     found = []
@@ -159,7 +161,7 @@ def code_layers(model):
     return found
 
 
-def check_out_dir(out_dir, overwrite, tracking_uri=None):
+def check_out_dir(out_dir: str | Path, overwrite: bool, tracking_uri: str | None = None) -> None:
     """`export --out`: the same rule as a search's --export-dir: never the working
     directory or the store, never a folder with files we did not write; an
     earlier export of ours only with --overwrite."""
@@ -167,7 +169,8 @@ def check_out_dir(out_dir, overwrite, tracking_uri=None):
         tracking_uri=tracking_uri), replace_own=overwrite)
 
 
-def load_model_safely(path, unsafe=False, flag="--unsafe-load"):
+def load_model_safely(path: str | Path, unsafe: bool = False,
+                      flag: str = "--unsafe-load") -> keras.Model:
     """Load a .keras file in Keras safe mode: a file holding Python code (a
     Lambda layer's bytecode) is refused unless the user opts in with `flag`."""
     try:
@@ -180,7 +183,8 @@ def load_model_safely(path, unsafe=False, flag="--unsafe-load"):
                          f"to load; pass {flag} only if you trust where it came from.") from None
 
 
-def load_trial_model(client, run_id, unsafe=False):
+def load_trial_model(client, run_id: str,
+                     unsafe: bool = False) -> tuple[keras.Model, "mlflow.entities.Run"]:
     """Download and load the best-epoch model a trial logged (Keras safe mode
     unless `unsafe`)."""
     try:
@@ -201,7 +205,7 @@ def load_trial_model(client, run_id, unsafe=False):
     return model, run
 
 
-def trial_info(run):
+def trial_info(run: "mlflow.entities.Run") -> dict:
     """Hyperparameters and metrics of a trial run, for model_info.json."""
     return {"run_id": run.info.run_id,
             "trial_id": run.data.tags.get(tracking.TAG_TRIAL_ID),

@@ -138,7 +138,7 @@ def test_bad_data_stops_before_the_search_with_one_clear_line(make_bad_data, mes
                           max_epochs=3, project_dir=str(tmp_path / "project"),
                           tracking_uri=f"sqlite:///{store}/mlflow.db")
     with pytest.raises(UsageError, match=message) as raised:
-        run_search(config, say=lambda _: None)
+        run_search(config)
     assert "\n" not in str(raised.value)
     assert not store.exists(), "MLflow was written to for a search that never started"
     assert not (tmp_path / "project").exists()

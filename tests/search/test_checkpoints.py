@@ -24,7 +24,7 @@ def search(work, tracking_uri, name, **options):
                              "experiment": name, "project_dir": str(work / name),
                              "tracking_uri": tracking_uri,
                              "export_dir": str(work / f"{name}-export"), **options})
-    return config, run_search(config, say=lambda _: None)
+    return config, run_search(config)
 
 
 def checkpointed_trials(project):

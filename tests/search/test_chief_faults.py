@@ -6,8 +6,6 @@ Real processes throughout: launcher, chief, workers, MLflow server."""
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +14,7 @@ from search import SearchConfig, tracking
 from search.errors import UsageError
 from search.distributed.launch import free_port
 from search.state import STATE_FILE
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import run_cli
 from tests.search.test_scale import assert_each_trial_finished_once, launch, trial_runs
 
 

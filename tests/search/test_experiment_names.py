@@ -36,7 +36,7 @@ def test_a_search_under_any_mlflow_name_stays_in_its_folders(case, tmp_path, mon
     config = SearchConfig(space="bridge-small", max_epochs=1, factor=2, retrain="none",
                           log_models="none", experiment=name, project_dir="projects",
                           tracking_uri=tracking_uri, overwrite=True)
-    summary = run_search(config, say=lambda _: None)
+    summary = run_search(config)
     assert main(["report", "--experiment", name, "--tracking-uri", tracking_uri]) == 0
 
     new = tree(tmp_path) - before

@@ -7,6 +7,7 @@ end-to-end tests kill a real `mlflow server` under a real search and start it
 again on the same port."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -77,15 +78,17 @@ def test_other_failures_are_not_retried(name):
     assert len(calls) == 1
 
 
-def test_a_store_that_comes_back_is_waited_for():
-    said, failures = [], [_refused(), _locked()]
+def test_a_store_that_comes_back_is_waited_for(caplog):
+    caplog.set_level(logging.INFO, logger="search")
+    failures = [_refused(), _locked()]
 
     def flaky():
         if failures:
             raise failures.pop(0)
         return "stored"
 
-    assert StoreRetry("http://store", 60, said.append).call(flaky) == "stored"
+    assert StoreRetry("http://store", 60).call(flaky) == "stored"
+    said = [record.getMessage() for record in caplog.records]
     assert said[0].startswith("MLflow store http://store did not answer (MlflowException: "
                               "Connection refused); retrying")
     assert "retrying for up to 60 s" in said[0]

@@ -44,7 +44,7 @@ def test_journal_is_fsynced_before_each_trial_run_is_closed(tmp_path, tracking_u
                           log_models="none", experiment=experiment_name,
                           project_dir=str(project), tracking_uri=tracking_uri,
                           export_dir=str(tmp_path / "export"))
-    run_search(config, say=lambda _: None)
+    run_search(config)
     trial_runs = [c for c in closed if c[1] > 0]
     assert len(trial_runs) >= 2, closed
     assert all(journaled == in_synced for _, journaled, in_synced in trial_runs), closed

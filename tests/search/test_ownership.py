@@ -186,11 +186,11 @@ def test_overwrite_restarts_our_own_search_and_keeps_every_user_file(workdir, tr
     options = dict(space="bridge-small", max_epochs=1, factor=2, retrain="none",
                    log_models="none", experiment="own-overwrite", project_dir="projects",
                    tracking_uri=tracking_uri, export_dir="export")
-    first = run_search(SearchConfig(**options), say=lambda _: None)
+    first = run_search(SearchConfig(**options))
     assert (workdir / "projects" / "own-overwrite" / ownership.PROJECT_MARKER_FILE).is_file()
     user = {k: v for k, v in user_files(workdir).items()
             if not k.startswith(("projects/own-overwrite", "export"))}
-    second = run_search(SearchConfig(**options, overwrite=True), say=lambda _: None)
+    second = run_search(SearchConfig(**options, overwrite=True))
     assert second["parent_run_id"] != first["parent_run_id"]  # searched afresh
     info = (workdir / "export" / "model_info.json").read_text()
     assert second["parent_run_id"] in info and first["parent_run_id"] not in info

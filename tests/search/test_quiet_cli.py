@@ -6,6 +6,7 @@ stdout and stderr are pipes here, as in a log file or CI."""
 import re
 
 from tests.conftest import run_cli
+from tests.search.test_logging import PROGRESS
 
 NOISE = re.compile(r"^[IWE]\d{4} |absl|oneDNN|cpu_feature_guard|WARNING: All log messages"
                    r"|Successfully registered model|Created version|INFO mlflow", re.MULTILINE)
@@ -23,6 +24,7 @@ def test_a_default_run_prints_only_the_tools_own_lines(tmp_path):
     assert not NOISE.search(output), NOISE.search(output).group(0)
     assert "\x1b[" not in output  # no progress bar, in training or in MLflow's log_model
     assert "registered as" in result.stderr  # the tool's own line says it instead
+    assert len(PROGRESS.findall(result.stderr)) == 5  # the default level: one line a trial
 
 
 def test_tensorflow_logs_show_when_the_user_sets_the_level(tmp_path):

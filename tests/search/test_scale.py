@@ -2,6 +2,7 @@
 logical CPUs, and keras-tuner's chief/worker mode as real processes."""
 
 import json
+import logging
 import os
 import re
 import signal
@@ -26,13 +27,15 @@ def trial_runs(client, parent_run_id):
 
 
 def test_mixed_precision_and_xla_flags_run_on_cpu_and_are_logged(tmp_path, tracking_uri,
-                                                                  experiment_name, mlflow_client):
-    said = []
+                                                                  experiment_name, mlflow_client,
+                                                                  caplog):
+    caplog.set_level(logging.INFO, logger="search")
     config = SearchConfig(space="bridge-small", max_epochs=1, experiment=experiment_name,
                           project_dir=str(tmp_path / "p"), tracking_uri=tracking_uri,
                           export_dir=str(tmp_path / "e"), mixed_precision=True,
                           jit_compile=True, batch_size=64)
-    summary = run_search(config, say=said.append)
+    summary = run_search(config)
+    said = [record.getMessage() for record in caplog.records]
     params = mlflow_client.get_run(summary["parent_run_id"]).data.params
     assert params["precision_policy"] == "mixed_float16"
     assert params["jit_compile"] == "True" and params["batch_size"] == "64"
@@ -53,7 +56,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     config = SearchConfig(space="bridge-small", max_epochs=1, strategy="mirrored",
                           experiment=sys.argv[1], project_dir="p", tracking_uri=sys.argv[2],
                           export_dir="e")
-    print(json.dumps(run_search(config, say=lambda _: None)))
+    print(json.dumps(run_search(config)))
 """)
 
 

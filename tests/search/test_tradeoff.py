@@ -30,7 +30,7 @@ def _search(tmp_path, tracking_uri, experiment_name, **options):
                           experiment=experiment_name, project_dir=str(tmp_path / "project"),
                           tracking_uri=tracking_uri, export_dir=str(tmp_path / "export"),
                           **options)
-    return config, run_search(config, say=lambda _: None)
+    return config, run_search(config)
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,7 @@ def retrained_search(tmp_path_factory, tracking_uri):
     patch.setattr(BridgeHyperband, "search", search)
     patch.setattr(ImageData, "pipeline", pipeline)
     try:
-        summary = run_search(config, say=lambda _: None)
+        summary = run_search(config)
     finally:
         patch.undo()
     return config, summary, events

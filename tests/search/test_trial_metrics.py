@@ -35,7 +35,7 @@ def test_keras_tuners_per_trial_gc_skips_the_objects_made_before_the_search(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BridgeHyperband, "on_trial_begin", recording_on_trial_begin)
-        summary = run_search(config, say=lambda _: None)
+        summary = run_search(config)
     assert len(frozen_during_trials) == summary["n_trials"]
     assert min(frozen_during_trials) > 100_000  # TensorFlow's, Keras', MLflow's objects
     assert gc.get_freeze_count() == 0  # given back when the search ended

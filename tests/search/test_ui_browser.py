@@ -13,6 +13,7 @@ import pytest
 
 from search import SearchConfig, run_search
 from search.distributed.launch import free_port
+from tests.conftest import logged_lines
 from tests.search.servers import http_process
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -49,8 +50,8 @@ def ui_on_a_search(tmp_path_factory):
     config = SearchConfig(space="bridge-small", max_epochs=2, factor=2, seed=0, retrain="none",
                           experiment="ui-browser", project_dir=str(work / "project"),
                           tracking_uri=uri, export_dir=str(work / "export"))
-    said = []
-    summary = run_search(config, say=said.append)
+    with logged_lines() as said:
+        summary = run_search(config)
     port = free_port()
     command = [sys.executable, "-m", "search", "ui", "--tracking-uri", uri,
                "--experiment", config.experiment, "--port", str(port)]

@@ -19,7 +19,7 @@ def _search(tmp_path, name, tracking_uri, experiment, seed, **extra):
                           project_dir=str(tmp_path / f"project-{name}"),
                           tracking_uri=tracking_uri, export_dir=str(tmp_path / f"export-{name}"),
                           **extra)
-    return run_search(config, say=lambda _: None)
+    return run_search(config)
 
 
 def _first_trial(client, summary):

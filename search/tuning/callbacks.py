@@ -1,0 +1,114 @@
+"""The Keras callbacks of a trial, in one place: metrics to MLflow, NaN stops,
+the best epoch's model, epoch timing and memory peaks (also the dry run's timer)."""
+
+import math
+import time
+
+import keras
+import keras_tuner
+
+from search.tracking import resume
+from search.tuning import resources
+
+OBJECTIVE = "val_accuracy"
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Sends each epoch's metrics to the trial's child run (step = epoch number,
+    counted from 1 and continuing across Hyperband rounds), and appends them to
+    the trial's local journal first: metrics still queued for MLflow when the
+    process is killed are sent from there on resume (see search/tracking/resume.py)."""
+
+    def __init__(self, tracker, run_id, journal_path=None):
+        super().__init__()
+        self.tracker, self.run_id = tracker, run_id
+        self.journal_path = journal_path
+        self.epochs_logged = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.journal_path:
+            resume.append_journal(self.journal_path, self.run_id, epoch + 1, logs)
+        self.tracker.log_epoch(self.run_id, epoch + 1, logs)
+        self.epochs_logged += 1
+
+
+class FailOnNaN(keras.callbacks.Callback):
+    """Fails the trial (keras-tuner records it FAILED, no retry) at the end of the
+    first epoch whose loss is NaN or infinite: later epochs would only waste time.
+    Checked per epoch, not per batch: a batch hook makes Keras turn every step's
+    logs into Python numbers, a device sync per step."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name in ("loss", "val_loss"):
+            self._check((logs or {}).get(name), name, f"epoch {epoch + 1}")
+
+    @staticmethod
+    def _check(value, name, where):
+        if value is not None and not math.isfinite(float(value)):
+            raise keras_tuner.errors.FailedTrialError(
+                f"{name} became {float(value)} at {where}; the trial's model diverged.")
+
+
+class BestEpochKeeper(keras.callbacks.Callback):
+    """Keeps the weights and optimizer state of the best epoch (by val_accuracy)
+    in memory and, when training ends, saves that model as a .keras file: the
+    trial's best model, logged to MLflow and loaded by the trial that continues
+    it in the next Hyperband round. It replaces keras-tuner's own checkpoint,
+    which saved the weights again at every improving epoch."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.best_value, self.best_epoch, self.best_logs = -float("inf"), None, {}
+        self._best_state = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(OBJECTIVE)
+        if value is not None and value > self.best_value:
+            self.best_value, self.best_epoch, self.best_logs = value, epoch + 1, dict(logs)
+            self._best_state = (self.model.get_weights(),
+                                [v.numpy() for v in self._optimizer_variables()])
+
+    def on_train_end(self, logs=None):
+        if self._best_state is not None:
+            weights, optimizer_values = self._best_state
+            self.model.set_weights(weights)
+            for variable, value in zip(self._optimizer_variables(), optimizer_values):
+                variable.assign(value)
+            self.model.save(self.path)
+            self._best_state = None  # do not hold a copy of the model past the trial
+
+    def _optimizer_variables(self):
+        optimizer = self.model.optimizer
+        return optimizer.variables if optimizer is not None else []
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Seconds of each epoch, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch_seconds = []
+        self._epoch_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+
+
+class ResourceMonitor(EpochTimer):
+    """Times each epoch and resets the memory peaks when training starts. Holds
+    numbers only, so it keeps nothing of the trial alive after `metrics()`."""
+
+    def on_train_begin(self, logs=None):
+        resources.reset_peak_rss()
+        resources.reset_gpu_peaks()
+
+    def metrics(self):
+        seconds = self.epoch_seconds
+        return {"seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
+                "peak_rss_mb": resources.peak_rss_mb(), "rss_mb": resources.rss_mb(),
+                "gpu_peak_mb": resources.gpu_peak_mb()}

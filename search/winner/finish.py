@@ -1,0 +1,170 @@
+"""The winner's steps, after the search: pick the best trial, train it afresh on
+train+val (--retrain), score it on the test split, export and register it, log
+the report, and write the summary."""
+
+import json
+import logging
+import shlex
+import time
+from pathlib import Path
+
+from search import ownership
+from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml
+from search.crashpoints import crash_point
+from search.errors import SearchFailed, last_line
+from search.tracking import description
+from search.tuning import budget, training
+from search.tuning.plan import user_values
+from search.tuning.progress import format_seconds
+from search.winner import export, select, tflite
+
+log = logging.getLogger(__name__)
+
+
+def finish(config, tuner, tracker, image_data, timings, deadline=None):
+    """Pick the winner, train it afresh on train+val (--retrain), score it on the
+    test split, export and register it, and write the summary."""
+    trials = list(tuner.oracle.trials.values())
+    failed = sum(t.status != "COMPLETED" for t in trials)
+    if failed == len(trials):
+        raise SearchFailed(f"all {len(trials)} trials failed; the first failure was: "
+                           f"{_first_failure(trials)}")
+    best_trial, best_run = select.choose(config.select, tuner.oracle, tracker)  # --select
+    local_model = Path(tuner.best_model_path(best_trial.trial_id))
+    if local_model.is_file():
+        model = export.load_model_safely(local_model)
+    else:  # trained by a worker on another machine: take it from MLflow
+        model, _ = export.load_trial_model(tracker.client, best_run.info.run_id)
+    metrics = {"best_val_accuracy": best_trial.score}
+    if config.retrain != "none":
+        model, metrics = _retrain(config, best_run, best_trial, tuner.build_fresh, image_data,
+                                  model, metrics, deadline)
+    if image_data.x_test is not None:
+        # The test split never reaches the tuner; it only scores the winner here.
+        _, metrics["test_accuracy"] = model.evaluate(
+            image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
+    export_dir = Path(config.export_dir or Path("exports") /
+                      ownership.path_slug(config.experiment) / tracker.parent_run_id)
+    export.export_model(model, export_dir, owner=config.search_identity(), info={
+        **export.trial_info(best_run), "search_metrics": metrics,
+        "parent_run_id": tracker.parent_run_id, "data": image_data.description()},
+        extra_files={RESOLVED_CONFIG_FILE: config_to_toml(config)},  # reproduces the search
+        quantize=config.quantize)
+    crash_point("export")  # tests: killed between the export and the registry
+    name, version = export.log_winner(tracker, model, image_data.x_val, {
+        "search_val_accuracy": best_trial.score, "test_accuracy": metrics.get("test_accuracy"),
+        "retrained": config.retrain != "none"})
+    tflite.log_tflite(tracker, export_dir)
+    crash_point("registered")  # tests: killed between the registry and the parent run's end
+    wall = time.perf_counter() - timings["started"]
+    summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
+               "best_run_id": best_run.info.run_id,
+               "best_hyperparameters": user_values(best_trial.hyperparameters.values),
+               "best_val_accuracy": best_trial.score, "export_dir": str(export_dir),
+               "n_trials": len(trials), "n_failed_trials": failed, "wall_seconds": wall,
+               "resampled_draws": getattr(tuner.limit_checker, "refused", 0),  # over a limit
+               "test_accuracy": metrics.get("test_accuracy"),
+               "search_model_test_accuracy": metrics.get("search_model_test_accuracy"),
+               "retrain_epochs": metrics.get("retrain_epochs"),
+               "retrain_seconds": metrics.get("retrain_seconds"),
+               "best_per_bridge": best_scores_per_bridge(trials),
+               "registered_model": name, "registered_version": version,
+               "search_seconds": timings["search_seconds"],
+               "mlflow_seconds": tracker.seconds_in_mlflow,
+               "mlflow_epoch_seconds": tracker.seconds_in_epoch_logging,
+               "mlflow_trial_seconds": timings["mlflow_trial_seconds"]}
+    if deadline is not None:
+        summary.update(budget.used(config, deadline))
+    tracker.log_search_metrics({
+        **{k: v for k, v in summary.items()
+           if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        **{f"best_val_accuracy_{bridge}": best["val_accuracy"]
+           for bridge, best in summary["best_per_bridge"].items()}})
+    tracker.set_search_tags({"best_run_id": best_run.info.run_id,
+                             "best_trial_id": best_trial.trial_id,
+                             "registered_model": f"{name}/{version}"})
+    if config.summary_json:
+        Path(config.summary_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.summary_json).write_text(json.dumps(summary, indent=2))
+    description.log_description(tracker, config, {**summary, "best_trial_id": best_trial.trial_id},
+                                image_data.description())
+    _log_result(best_trial, metrics, summary)
+    return summary
+
+
+def log_report(tracker):
+    """Trial table and plots as artifacts on the parent run. The search and its
+    winner are already stored, so a failing report only warns (and can be
+    rebuilt from the store with `bridge-search report`)."""
+    from search.tracking import report
+    rebuild = (f"bridge-search report --experiment {shlex.quote(tracker.experiment_name)} "
+               f"--run-id {tracker.parent_run_id}")
+    try:
+        report.log_search_report(tracker.client, tracker.experiment_name, tracker.parent_run_id)
+    except Exception as error:  # noqa: BLE001 - see docstring
+        log.warning(f"warning: the search report was not logged ({type(error).__name__}: "
+                    f"{error}); build it with: {rebuild}")
+        return
+    log.info(f"Report (trial table, plots): artifacts {report.REPORT_ARTIFACT}/ of run "
+             f"{tracker.parent_run_id}; print it again: {rebuild}")
+
+
+def _retrain(config, best_run, best_trial, build, image_data, search_model, metrics,
+             deadline=None):
+    """The exported model: the winner's hyperparameters trained afresh on
+    train + val. The search's own best model is scored on test too, so the
+    summary shows what the final training added."""
+    if image_data.x_test is not None:
+        _, metrics["search_model_test_accuracy"] = search_model.evaluate(
+            image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
+    epochs = training.retrain_epochs(best_run.data.metrics.get("best_epoch"),
+                                     config.min_retrain_epochs)
+    if deadline is not None:  # --time-budget: what is left of it
+        epochs = deadline.retrain_epochs(epochs, budget.retrain_epoch_seconds(
+            {"epoch_seconds": deadline.epoch_seconds}, image_data))
+        if epochs == 0:
+            log.warning("No time left in --time-budget for the final training: exporting "
+                        "the search's best model.")
+            return search_model, metrics
+    log.info(f"Training the winner afresh on train+val for {epochs} epochs (--retrain).")
+    started = time.perf_counter()
+    model = training.retrain_on_train_and_val(
+        build, best_trial.hyperparameters, image_data, epochs, config.batch_size,
+        config.seed, config.lr_schedule)
+    metrics.update({"retrain_epochs": epochs,
+                    "retrain_seconds": time.perf_counter() - started})
+    return model, metrics
+
+
+def _log_result(best_trial, metrics, summary):
+    test = metrics.get("test_accuracy")
+    log.info(f"Best trial {best_trial.trial_id}: val_accuracy {best_trial.score:.4f}"
+             + (f", test_accuracy {test:.4f}" if test is not None else "")
+             + f" | {summary['best_hyperparameters']}")
+    if summary["best_per_bridge"]:
+        log.info("Best val_accuracy per bridge: " + ", ".join(
+            f"{bridge} {best['val_accuracy']:.4f}"
+            for bridge, best in summary["best_per_bridge"].items()))
+    log.info(f"{summary['n_trials']} trials ({summary['n_failed_trials']} failed) in "
+             f"{format_seconds(summary['wall_seconds'])}; winner exported to "
+             f"{summary['export_dir']}, registered as {summary['registered_model']} "
+             f"v{summary['registered_version']}.")
+
+
+def _first_failure(trials):
+    failed = [t for t in trials if t.message]
+    return last_line(failed[0].message) if failed else "unknown"
+
+
+def best_scores_per_bridge(trials, bridge_hp="bridge"):
+    """{bridge: {val_accuracy, trial_id, hyperparameters}} of the best completed
+    trial of each bridge, so every search answers "which bridge, on this data"."""
+    best = {}
+    for trial in trials:
+        bridge = trial.hyperparameters.values.get(bridge_hp)
+        if bridge is None or trial.status != "COMPLETED" or trial.score is None:
+            continue
+        if bridge not in best or trial.score > best[bridge]["val_accuracy"]:
+            best[bridge] = {"val_accuracy": float(trial.score), "trial_id": trial.trial_id,
+                            "hyperparameters": user_values(trial.hyperparameters.values)}
+    return dict(sorted(best.items()))
