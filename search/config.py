@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from search.config_rules import (check_data_options, check_space, check_tracking_uri,
+                                 require, flag, parse_duration)
 from search.errors import UsageError
 from search.ownership import (check_export_target, check_project_overwrite, path_slug,
                               protected_paths)
@@ -132,58 +134,49 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def flag(name):
-    return "--" + name.replace("_", "-")
-
-
-def _require(condition, name, value, accepted):
-    if not condition:
-        raise UsageError(f"{flag(name)} {value!r} is invalid: {accepted}.")
-
-
 def validate(config):
     """Check every option before anything trains or writes to MLflow."""
-    _require(config.max_epochs >= 1, "max_epochs", config.max_epochs, "must be an integer >= 1")
-    _require(1 <= config.min_epochs <= config.max_epochs, "min_epochs", config.min_epochs,
+    require(config.max_epochs >= 1, "max_epochs", config.max_epochs, "must be an integer >= 1")
+    require(1 <= config.min_epochs <= config.max_epochs, "min_epochs", config.min_epochs,
              f"must be an integer from 1 to --max-epochs ({config.max_epochs})")
-    _require(config.factor >= 2, "factor", config.factor, "must be an integer >= 2")
-    _require(config.hyperband_iterations >= 1, "hyperband_iterations",
+    require(config.factor >= 2, "factor", config.factor, "must be an integer >= 2")
+    require(config.hyperband_iterations >= 1, "hyperband_iterations",
              config.hyperband_iterations, "must be an integer >= 1")
-    _require(config.seed >= 0, "seed", config.seed, "must be an integer >= 0")
+    require(config.seed >= 0, "seed", config.seed, "must be an integer >= 0")
     if config.time_budget is not None:
         parse_duration(config.time_budget)
-    _require(config.warm_start is None or bool(config.warm_start.strip()), "warm_start",
+    require(config.warm_start is None or bool(config.warm_start.strip()), "warm_start",
              config.warm_start, "expected an experiment name or a parent run id")
-    _require(config.batch_size >= 1, "batch_size", config.batch_size, "must be an integer >= 1")
-    _require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
-    _require(config.lr_schedule in LR_SCHEDULES, "lr_schedule", config.lr_schedule,
+    require(config.batch_size >= 1, "batch_size", config.batch_size, "must be an integer >= 1")
+    require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
+    require(config.lr_schedule in LR_SCHEDULES, "lr_schedule", config.lr_schedule,
              f"accepted: {', '.join(LR_SCHEDULES)}")
-    _require(config.retrain in RETRAIN_CHOICES, "retrain", config.retrain,
+    require(config.retrain in RETRAIN_CHOICES, "retrain", config.retrain,
              f"accepted: {', '.join(RETRAIN_CHOICES)}")
-    _require(config.min_retrain_epochs >= 1, "min_retrain_epochs", config.min_retrain_epochs,
+    require(config.min_retrain_epochs >= 1, "min_retrain_epochs", config.min_retrain_epochs,
              "must be an integer >= 1")
-    _require(0.0 < config.val_split < 1.0, "val_split", config.val_split,
+    require(0.0 < config.val_split < 1.0, "val_split", config.val_split,
              "must be a fraction strictly between 0 and 1")
-    _require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints,
+    require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints,
              "must be an integer >= 1 (the best trial's checkpoint is always kept)")
-    _require(config.log_models in LOG_MODELS, "log_models", config.log_models,
+    require(config.log_models in LOG_MODELS, "log_models", config.log_models,
              f"accepted: {' | '.join(LOG_MODELS)}")
-    _require(config.strategy in STRATEGIES, "strategy", config.strategy,
+    require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
-    _check_data_options(config)
+    check_data_options(config)
     _check_cost_options(config)
-    _require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
+    require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
              "must be a number of seconds >= 0")
-    _require(config.chief_timeout > 0, "chief_timeout", config.chief_timeout,
+    require(config.chief_timeout > 0, "chief_timeout", config.chief_timeout,
              "must be a number of seconds > 0")
-    _require(bool(config.experiment.strip()), "experiment", config.experiment,
+    require(bool(config.experiment.strip()), "experiment", config.experiment,
              "must be a non-empty name")
-    _require(len(config.experiment) <= MAX_EXPERIMENT_NAME_LENGTH, "experiment",
+    require(len(config.experiment) <= MAX_EXPERIMENT_NAME_LENGTH, "experiment",
              config.experiment[:40] + "...",
              f"MLflow accepts names of at most {MAX_EXPERIMENT_NAME_LENGTH} characters, "
              f"got {len(config.experiment)}")
-    _check_tracking_uri(config.resolved_tracking_uri())
-    _check_space(config.space)
+    check_tracking_uri(config.resolved_tracking_uri())
+    check_space(config.space)
     _check_export_dir(config)
     if config.overwrite:
         check_project_overwrite(config.project_dir, config.project_name)
@@ -191,93 +184,11 @@ def validate(config):
 
 def _check_cost_options(config):
     from search.winner.select import parse_select  # light: no TensorFlow, no MLflow
-    _require(config.max_params is None or config.max_params >= 1, "max_params",
+    require(config.max_params is None or config.max_params >= 1, "max_params",
              config.max_params, "must be an integer >= 1 (a number of parameters)")
-    _require(config.max_latency_ms is None or config.max_latency_ms > 0, "max_latency_ms",
+    require(config.max_latency_ms is None or config.max_latency_ms > 0, "max_latency_ms",
              config.max_latency_ms, "must be a number of milliseconds > 0")
     parse_select(config.select)
-
-
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
-MIN_TIME_BUDGET_SECONDS = 10
-
-
-def parse_duration(text):
-    """'90s', '15m', '2h', '1.5h' -> seconds (a float)."""
-    import re
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh])\s*", str(text))
-    seconds = float(match[1]) * DURATION_UNITS[match[2]] if match else None
-    _require(seconds is not None and seconds >= MIN_TIME_BUDGET_SECONDS, "time_budget", text,
-             f"expected a number and a unit s, m or h (e.g. 90s, 15m, 2h), at least "
-             f"{MIN_TIME_BUDGET_SECONDS}s")
-    return seconds
-
-
-# The tracking stores MLflow has built in; plugins add theirs as entry points.
-TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file",
-                    "databricks", "databricks-uc", "uc")
-URI_FORMS = "expected sqlite:///PATH.db, http(s)://HOST:PORT, postgresql://... or file:PATH"
-
-
-def _check_tracking_uri(uri):
-    """Judged from the text alone (MLflow and TensorFlow are not imported yet)."""
-    from urllib.parse import urlparse
-    parsed = urlparse(uri)
-    if not parsed.scheme:  # MLflow reads a plain path as a file store
-        _require(Path(uri).is_absolute(), "tracking_uri", uri, URI_FORMS)
-        return
-    scheme = parsed.scheme.partition("+")[0]  # postgresql+psycopg2: dialect+driver
-    accepted = TRACKING_SCHEMES + _plugin_schemes()
-    _require(scheme in accepted, "tracking_uri", uri,
-             f"scheme {scheme!r} is not a tracking store MLflow knows (accepted: "
-             f"{', '.join(accepted)}); {URI_FORMS}")
-    if scheme == "sqlite":
-        _require(uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"), "tracking_uri",
-                 uri, "expected sqlite:///PATH.db (three slashes, then the file's path)")
-    if scheme in ("http", "https"):
-        _require(bool(parsed.hostname), "tracking_uri", uri,
-                 f"expected {scheme}://HOST:PORT (no host given)")
-
-
-def _plugin_schemes():
-    from importlib.metadata import entry_points
-    return tuple(e.name for e in entry_points(group="mlflow.tracking_store"))
-
-
-def _check_space(spec):
-    """A registered name or an existing FILE.py, judged without importing Keras."""
-    import spaces  # light: its factories are imported when a space is loaded
-    try:
-        spaces.check_space_spec(spec)
-    except spaces.SpaceError as error:
-        raise UsageError(str(error)) from None
-
-
-DATA_KINDS = {"digits": False, "tfds": True, "folder": True, "npz": True}  # kind -> takes :ARG
-COLORS = ("grayscale", "rgb")
-# Options that only some sources read: given with another source they would be
-# silently ignored, so they are refused instead.
-SOURCE_OPTIONS = {"data_dir": ("tfds",), "image_size": ("folder", "tfds"),
-                  "color": ("folder", "tfds"), "skip_bad_images": ("folder",)}
-
-
-def _check_data_options(config):
-    kind, colon, argument = config.data.partition(":")
-    _require(kind in DATA_KINDS and DATA_KINDS[kind] == bool(argument) and
-             (bool(colon) == DATA_KINDS[kind]), "data", config.data,
-             "accepted: digits, tfds:NAME[:CONFIG], folder:PATH, npz:PATH")
-    for name, kinds in SOURCE_OPTIONS.items():
-        value = getattr(config, name)
-        if value not in (None, False) and kind not in kinds:
-            raise UsageError(f"{flag(name)} applies to --data "
-                             f"{' and '.join(k + ':' for k in kinds)} only, not to "
-                             f"--data {config.data}; remove it.")
-    if config.image_size is not None:
-        _require(len(config.image_size) == 2 and all(
-            isinstance(side, int) and side >= 1 for side in config.image_size),
-            "image_size", config.image_size, "expected two integers HEIGHT WIDTH >= 1")
-    _require(config.color in (None, *COLORS), "color", config.color,
-             f"accepted: {' | '.join(COLORS)}")
 
 
 def _check_export_dir(config):

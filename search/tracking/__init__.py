@@ -9,8 +9,6 @@ is summed in `seconds_in_mlflow` for the overhead benchmark.
 import contextlib
 from collections.abc import Iterator
 import logging
-import queue
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,6 +21,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from search.errors import UsageError
 from search.ownership import path_slug
 from search.tracking.reachable import check_reachable
+from search.tracking.sender import BackgroundSender
 from search.tracking.retry import RetryingClient, StoreRetry, bound_mlflow_http_retries
 
 # Tag names (stable: the report and other tools query them).
@@ -235,43 +234,6 @@ class SearchTracker:
             if model_path is not None:
                 self.client.log_artifact(run_id, str(model_path), BEST_MODEL_ARTIFACT)
             self.client.set_terminated(run_id, status=status)
-
-
-class BackgroundSender:
-    """One daemon thread that sends metric batches in order.
-
-    Why not MLflow's own `log_batch(synchronous=False)`: ending a run then shuts
-    its async queue down, which cost more per trial than the logging itself
-    (scripts/bench_overhead.py; docs/benchmarks.md). A plain queue drained at
-    trial end costs next to nothing."""
-
-    def __init__(self, client):
-        self.client = client
-        self._queue = queue.Queue()
-        self._error = None
-        threading.Thread(target=self._work, name="mlflow-metrics", daemon=True).start()
-
-    def send(self, run_id, metrics):
-        self._queue.put((run_id, metrics))
-
-    def drain(self):
-        """Block until every batch sent so far is stored; re-raise a failure (the
-        client retries transient ones, so only an outage longer than
-        --store-retry-seconds gets here; the journal keeps the epochs)."""
-        self._queue.join()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def _work(self):
-        while True:
-            run_id, metrics = self._queue.get()
-            try:
-                self.client.log_batch(run_id, metrics=metrics)
-            except Exception as error:  # surfaced to the trainer by drain()
-                self._error = error
-            finally:
-                self._queue.task_done()
 
 
 def trial_run_name(trial_id, hyperparameters):

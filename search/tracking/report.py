@@ -20,6 +20,8 @@ import mlflow
 from search import tracking
 from search.errors import UsageError
 from search.tracking import pareto
+from search.tracking.report_plots import (colours_by_bridge, plot_accuracy_vs_params,
+                                          plot_brackets, plot_curves)
 
 REPORT_ARTIFACT = "report"  # folder on the parent run
 REPORT_FILE = "report.md"
@@ -176,105 +178,6 @@ def write_csv(trials, path):
         writer.writerows(map(_row, trials))
 
 
-# ----- plots -----------------------------------------------------------------------
-def _colours(trials):
-    """One fixed colour per bridge, the same in every plot."""
-    from matplotlib import colormaps
-    palette = colormaps["tab10"].colors
-    bridges = list(dict.fromkeys(["flatten", "gap", "gmp", "concat"] +
-                                 sorted({t.bridge for t in trials})))
-    return {bridge: palette[i % len(palette)] for i, bridge in enumerate(bridges)}
-
-
-def _legend_by_bridge(axes, colours, trials):
-    from matplotlib.lines import Line2D
-    present = [b for b in colours if any(t.bridge == b for t in trials)]
-    axes.legend([Line2D([], [], color=colours[b], marker="o") for b in present], present,
-                title="bridge", fontsize="small")
-
-
-def plot_curves(trials, colours, path):
-    """val_accuracy against epoch, one line per trial, coloured by bridge. A
-    continued Hyperband trial starts where its predecessor stopped (steps go on)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    last_point = {t.trial_id: t.history[-1] for t in trials if t.history}
-    for trial in trials:
-        if trial.history and trial.continues in last_point:  # dotted: continued from
-            (x0, y0), (x1, y1) = last_point[trial.continues], trial.history[0]
-            axes.plot([x0, x1], [y0, y1], linestyle=":", color=colours[trial.bridge])
-        if trial.history:
-            epochs, values = zip(*trial.history)
-            axes.plot(epochs, values, marker="o", markersize=3, alpha=0.8,
-                      color=colours[trial.bridge])
-            axes.annotate(trial.trial_id, (epochs[-1], values[-1]), fontsize=6)
-    axes.set(xlabel="epoch", ylabel="val_accuracy", title="val_accuracy per trial "
-             "(dotted: Hyperband continues a trial)")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
-    _legend_by_bridge(axes, colours, trials)
-    _save(figure, path)
-
-
-def plot_accuracy_vs_params(trials, colours, path):
-    """Best val_accuracy against parameter count; each bridge's best is ringed."""
-    import matplotlib.pyplot as plt
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    finished = [t for t in trials if t.finished and t.param_count]
-    for trial in finished:
-        axes.scatter(trial.param_count, trial.best_val_accuracy, color=colours[trial.bridge],
-                     alpha=0.7)
-    for bridge, best in best_row_per_bridge(finished).items():
-        axes.scatter(best.param_count, best.best_val_accuracy, s=160, facecolors="none",
-                     edgecolors=colours[bridge], linewidths=2)
-        axes.annotate(f"best {bridge}", (best.param_count, best.best_val_accuracy),
-                      textcoords="offset points", xytext=(6, 6), fontsize=8)
-    if finished:
-        axes.set_xscale("log")
-    axes.set(xlabel="parameters", ylabel="best val_accuracy",
-             title="best val_accuracy against model size")
-    axes.grid(alpha=0.3)
-    _legend_by_bridge(axes, colours, finished)
-    _save(figure, path)
-
-
-def plot_brackets(trials, colours, path):
-    """Hyperband's shape: trials per (bracket, round), stacked by bridge."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-    slots = sorted({(t.bracket, t.round) for t in trials},
-                   key=lambda s: (-_int(s[0]), _int(s[1])))
-    figure, axes = plt.subplots(figsize=(max(5, 0.8 * len(slots) + 2), 4.5))
-    bottoms = [0] * len(slots)
-    for bridge, colour in colours.items():
-        counts = [sum(t.bridge == bridge and (t.bracket, t.round) == s for t in trials)
-                  for s in slots]
-        if any(counts):
-            axes.bar(range(len(slots)), counts, bottom=bottoms, color=colour, label=bridge)
-            bottoms = [b + c for b, c in zip(bottoms, counts)]
-    axes.set_xticks(range(len(slots)), [f"bracket {b}\nround {r}" for b, r in slots],
-                    fontsize=7)
-    axes.set(ylabel="trials", title="Hyperband: trials per bracket and round")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.legend(title="bridge", fontsize="small")
-    _save(figure, path)
-
-
-def _int(text):
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        return -1
-
-
-def _save(figure, path):
-    import matplotlib.pyplot as plt
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
 # ----- the whole report --------------------------------------------------------------
 def build_report(client, experiment_name, out_dir, parent_run_id=None):
     """Write the report files into `out_dir`; return (markdown text, parent run)."""
@@ -288,9 +191,10 @@ def build_report(client, experiment_name, out_dir, parent_run_id=None):
         trials, markdown_table)
     (out / REPORT_FILE).write_text(text)
     write_csv(trials, out / CSV_FILE)
-    colours = _colours(trials)
+    colours = colours_by_bridge(trials)
     plot_curves(trials, colours, out / CURVES_PLOT)
-    plot_accuracy_vs_params(trials, colours, out / PARAMS_PLOT)
+    plot_accuracy_vs_params(trials, colours, out / PARAMS_PLOT, best_row_per_bridge(
+        [t for t in trials if t.finished and t.param_count]))
     plot_brackets(trials, colours, out / BRACKETS_PLOT)
     pareto.plot_fronts(trials, colours, out / pareto.PARETO_PLOT)
     (out / pareto.TRADEOFF_FILE).write_text("\n".join(pareto.verdict_lines(trials)) + "\n")
