@@ -44,16 +44,22 @@ def _ratio(value, reference):
     return f"{value / reference:.1f}x"
 
 
-def verdict_lines(trials):
-    """One line per bridge: its best trial against the most accurate bridge's."""
+def best_row_per_bridge(trials):
+    """{bridge: its best finished trial}, best bridge first."""
     best = {}
     for trial in trials:
         if trial.finished and (trial.bridge not in best or
                                trial.best_val_accuracy > best[trial.bridge].best_val_accuracy):
             best[trial.bridge] = trial
+    return dict(sorted(best.items(), key=lambda item: -item[1].best_val_accuracy))
+
+
+def verdict_lines(trials):
+    """One line per bridge: its best trial against the most accurate bridge's."""
+    best = best_row_per_bridge(trials)
     if not best:
         return []
-    top = max(best.values(), key=lambda t: t.best_val_accuracy)
+    top = next(iter(best.values()))
     lines = [f"{top.bridge}: the most accurate bridge on this data, val accuracy "
              f"{top.best_val_accuracy:.4f} with {_count(top.param_count)} parameters"
              + (f", {top.latency_ms:.2f} ms per image" if top.latency_ms else "") + "."]

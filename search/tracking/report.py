@@ -20,6 +20,7 @@ import mlflow
 from search import tracking
 from search.errors import UsageError
 from search.tracking import pareto
+from search.tracking.pareto import best_row_per_bridge
 from search.tracking.report_plots import (colours_by_bridge, plot_accuracy_vs_params,
                                           plot_brackets, plot_curves)
 
@@ -108,16 +109,6 @@ def _trial(client, run):
                  round=tags.get(tracking.TAG_ROUND, ""),
                  continues=tags.get(tracking.TAG_CONTINUES, ""), history=history,
                  latency_ms=metrics.get("latency_ms_batch1"))
-
-
-def best_row_per_bridge(trials):
-    """{bridge: its best finished trial}, best bridge first."""
-    best = {}
-    for trial in trials:
-        if trial.finished and (trial.bridge not in best or
-                               trial.best_val_accuracy > best[trial.bridge].best_val_accuracy):
-            best[trial.bridge] = trial
-    return dict(sorted(best.items(), key=lambda item: -item[1].best_val_accuracy))
 
 
 # ----- text ------------------------------------------------------------------------

@@ -10,9 +10,12 @@ deprecated (its warning is silenced here; the tests compare with Keras on it).
 
 import contextlib
 import io
+import logging
 import warnings
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 TFLITE_FILE = "model.tflite"
 TFLITE_INT8_FILE = "model_int8.tflite"
@@ -31,11 +34,21 @@ def convert(model, quantize=False):
 
 
 def write_tflite(model, folder, quantize=False):
-    """Write the TFLite file(s) into `folder`; return {file name: size in MB}."""
+    """Write the TFLite file(s) into `folder`; return {file name: size in MB}.
+
+    A model the converter refuses (e.g. mixed_float16 ops TFLite's builtins lack)
+    gets no TFLite file and a warning: the .keras and SavedModel exports are what
+    the search promised, so the TFLite extra never fails a search."""
     sizes = {}
     for name, quantized in [(TFLITE_FILE, False)] + ([(TFLITE_INT8_FILE, True)] if quantize
                                                       else []):
-        content = convert(model, quantized)
+        try:
+            content = convert(model, quantized)
+        except Exception as error:  # noqa: BLE001 - TF's ConverterError and friends
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+            log.warning(f"warning: {name} not written: the TFLite converter refused the "
+                        f"model ({reason}); model.keras and saved_model/ are complete.")
+            continue
         (folder / name).write_bytes(content)
         sizes[name] = len(content) / 1e6
     return sizes

@@ -60,7 +60,9 @@ def test_a_worker_without_its_chief_stops_after_the_chief_timeout(
         tmp_path, tracking_uri, experiment_name, mlflow_client):
     # A search the chief opened (its parent run and state file), then the chief is gone.
     experiment_id = mlflow_client.create_experiment(experiment_name)
-    parent = mlflow_client.create_run(experiment_id).info.run_id
+    # Workers find the parent run in MLflow by its role tag (no shared project dir).
+    parent = mlflow_client.create_run(experiment_id,
+                                      tags={tracking.TAG_ROLE: "search"}).info.run_id
     project = tmp_path / "project" / experiment_name
     project.mkdir(parents=True)
     (project / STATE_FILE).write_text(json.dumps({"parent_run_id": parent,
