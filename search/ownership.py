@@ -110,9 +110,15 @@ def staging_dir(target):
     target.parent.mkdir(parents=True, exist_ok=True)
     for tag in (STAGING_TAG, RETIRED_TAG):
         for leftover in target.parent.glob(f".{target.name}{tag}*"):
-            if (leftover / EXPORT_OWNER_FILE).is_file() and not foreign_entries(leftover):
-                shutil.rmtree(leftover, ignore_errors=True)
+            _remove_if_ours(leftover)
     return Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_TAG}", dir=target.parent))
+
+
+def _remove_if_ours(folder):
+    """Remove a staging or retired folder only when it carries our owner file and
+    nothing else we did not write."""
+    if (folder / EXPORT_OWNER_FILE).is_file() and not foreign_entries(folder):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def replace_dir(complete, target):
@@ -127,7 +133,7 @@ def replace_dir(complete, target):
                              f"({', '.join(foreign_entries(target)[:3])}); the export is "
                              f"left in {complete}.")
         retired = target.parent / f".{target.name}{RETIRED_TAG}{os.getpid()}"
-        shutil.rmtree(retired, ignore_errors=True)  # left by a killed export of this pid
+        _remove_if_ours(retired)  # left by a killed export of this pid
         os.rename(target, retired)
     os.rename(complete, target)
     if retired is not None:
