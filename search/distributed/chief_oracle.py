@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from search.tuning import kt_compat
+
 logger = logging.getLogger(__name__)
 
 ORACLE_FILE = "oracle.json"  # keras-tuner's own name for the saved oracle state
@@ -39,13 +41,17 @@ def saved_ongoing_trials(project_folder):
 
 
 def give_back_ongoing_trials(oracle, ongoing):
-    """Undo `Oracle.reload`'s retry queueing for the trials that workers hold.
-    Touches keras-tuner's private `_retry_queue` (1.4.x): see the module doc."""
+    """Undo `Oracle.reload`'s retry queueing for every trial the dead chief saved
+    as ongoing, and give each one still RUNNING back to the worker that holds it.
+
+    A saved "ongoing" trial may have ended already: keras-tuner's end_trial saves
+    oracle.json before it drops the trial from `ongoing_trials`, so a chief killed
+    in between lists a COMPLETED trial that reload would hand out a second time.
+    """
     for tuner_id, trial_id in ongoing.items():
+        kt_compat.take_back_from_retry_queue(oracle, trial_id)
         if trial_id not in oracle.trials or oracle.trials[trial_id].status != "RUNNING":
-            continue  # ended after the save; nothing is held
-        if trial_id in oracle._retry_queue:
-            oracle._retry_queue.remove(trial_id)
+            continue  # ended before the chief died; nothing is held
         oracle.ongoing_trials[tuner_id] = oracle.trials[trial_id]
         oracle.tuner_ids.add(tuner_id)
         logger.info("Chief: trial %s stays with %s, which is still training it.",

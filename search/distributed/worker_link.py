@@ -17,9 +17,9 @@ import time
 
 import grpc
 from keras_tuner.errors import FatalError
-from keras_tuner.src.distribute import oracle_client
 
 from search.errors import SearchFailed
+from search.tuning import kt_compat
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _patient(request, tuner_id, address, timeout_seconds):
                     f"worker {tuner_id}: the chief at {address} did not answer for "
                     f"{timeout_seconds:g} s (--chief-timeout); stopped. Restart the chief "
                     f"and this worker with the same command to go on with the search.")
-            oracle_client.TIMEOUT = left  # read by OracleClient at each call
+            kt_compat.set_worker_request_timeout(left)
             try:
                 return request(*args, **kwargs)
             except grpc.RpcError as error:

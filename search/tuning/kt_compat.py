@@ -42,6 +42,11 @@ Private names touched, and why:
 - `keras_tuner.oracles.HyperbandOracle._random_values`: the random draw of a new
   trial's values, filtered so that models over --max-params / --max-latency-ms
   are drawn again instead of failing (search/tuning/limits.py).
+- `keras_tuner.oracles.HyperbandOracle._retry_queue`: where `Oracle.reload` puts
+  every trial the dead chief listed as ongoing; a restarted chief takes back
+  those its workers still hold or that had ended (search/distributed/chief_oracle.py).
+- `keras_tuner.src.distribute.oracle_client.TIMEOUT`: the deadline of a worker's
+  every request (an hour); set per request to what is left of --chief-timeout.
 """
 
 import warnings
@@ -75,6 +80,8 @@ PRIVATE_NAMES = {
     "keras_tuner.oracles.HyperbandOracle._brackets": None,
     "keras_tuner.oracles.HyperbandOracle._start_new_bracket": "(self)",
     "keras_tuner.oracles.HyperbandOracle._random_values": "(self)",
+    "keras_tuner.oracles.HyperbandOracle._retry_queue": None,
+    "keras_tuner.src.distribute.oracle_client.TIMEOUT": None,
 }
 
 
@@ -97,6 +104,18 @@ def has_chief_oracle():
 def is_chief_oracle():
     from keras_tuner.src.distribute import utils
     return utils.is_chief_oracle()
+
+
+def take_back_from_retry_queue(oracle, trial_id):
+    """Remove the one copy of `trial_id` that `Oracle.reload` queued for retry."""
+    if trial_id in oracle._retry_queue:
+        oracle._retry_queue.remove(trial_id)
+
+
+def set_worker_request_timeout(seconds):
+    """The deadline of the next request a worker's OracleClient sends."""
+    from keras_tuner.src.distribute import oracle_client
+    oracle_client.TIMEOUT = seconds
 
 
 def distribution_scope(strategy):

@@ -118,6 +118,35 @@ def test_a_reloaded_chief_oracle_gives_each_worker_its_trial_back(tmp_path):
     assert again.end_order.count(held.trial_id) == 1
 
 
+def test_a_trial_ended_just_before_the_chief_died_is_not_handed_out_again(tmp_path):
+    """keras-tuner's end_trial saves oracle.json before it drops the trial from
+    `ongoing_trials`: a chief killed in that window leaves an ended trial listed as
+    ongoing, `Oracle.reload` queues it for retry, and the next worker would train a
+    COMPLETED trial a second time (seen in CI as two finished runs of one trial)."""
+    import keras_tuner
+    from search.distributed import chief_oracle
+
+    def oracle():
+        made = keras_tuner.oracles.HyperbandOracle(
+            objective="val_accuracy", max_epochs=2, factor=2, seed=0,
+            hyperparameters=_space())
+        made._set_project_dir(str(tmp_path), "p")
+        return made
+
+    first = oracle()
+    ended = first.create_trial("tuner1")
+    first.update_trial(ended.trial_id, {"val_accuracy": 0.5})
+    ended.status = "COMPLETED"
+    first.end_trial(ended)  # its last save still lists the trial as ongoing
+    assert ended.trial_id in chief_oracle.saved_ongoing_trials(tmp_path / "p").values()
+    again = oracle()
+    again.reload()
+    chief_oracle.prepare_chief(again, tmp_path / "p",
+                               chief_oracle.saved_ongoing_trials(tmp_path / "p"))
+    assert again.create_trial("tuner2").trial_id != ended.trial_id
+    assert again.trials[ended.trial_id].status == "COMPLETED"
+
+
 def _space():
     import keras_tuner
     hp = keras_tuner.HyperParameters()
