@@ -9,7 +9,11 @@ as scanned or photographed type would vary. The split is by font: validation
 and test fonts are never seen in training, so the test asks "does it read a
 typeface it has not seen", not "does it recall a render".
 
-    python scripts/make_glyphs.py [--out /tmp/glyphs_split.npz] [--size 16]
+    python scripts/make_glyphs.py [--out /tmp/glyphs_split.npz] [--size 16] [--renders 3]
+
+The 28x28 set of >= 20k images that the issue-12 benchmarks use (docs/budget.md):
+
+    python scripts/make_glyphs.py --size 28 --renders 40 --out /tmp/glyphs28_split.npz
 """
 
 import argparse
@@ -23,7 +27,6 @@ FONT_DIRS = [Path("/usr/share/fonts"),
              Path(__import__("matplotlib").get_data_path()) / "fonts" / "ttf"]
 # Symbol / math-extension fonts hold no (or shuffled) Latin letters.
 SKIP = ("cmex", "cmsy", "STIXNonUni", "STIXSiz", "LastResort", "MathTeX", "Display")
-RENDERS_PER_GLYPH = 3
 
 
 def font_files():
@@ -57,7 +60,7 @@ def is_latin(font_path):
     return a.max() > 0 and b.max() > 0 and not np.array_equal(a, b)
 
 
-def build(size, seed):
+def build(size, seed, renders=3):
     rng = np.random.default_rng(seed)
     fonts = [path for path in font_files() if is_latin(path)]
     order = rng.permutation(len(fonts))
@@ -70,7 +73,7 @@ def build(size, seed):
         for index in indices:
             for label, letter in enumerate(LETTERS):
                 for char in (letter, letter.lower()):
-                    for _ in range(RENDERS_PER_GLYPH):
+                    for _ in range(renders):
                         images.append(render(fonts[index], char, size, rng))
                         labels.append(label)
         arrays[f"x_{split}"] = np.stack(images)[..., np.newaxis]
@@ -84,8 +87,10 @@ def main():
     parser.add_argument("--out", default="/tmp/glyphs_split.npz")
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--renders", type=int, default=3,
+                        help="jittered renders of each glyph (more: a bigger set)")
     args = parser.parse_args()
-    arrays, fonts = build(args.size, args.seed)
+    arrays, fonts = build(args.size, args.seed, args.renders)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
     for split in ("train", "val", "test"):
