@@ -91,20 +91,12 @@ def test_the_chief_timeout_must_be_positive():
 def test_a_reloaded_chief_oracle_gives_each_worker_its_trial_back(tmp_path):
     """In process, on keras-tuner's own oracle: without chief_oracle the trial
     tuner1 holds goes to the retry queue and tuner2 is handed it a second time."""
-    import keras_tuner
     from search.distributed import chief_oracle
 
-    def oracle():
-        made = keras_tuner.oracles.HyperbandOracle(
-            objective="val_accuracy", max_epochs=2, factor=2, seed=0,
-            hyperparameters=_space())
-        made._set_project_dir(str(tmp_path), "p")
-        return made
-
-    first = oracle()
+    first = _oracle(tmp_path)
     held = first.create_trial("tuner1")
     first.save()
-    again = oracle()
+    again = _oracle(tmp_path)
     again.reload()
     chief_oracle.prepare_chief(again, tmp_path / "p",
                                chief_oracle.saved_ongoing_trials(tmp_path / "p"))
@@ -123,28 +115,29 @@ def test_a_trial_ended_just_before_the_chief_died_is_not_handed_out_again(tmp_pa
     `ongoing_trials`: a chief killed in that window leaves an ended trial listed as
     ongoing, `Oracle.reload` queues it for retry, and the next worker would train a
     COMPLETED trial a second time (seen in CI as two finished runs of one trial)."""
-    import keras_tuner
     from search.distributed import chief_oracle
 
-    def oracle():
-        made = keras_tuner.oracles.HyperbandOracle(
-            objective="val_accuracy", max_epochs=2, factor=2, seed=0,
-            hyperparameters=_space())
-        made._set_project_dir(str(tmp_path), "p")
-        return made
-
-    first = oracle()
+    first = _oracle(tmp_path)
     ended = first.create_trial("tuner1")
     first.update_trial(ended.trial_id, {"val_accuracy": 0.5})
     ended.status = "COMPLETED"
     first.end_trial(ended)  # its last save still lists the trial as ongoing
     assert ended.trial_id in chief_oracle.saved_ongoing_trials(tmp_path / "p").values()
-    again = oracle()
+    again = _oracle(tmp_path)
     again.reload()
     chief_oracle.prepare_chief(again, tmp_path / "p",
                                chief_oracle.saved_ongoing_trials(tmp_path / "p"))
     assert again.create_trial("tuner2").trial_id != ended.trial_id
     assert again.trials[ended.trial_id].status == "COMPLETED"
+
+
+def _oracle(project_root):
+    """keras-tuner's own Hyperband oracle, saving to project_root/p."""
+    import keras_tuner
+    made = keras_tuner.oracles.HyperbandOracle(
+        objective="val_accuracy", max_epochs=2, factor=2, seed=0, hyperparameters=_space())
+    made._set_project_dir(str(project_root), "p")
+    return made
 
 
 def _space():
