@@ -13,7 +13,8 @@ def cli_search(tmp_path_factory, tracking_uri):
     work = tmp_path_factory.mktemp("cli")
     # Hyperband(2, 3): two trials; the default final training, cut to two epochs.
     result = run_cli("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 3,
-                     "--min-retrain-epochs", 1, "--experiment", "cli-run", "--project-dir", work / "project",
+                     "--min-retrain-epochs", 1, "--experiment", "cli-run",
+                     "--project-dir", work / "project",
                      "--tracking-uri", tracking_uri, "--export-dir", work / "export",
                      "--summary-json", work / "summary.json", cwd=work)
     return work, result
