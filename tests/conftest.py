@@ -3,6 +3,7 @@ sqlite store per test session (migrating a fresh store takes seconds), with a
 fresh experiment name per test so tests never see each other's runs."""
 
 import contextlib
+import json
 import logging
 import os
 import subprocess
@@ -16,6 +17,7 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TINY_SEARCH_LOG = "search_log.json"
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +54,8 @@ def tiny_search(tmp_path_factory, tracking_uri):
     """The one tiny real search that read-only tests share (keras-tuner, TensorFlow
     and MLflow all real): Hyperband(3, 3) on digits, 6 trials, seed 1 draws flatten
     and pooled bridges. Returns (config, summary, work folder). retrain="none": tests
-    compare the export with the best trial's own model."""
+    compare the export with the best trial's own model. What the "search" logger said
+    during the run is in work / TINY_SEARCH_LOG, a JSON list of its messages."""
     from search import SearchConfig, run_search
     work = tmp_path_factory.mktemp("tiny-search")
     config = SearchConfig(space="bridge-small", max_epochs=3, factor=3, seed=1,
@@ -62,7 +65,9 @@ def tiny_search(tmp_path_factory, tracking_uri):
                           summary_json=str(work / "summary.json"),
                           # all 6 checkpoints stay: a test reloads a round-0 one
                           keep_checkpoints=6)
-    summary = run_search(config)
+    with logged_lines() as said:
+        summary = run_search(config)
+    (work / TINY_SEARCH_LOG).write_text(json.dumps(said))
     return config, summary, work
 
 

@@ -9,7 +9,8 @@ from search import SearchConfig, run_search, tracking
 from search.tuning.checkpoints import BEST_MODEL_FILE
 
 KEEP = 1
-ROUND0_SIZE = 3  # Hyperband(3, 3): bracket 1 starts with 3 trials, all candidates for round 1
+ROUND0_SIZE = 2  # Hyperband(2, 2): bracket 1 starts with 2 trials, both candidates for round 1
+PER_ITERATION = 5  # trials of one Hyperband(2, 2) iteration
 
 
 def child_runs(client, summary):
@@ -20,7 +21,7 @@ def child_runs(client, summary):
 
 
 def search(work, tracking_uri, name, **options):
-    config = SearchConfig(**{"space": "bridge-small", "factor": 3, "seed": 2,
+    config = SearchConfig(**{"space": "bridge-small", "factor": 2, "seed": 2,
                              "experiment": name, "project_dir": str(work / name),
                              "tracking_uri": tracking_uri,
                              "export_dir": str(work / f"{name}-export"), **options})
@@ -34,19 +35,19 @@ def checkpointed_trials(project):
 @pytest.fixture(scope="module")
 def budget_search(tmp_path_factory, tracking_uri):
     work = tmp_path_factory.mktemp("checkpoints")
-    # Two Hyperband iterations: 12 trials, the second iteration must not add to the disk.
-    return search(work, tracking_uri, "budget", max_epochs=3, hyperband_iterations=2,
-                  keep_checkpoints=KEEP, log_models="best")
+    # Two Hyperband iterations: 10 trials, the second iteration must not add to the disk.
+    return search(work, tracking_uri, "budget", max_epochs=2, hyperband_iterations=2,
+                  keep_checkpoints=KEEP, log_models="best", retrain="none")
 
 
 def test_only_the_best_k_checkpoints_stay_on_disk(budget_search):
     config, summary = budget_search
-    assert summary["n_trials"] == 12
+    assert summary["n_trials"] == 2 * PER_ITERATION
     project = Path(config.project_dir) / config.project_name
     kept = checkpointed_trials(project)
     assert len(kept) == KEEP
     assert len(list(project.rglob(BEST_MODEL_FILE))) == KEEP
-    assert len(list(project.glob("trial_*/trial.json"))) == 12  # keras-tuner's records stay
+    assert len(list(project.glob("trial_*/trial.json"))) == 2 * PER_ITERATION  # records stay
 
 
 def test_a_trial_saves_its_weights_once_not_at_every_improving_epoch(budget_search):
@@ -65,7 +66,8 @@ def test_the_project_dir_stops_growing_beyond_the_budget(budget_search, mlflow_c
     assert max(with_checkpoints) <= KEEP + ROUND0_SIZE
     assert with_checkpoints[-1] <= KEEP + 1  # whatever the trial count
     sizes = [r.data.metrics["project_dir_mb"] for r in runs]
-    assert max(sizes[6:]) <= max(sizes[:6]) * 1.5  # the second iteration adds no disk
+    first = sizes[:PER_ITERATION]
+    assert max(sizes[PER_ITERATION:]) <= max(first) * 1.5  # the second iteration adds no disk
 
 
 def test_continued_trials_found_their_predecessors_checkpoint(budget_search, mlflow_client):
@@ -75,7 +77,7 @@ def test_continued_trials_found_their_predecessors_checkpoint(budget_search, mlf
     assert len(continued) == 2  # one round-1 trial per iteration
     for run in continued:
         assert run.info.status == "FINISHED"
-        assert run.data.metrics["epochs_trained"] == 2  # epochs 2-3 on top of round 0's
+        assert run.data.metrics["epochs_trained"] == 1  # epoch 2 on top of round 0's
 
 
 def test_log_models_best_keeps_the_models_that_were_best_so_far(budget_search, mlflow_client):
@@ -94,8 +96,8 @@ def test_log_models_best_keeps_the_models_that_were_best_so_far(budget_search, m
 
 def test_log_models_none_logs_no_trial_model_but_exports_the_winner(tmp_path, tracking_uri,
                                                                     mlflow_client):
-    config, summary = search(tmp_path, tracking_uri, "no-models", max_epochs=1, factor=2,
-                             log_models="none")
+    config, summary = search(tmp_path, tracking_uri, "no-models", max_epochs=1,
+                             log_models="none", min_retrain_epochs=1)
     runs = child_runs(mlflow_client, summary)
     assert runs and not any(mlflow_client.list_artifacts(r.info.run_id) for r in runs)
     assert (Path(summary["export_dir"]) / "model.keras").is_file()

@@ -70,7 +70,7 @@ def test_a_worker_without_its_chief_stops_after_the_chief_timeout(
     port = free_port()
     result = run_cli("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 2,
                      "--experiment", experiment_name, "--project-dir", tmp_path / "project",
-                     "--tracking-uri", tracking_uri, "--chief-timeout", 5, cwd=tmp_path,
+                     "--tracking-uri", tracking_uri, "--chief-timeout", 2, cwd=tmp_path,
                      env={"KERASTUNER_TUNER_ID": "tuner1",
                           "KERASTUNER_ORACLE_IP": "127.0.0.1",
                           "KERASTUNER_ORACLE_PORT": str(port)})
@@ -78,7 +78,7 @@ def test_a_worker_without_its_chief_stops_after_the_chief_timeout(
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     assert result.stderr.strip().splitlines()[-1] == (
         f"bridge-search: search failed: worker tuner1: the chief at 127.0.0.1:{port} did not answer "
-        f"for 5 s (--chief-timeout); stopped. Restart the chief and this worker with the "
+        f"for 2 s (--chief-timeout); stopped. Restart the chief and this worker with the "
         f"same command to go on with the search.")
 
 

@@ -75,8 +75,9 @@ def test_written_config_reads_back_to_the_same_config(tmp_path):
 @pytest.fixture(scope="module")
 def search_from_file(tmp_path_factory, tracking_uri):
     work = tmp_path_factory.mktemp("config")
-    path = write(work / "search.yaml", "space: bridge-small\nmax_epochs: 2\nfactor: 2\n"
-                                       "seed: 5\nkeep_checkpoints: 2\n")
+    # Hyperband(2, 3): two trials whose drawn values the second search must repeat.
+    path = write(work / "search.yaml", "space: bridge-small\nmax_epochs: 2\nfactor: 3\n"
+                                       "seed: 5\nkeep_checkpoints: 2\nretrain: none\n")
     first = run_cli("run", "--config", path, "--experiment", "cfg-first",
                     "--tracking-uri", tracking_uri, "--project-dir", work / "p1",
                     "--export-dir", work / "e1", "--summary-json", work / "s1.json", cwd=work)

@@ -67,7 +67,7 @@ def test_a_failed_build_does_not_report_the_previous_models_size(faulty_search, 
 
 def test_when_every_trial_fails_run_exits_1_with_one_clear_line(tmp_path, tracking_uri,
                                                                  mlflow_client):
-    result = run_cli("run", "--space", f"{FAULTY}:AlwaysOOM", "--max-epochs", 2, "--factor", 2,
+    result = run_cli("run", "--space", f"{FAULTY}:AlwaysOOM", "--max-epochs", 1, "--factor", 2,
                      "--experiment", "always-oom", "--project-dir", tmp_path / "project",
                      "--tracking-uri", tracking_uri, cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]

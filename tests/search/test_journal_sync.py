@@ -40,7 +40,8 @@ def test_journal_is_fsynced_before_each_trial_run_is_closed(tmp_path, tracking_u
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(MlflowClient, "set_terminated", set_terminated)
-    config = SearchConfig(space="bridge-small", max_epochs=2, factor=2, retrain="none",
+    # Hyperband(2, 3): two trials of two epochs (two journal lines each).
+    config = SearchConfig(space="bridge-small", max_epochs=2, factor=3, retrain="none",
                           log_models="none", experiment=experiment_name,
                           project_dir=str(project), tracking_uri=tracking_uri,
                           export_dir=str(tmp_path / "export"))

@@ -53,8 +53,9 @@ def dry_and_real(tmp_path_factory, tracking_uri):
     work = tmp_path_factory.mktemp("plan")
     untouched_store = work / "never.db"
     dry = run_cli("run", *BUDGET, "--dry-run", "--tracking-uri", f"sqlite:///{untouched_store}",
-                  cwd=work)
-    real = run_cli("run", *BUDGET, "--experiment", "plan-real", "--tracking-uri", tracking_uri,
+                  "--project-dir", work / "dry-project", cwd=work)
+    real = run_cli("run", *BUDGET, "--retrain", "none", "--experiment", "plan-real",
+                   "--tracking-uri", tracking_uri,
                    "--project-dir", work / "project", "--export-dir", work / "export",
                    "--summary-json", work / "summary.json", cwd=work)
     return work, dry, real, untouched_store
@@ -99,15 +100,12 @@ def test_the_estimate_times_a_model_from_the_middle_of_the_space():
     assert values["learning_rate"] == pytest.approx((low * high) ** 0.5)
 
 
-def test_dry_run_says_first_that_it_trains_three_models_and_writes_no_mlflow(tmp_path):
+def test_dry_run_says_first_that_it_trains_three_models_and_writes_no_mlflow(dry_and_real):
     from search.tuning.dry_run import DRY_RUN_NOTE
-    store = tmp_path / "store"
-    result = run_cli("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 2,
-                     "--dry-run", "--tracking-uri", f"sqlite:///{store}/mlflow.db",
-                     "--project-dir", tmp_path / "project", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.splitlines()[0] == (
+    work, dry, _, untouched_store = dry_and_real  # the real run names its own folders
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert dry.stdout.splitlines()[0] == (
         "Dry run: trains three models of the space for 2 epochs each to time it; "
         "nothing is searched or logged to MLflow.") == DRY_RUN_NOTE
-    assert not store.exists() and not (tmp_path / "mlruns").exists()
-    assert not (tmp_path / "project").exists()
+    assert not untouched_store.exists() and not (work / "mlruns").exists()
+    assert not (work / "dry-project").exists()

@@ -14,8 +14,9 @@ DEFAULT_ENV = {"TF_CPP_MIN_LOG_LEVEL": None, "MLFLOW_LOGGING_LEVEL": None}  # th
 
 
 def test_a_default_run_prints_only_the_tools_own_lines(tmp_path):
-    result = run_cli("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 2,
-                     "--min-retrain-epochs", 1, "--tracking-uri",
+    # Hyperband(1, 2) twice over: two trials; the default retrain, one epoch.
+    result = run_cli("run", "--space", "bridge-small", "--max-epochs", 1, "--factor", 2,
+                     "--hyperband-iterations", 2, "--min-retrain-epochs", 1, "--tracking-uri",
                      f"sqlite:///{tmp_path}/store/mlflow.db", "--project-dir",
                      tmp_path / "project", "--export-dir", tmp_path / "export", cwd=tmp_path,
                      env=DEFAULT_ENV)
@@ -24,7 +25,7 @@ def test_a_default_run_prints_only_the_tools_own_lines(tmp_path):
     assert not NOISE.search(output), NOISE.search(output).group(0)
     assert "\x1b[" not in output  # no progress bar, in training or in MLflow's log_model
     assert "registered as" in result.stderr  # the tool's own line says it instead
-    assert len(PROGRESS.findall(result.stderr)) == 5  # the default level: one line a trial
+    assert len(PROGRESS.findall(result.stderr)) == 2  # the default level: one line a trial
 
 
 def test_tensorflow_logs_show_when_the_user_sets_the_level(tmp_path):

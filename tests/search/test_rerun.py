@@ -17,7 +17,7 @@ from tests.conftest import run_cli
 def test_kill_after_registry_resumes_once_and_a_finished_search_is_a_no_op(
         tmp_path, tracking_uri, experiment_name, mlflow_client):
     summary_file = tmp_path / "summary.json"
-    args = ["run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 2,
+    args = ["run", "--space", "bridge-small", "--max-epochs", 1, "--factor", 2,  # one trial
             "--retrain", "none", "--log-models", "none", "--experiment", experiment_name,
             "--project-dir", tmp_path / "projects", "--tracking-uri", tracking_uri,
             "--export-dir", tmp_path / "export", "--summary-json", summary_file]

@@ -108,7 +108,8 @@ def killed_and_resumed(tmp_path_factory, tracking_uri):
     # patience >= max_epochs: early stopping never cuts a trial, so every trial
     # trains exactly its Hyperband epochs (what the history check compares to).
     args = ["--space", "bridge-small", "--max-epochs", 3, "--factor", 3, "--seed", 2,
-            "--patience", 3, "--experiment", EXPERIMENT, "--project-dir", project,
+            "--patience", 3, "--retrain", "none", "--experiment", EXPERIMENT,
+            "--project-dir", project,
             "--tracking-uri", tracking_uri, "--export-dir", work / "export",
             "--summary-json", work / "summary.json"]
     seen = {}

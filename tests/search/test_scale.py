@@ -33,7 +33,7 @@ def test_mixed_precision_and_xla_flags_run_on_cpu_and_are_logged(tmp_path, track
     config = SearchConfig(space="bridge-small", max_epochs=1, experiment=experiment_name,
                           project_dir=str(tmp_path / "p"), tracking_uri=tracking_uri,
                           export_dir=str(tmp_path / "e"), mixed_precision=True,
-                          jit_compile=True, batch_size=64)
+                          jit_compile=True, batch_size=64, min_retrain_epochs=1)
     summary = run_search(config)
     said = [record.getMessage() for record in caplog.records]
     params = mlflow_client.get_run(summary["parent_run_id"]).data.params
@@ -54,8 +54,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from search import SearchConfig, run_search
     config = SearchConfig(space="bridge-small", max_epochs=1, strategy="mirrored",
-                          experiment=sys.argv[1], project_dir="p", tracking_uri=sys.argv[2],
-                          export_dir="e")
+                          min_retrain_epochs=1, experiment=sys.argv[1], project_dir="p",
+                          tracking_uri=sys.argv[2], export_dir="e")
     print(json.dumps(run_search(config)))
 """)
 
@@ -98,7 +98,9 @@ def assert_each_trial_finished_once(client, summary):
 
 def test_chief_and_two_workers_share_one_search(tmp_path, tracking_uri, experiment_name,
                                                 mlflow_client):
-    result = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 2, "--factor", 2)
+    # the chief's final training too, one epoch (max-epochs 2 makes it two)
+    result = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 2, "--factor", 2,
+                    "--min-retrain-epochs", 1)
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     runs = assert_each_trial_finished_once(mlflow_client, summary)
@@ -114,7 +116,7 @@ def test_chief_and_two_workers_share_one_search(tmp_path, tracking_uri, experime
 def test_a_killed_worker_does_not_lose_the_search(tmp_path, tracking_uri, experiment_name,
                                                   mlflow_client):
     process = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 3, "--factor", 3,
-                     background=True)
+                     "--retrain", "none", background=True)
     project = tmp_path / "project" / experiment_name
     victim_pid = None
     deadline = time.monotonic() + 600
@@ -148,7 +150,7 @@ def test_a_worker_killed_after_keras_tuner_recorded_its_trial_leaves_no_run_runn
     completes the run from the trial's journal."""
     marker = tmp_path / "crashed"
     result = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 2, "--factor", 2,
-                    env={CRASH_ENV: "trial_end", CRASH_ONCE_ENV: str(marker)})
+                    "--retrain", "none", env={CRASH_ENV: "trial_end", CRASH_ONCE_ENV: str(marker)})
     assert result.returncode == 0, result.stderr[-4000:]
     assert marker.is_file(), "no worker reached the crash point"
     victim = re.search(r"(tuner\d) exited with code -9; starting it again", result.stderr)

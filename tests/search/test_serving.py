@@ -27,8 +27,10 @@ def served_store(tmp_path_factory):
     work = tmp_path_factory.mktemp("server")
     artifacts = work / "server-artifacts"
     with mlflow_server(f"sqlite:///{work}/server.db", work, artifacts) as uri:
-        result = run_cli("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 2,
-                         "--experiment", "served", "--project-dir", work / "project",
+        # Hyperband(2, 3): two trials; the default final training, cut to two epochs.
+        result = run_cli("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 3,
+                         "--min-retrain-epochs", 1, "--experiment", "served",
+                         "--project-dir", work / "project",
                          "--tracking-uri", uri, "--export-dir", work / "export",
                          "--summary-json", work / "summary.json", cwd=work)
         assert result.returncode == 0, result.stderr[-3000:]

@@ -105,7 +105,8 @@ def retrained_search(tmp_path_factory, tracking_uri):
         events.append(("pipeline", split, dataset))
         return dataset
 
-    config = SearchConfig(space="bridge-small", max_epochs=2, factor=2, seed=0,
+    # Hyperband(2, 3): two trials of two epochs
+    config = SearchConfig(space="bridge-small", max_epochs=2, factor=3, seed=0,
                           min_retrain_epochs=2, experiment="retrain-tiny",
                           project_dir=str(work / "project"), tracking_uri=tracking_uri,
                           export_dir=str(work / "export"),

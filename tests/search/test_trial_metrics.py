@@ -23,8 +23,10 @@ def trial_runs(tiny_search, mlflow_client):
 
 def test_keras_tuners_per_trial_gc_skips_the_objects_made_before_the_search(
         tmp_path, tracking_uri, experiment_name):
-    config = SearchConfig(space="bridge-small", max_epochs=2, factor=2, retrain="none",
-                          experiment=experiment_name, project_dir=str(tmp_path / "project"),
+    # Hyperband(1, 2) twice over: two trials, each with its own gc freeze to check.
+    config = SearchConfig(space="bridge-small", max_epochs=1, factor=2, hyperband_iterations=2,
+                          retrain="none", log_models="none", experiment=experiment_name,
+                          project_dir=str(tmp_path / "project"),
                           tracking_uri=tracking_uri, export_dir=str(tmp_path / "export"))
     frozen_during_trials = []
     on_trial_begin = BridgeHyperband.on_trial_begin

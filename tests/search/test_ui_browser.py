@@ -2,6 +2,7 @@
 store holding a real tiny search, its printed links opened in headless Chromium,
 and what the rendered page shows checked from the DOM."""
 
+import json
 import os
 import re
 import shutil
@@ -11,9 +12,8 @@ import tempfile
 
 import pytest
 
-from search import SearchConfig, run_search
 from search.distributed.launch import free_port
-from tests.conftest import logged_lines
+from tests.conftest import TINY_SEARCH_LOG
 from tests.search.servers import http_process
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -43,15 +43,12 @@ def rendered_dom(url):
 
 
 @pytest.fixture(scope="module")
-def ui_on_a_search(tmp_path_factory):
-    """A real tiny search in its own store, and `bridge-search ui` serving it."""
+def ui_on_a_search(tmp_path_factory, tiny_search, tracking_uri):
+    """The shared real tiny search, and `bridge-search ui` serving its store."""
+    config, summary, search_work = tiny_search
     work = tmp_path_factory.mktemp("ui")
-    uri = f"sqlite:///{work}/store/mlflow.db"
-    config = SearchConfig(space="bridge-small", max_epochs=2, factor=2, seed=0, retrain="none",
-                          experiment="ui-browser", project_dir=str(work / "project"),
-                          tracking_uri=uri, export_dir=str(work / "export"))
-    with logged_lines() as said:
-        summary = run_search(config)
+    uri = tracking_uri
+    said = json.loads((search_work / TINY_SEARCH_LOG).read_text())
     port = free_port()
     command = [sys.executable, "-m", "search", "ui", "--tracking-uri", uri,
                "--experiment", config.experiment, "--port", str(port)]

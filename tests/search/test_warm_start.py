@@ -11,7 +11,8 @@ from search.tuning import kt_compat
 from spaces.bridge_net import small_bridge_net
 from tests.conftest import child_runs
 
-TINY = dict(space="bridge-small", max_epochs=2, factor=2, retrain="none", log_models="none")
+# Hyperband(1, 2): one trial, the warm-started one.
+TINY = dict(space="bridge-small", max_epochs=1, factor=2, retrain="none", log_models="none")
 
 
 def _search(tmp_path, name, tracking_uri, experiment, seed, **extra):
@@ -28,10 +29,11 @@ def _first_trial(client, summary):
 
 
 def test_a_warm_started_search_first_trains_the_earlier_best(
-        tmp_path, tracking_uri, experiment_name, mlflow_client):
-    earlier = _search(tmp_path, "earlier", tracking_uri, experiment_name, seed=3)
+        tmp_path, tracking_uri, experiment_name, mlflow_client, tiny_search):
+    earlier_config, earlier, _ = tiny_search  # the earlier search: the shared one
     # the new search, by experiment name and then by parent run id, with another seed
-    for spec, name in [(experiment_name, "by-name"), (earlier["parent_run_id"], "by-id")]:
+    for spec, name in [(earlier_config.experiment, "by-name"),
+                       (earlier["parent_run_id"], "by-id")]:
         later = _search(tmp_path, name, tracking_uri, experiment_name + "-" + name, seed=7,
                         warm_start=spec)
         first = _first_trial(mlflow_client, later)
