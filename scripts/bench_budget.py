@@ -5,6 +5,9 @@ Each budget runs `bridge-search run --time-budget B` as a real process (wall tim
 measured from outside, imports included), then `--dry-run` with the Hyperband
 settings the budget picked, whose estimate is compared with the search's own
 search_seconds (trials only: the dry run does not estimate the final training).
+The tracking store is created before the first budget (a fresh sqlite store's
+migrations take ~9 s, paid once per store). The load average (`uptime`) is
+printed with each row: the machine is shared.
 
     python scripts/bench_budget.py --data digits --budgets 1m 3m 10m
     python scripts/bench_budget.py --data npz:glyphs28.npz --budgets 1m 3m 10m
@@ -35,15 +38,23 @@ def run(args, cwd):
     return result, time.perf_counter() - started
 
 
-def one_budget(data, space, budget, seed, work):
+def load():
+    return os.getloadavg()[0]
+
+
+def one_budget(data, space, budget, seed, work, extra):
     summary_path = work / f"summary-{budget}.json"
     common = ["--data", data, "--space", space, "--seed", seed,
-              "--tracking-uri", f"sqlite:///{work}/mlflow.db"]
-    result, wall = run(["run", *common, "--time-budget", budget, "--experiment", f"b-{budget}",
-                        "--project-dir", work / "projects", "--export-dir", work / f"e-{budget}",
-                        "--summary-json", summary_path], work)
+              "--tracking-uri", f"sqlite:///{work}/mlflow.db", *extra]
+    load_before = load()
+    result, wall = run(["run", "-v", *common, "--time-budget", budget, "--experiment",
+                        f"b-{budget}", "--project-dir", work / "projects",
+                        "--export-dir", work / f"e-{budget}", "--summary-json", summary_path],
+                       work)
+    load_after = load()
     summary = json.loads(summary_path.read_text())
     plan = re.search(r"max_epochs (\d+), factor (\d+), (\d+) iteration", result.stderr)
+    timed = re.search(r"\((\d) model\(s\) timed", result.stderr)
     max_epochs, factor, iterations = plan.groups()
     dry, _ = run(["run", *common, "--dry-run", "--max-epochs", max_epochs, "--factor", factor,
                   "--hyperband-iterations", iterations, "--project-dir", work / "dry"], work)
@@ -52,7 +63,14 @@ def one_budget(data, space, budget, seed, work):
     return {"budget": budget, "wall": wall, "plan": f"{max_epochs}/{factor}/{iterations}",
             "trials": summary["n_trials"], "search": summary["search_seconds"],
             "estimate": estimate_seconds, "val": summary["best_val_accuracy"],
-            "test": summary.get("test_accuracy")}
+            "test": summary.get("test_accuracy"), "retrain": summary.get("retrain_epochs") or 0,
+            "cut": summary.get("budget_epochs_cut", 0), "timed": timed[1] if timed else "?",
+            "load": f"{load_before:.1f}-{load_after:.1f}"}
+
+
+def create_store(work):
+    import mlflow
+    mlflow.MlflowClient(f"sqlite:///{work}/mlflow.db").search_experiments()
 
 
 def main():
@@ -61,23 +79,29 @@ def main():
     parser.add_argument("--space", default="bridge")
     parser.add_argument("--budgets", nargs="+", default=["1m", "3m", "10m"])
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    print(f"{args.data}, space {args.space}, seed {args.seed}")
+    parser.add_argument("--work", help="folder for the runs (default: a temporary one)")
+    args, extra = parser.parse_known_args()  # the rest goes to `bridge-search run`
+    print(f"{args.data}, space {args.space}, seed {args.seed} {' '.join(extra)}")
     print(f"{'budget':>6} {'wall s':>7} {'in budget':>9} {'plan e/f/i':>10} {'trials':>6} "
-          f"{'search s':>8} {'dry-run est s':>13} {'est/real':>8} {'val':>6} {'test':>6}")
+          f"{'search s':>8} {'dry-run est s':>13} {'est/real':>8} {'val':>6} {'test':>6} "
+          f"{'retrain':>7} {'cut':>3} {'timed':>5} {'load':>9}")
     with tempfile.TemporaryDirectory() as folder:
+        work = Path(args.work or folder)
+        work.mkdir(parents=True, exist_ok=True)
+        create_store(work)
         for budget in args.budgets:
             try:
-                row = one_budget(args.data, args.space, budget, args.seed, Path(folder))
+                row = one_budget(args.data, args.space, budget, args.seed, work, extra)
             except ValueError as refused:  # exit 2: the budget cannot hold one trial
-                print(f"{budget:>6} refused: {refused}", flush=True)
+                print(f"{budget:>6} refused: {refused} (load {load():.1f})", flush=True)
                 continue
             from search.config import parse_duration
             print(f"{row['budget']:>6} {row['wall']:>7.1f} "
                   f"{str(row['wall'] <= parse_duration(budget)):>9} {row['plan']:>10} "
                   f"{row['trials']:>6} {row['search']:>8.1f} {row['estimate']:>13} "
                   f"{row['estimate'] / row['search']:>8.2f} {row['val']:>6.3f} "
-                  f"{(row['test'] or float('nan')):>6.3f}", flush=True)
+                  f"{(row['test'] or float('nan')):>6.3f} {row['retrain']:>7} {row['cut']:>3} "
+                  f"{row['timed']:>5} {row['load']:>9}", flush=True)
 
 
 if __name__ == "__main__":

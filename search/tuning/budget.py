@@ -29,14 +29,20 @@ logger = logging.getLogger(__name__)
 FACTORS = (3, 2)
 MAX_EPOCHS = range(1, 31)
 ITERATIONS = (1, 2, 3)
-# Seconds of the end of a command besides the final training: loading the best
-# model, scoring it, exporting (.keras, SavedModel), logging and registering the
-# MLflow model, the report: measured 6-9 s on digits on a local sqlite store when
-# idle, and about twice that on 2 CPUs shared with other TensorFlow jobs (a 2m budget
-# ran 132 s with 12 s here: scripts/bench_budget.py).
+# Seconds of the end of a command besides the final training and the two test
+# scorings (timed): loading the best model, exporting (.keras, SavedModel), logging
+# and registering the MLflow model, the report and the process's exit: measured
+# 12-16 s on digits on a local sqlite store with 2 CPUs shared with other
+# TensorFlow jobs (docs/budget.md).
 FINISH_SECONDS = 25.0
 # Margin for what the estimate leaves out (a slower trial, a busy machine).
 SAFETY = 0.9
+# Share of the budget that timing the space may take (the cheapest model is
+# always timed; dearer ones while they fit: search/tuning/dry_run.py).
+TIMING_SHARE = 0.1
+# Least share of an epoch of the cheapest model that a budget with room for no
+# whole trial must leave for a one-trial search (the deadline cuts its epoch).
+TINY_EPOCH_SHARE = 0.5
 
 
 @dataclasses.dataclass
@@ -45,14 +51,22 @@ class Deadline:
     reserve_seconds: float      # kept back for the final training and export
     epoch_seconds: float        # timed per-epoch cost (raised by what trials show)
     trial_overhead_seconds: float
+    val_seconds: float = 0.0    # scoring the validation split, after a cut epoch
+    finish_seconds: float = FINISH_SECONDS  # the end of the command but the final training
+    first_trial_values: dict | None = None  # a one-trial plan: the cheapest timed model
     trials_refused: int = 0
+    trials_started: int = 0
+    epochs_cut: int = 0
 
     def search_left(self):
         return self.end - self.reserve_seconds - time.perf_counter()
 
     def may_start_trial(self):
-        """A trial needs its overhead and at least one epoch."""
-        if self.search_left() >= self.trial_overhead_seconds + self.epoch_seconds:
+        """A trial needs its overhead and at least one epoch; the first always
+        starts (the plan left room for it, and without it nothing is exported)."""
+        if not self.trials_started or \
+                self.search_left() >= self.trial_overhead_seconds + self.epoch_seconds:
+            self.trials_started += 1
             return True
         self.trials_refused += 1
         return False
@@ -63,13 +77,15 @@ class Deadline:
     def retrain_epochs(self, epochs, seconds_per_epoch):
         """The final training's epochs, cut to the time left before the end (0: no
         time for it; the search's own best model is exported)."""
-        left = self.end - time.perf_counter() - FINISH_SECONDS
+        left = self.end - time.perf_counter() - self.finish_seconds
         return max(0, min(epochs, int(left // max(seconds_per_epoch, 1e-6))))
 
 
 class DeadlineStop(keras.callbacks.Callback):
     """Stops a trial's fit when another epoch would not end before the search's
-    share of the budget is spent."""
+    share of the budget is spent, and cuts an epoch short (after a batch) when
+    only the time to score it on the validation split is left: an epoch longer
+    than timed must not eat the reserve."""
 
     def __init__(self, deadline):
         super().__init__()
@@ -80,9 +96,17 @@ class DeadlineStop(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
+        self._cut = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._cut and self.deadline.search_left() < self.deadline.val_seconds:
+            self.model.stop_training = self._cut = True
+            self.deadline.epochs_cut += 1
+            logger.info(f"Time budget: epoch cut after {batch + 1} batches (the search's "
+                        f"share of the budget is spent).")
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self._first:  # a fit's first epoch carries tracing: a per-trial cost
+        if not self._first and not self._cut:  # a fit's first epoch carries tracing
             self.deadline.observe_epoch(time.perf_counter() - self._started)
         self._first = False
         if self.deadline.search_left() < self.deadline.epoch_seconds:
@@ -92,14 +116,22 @@ class DeadlineStop(keras.callbacks.Callback):
         return DeadlineStop(self.deadline)
 
 
-def reserve_seconds(config, timing, image_data, max_epochs):
+def finish_seconds(timing):
+    """The end of the command but the final training: FINISH_SECONDS and scoring
+    the test split twice (the search's best model and the exported one)."""
+    return FINISH_SECONDS + 2 * timing.get("test_seconds", 0.0)
+
+
+def reserve_seconds(config, timing, image_data, max_epochs, retrain_cap=None):
     """Time kept for the end of the command: the final training on train+val (at
-    most max(max_epochs, --min-retrain-epochs) epochs, each (train+val)/train as
-    long as a search epoch) and FINISH_SECONDS."""
+    most max(max_epochs, --min-retrain-epochs) epochs, and at most `retrain_cap`,
+    each (train+val)/train as long as a search epoch) and `finish_seconds`."""
     if config.retrain == "none":
-        return FINISH_SECONDS
+        return finish_seconds(timing)
     epochs = max(max_epochs, config.min_retrain_epochs)
-    return FINISH_SECONDS + epochs * retrain_epoch_seconds(timing, image_data)
+    if retrain_cap is not None:
+        epochs = min(epochs, retrain_cap)
+    return finish_seconds(timing) + epochs * retrain_epoch_seconds(timing, image_data)
 
 
 def retrain_epoch_seconds(timing, image_data):
@@ -128,42 +160,88 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
     return None if best is None else best[1:]
 
 
+def fitting_plan(search_seconds, timing, min_epochs):
+    """choose_plan where `search_seconds(max_epochs)` is what is left for the
+    search once a winner of that plan has its final training."""
+    chosen = choose_plan(search_seconds(1), timing, min_epochs,
+                         lambda m: search_seconds(m) > 0)
+    if chosen is not None:  # the reserve grows with max_epochs: re-check with it
+        chosen = choose_plan(search_seconds(chosen[0]), timing, min_epochs,
+                             lambda m: search_seconds(m) > 0 and m <= chosen[0])
+    return chosen
+
+
+def retrain_caps(config):
+    """The final training's epochs to try, most first: the whole (None), then
+    fewer and fewer down to 0 (the search's best model exported as it is)."""
+    if config.retrain == "none":
+        return [None]
+    return [None, *range(config.min_retrain_epochs - 1, -1, -1)]
+
+
+def tiny_plan(search_seconds, timing, min_epochs):
+    """A budget with room for no whole trial: one trial of the cheapest timed
+    model, if its overhead and TINY_EPOCH_SHARE of an epoch fit (the deadline
+    cuts the epoch); else None."""
+    from search.tuning.dry_run import MLFLOW_TRIAL_SECONDS
+    cheapest = timing["cheapest"]
+    need = (cheapest["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS
+            + TINY_EPOCH_SHARE * cheapest["epoch_seconds"])
+    if search_seconds < need:
+        return None, need
+    plan = hyperband_plan(min_epochs, FACTORS[0], 1, min_epochs)
+    return (min_epochs, FACTORS[0], 1, plan, min(need, search_seconds)), need
+
+
 def plan_within_budget(config, image_data, hypermodel, started):
     """(config with the chosen Hyperband settings, Deadline, params to log)."""
     from search.tuning.dry_run import time_space
     budget = config.time_budget_seconds
-    timing = time_space(config, image_data, hypermodel, corners=False)
+    timing = time_space(config, image_data, hypermodel, time_limit=TIMING_SHARE * budget)
     end = started + budget
-    search_seconds = lambda max_epochs: SAFETY * (  # noqa: E731
-        end - time.perf_counter() - reserve_seconds(config, timing, image_data, max_epochs))
-    chosen = choose_plan(search_seconds(1), timing, config.min_epochs,
-                         lambda m: search_seconds(m) > 0)
-    if chosen is not None:  # the reserve grows with max_epochs: re-check with it
-        chosen = choose_plan(search_seconds(chosen[0]), timing, config.min_epochs,
-                             lambda m: search_seconds(m) > 0 and m <= chosen[0])
+    left = lambda max_epochs, cap: SAFETY * (  # noqa: E731
+        end - time.perf_counter() - reserve_seconds(config, timing, image_data, max_epochs, cap))
+    for cap in retrain_caps(config):  # the final training shrinks before the search does
+        chosen = fitting_plan(lambda m: left(m, cap), timing, config.min_epochs)
+        if chosen is not None:
+            break
     if chosen is None:
-        need = (time.perf_counter() - started + timing["epoch_seconds"]
-                + timing["trial_overhead_seconds"]
-                + reserve_seconds(config, timing, image_data, config.min_epochs)) / SAFETY
-        raise UsageError(f"--time-budget {config.time_budget} is too short for one trial and "
-                         f"the final training on this data and machine; accepted: at least "
-                         f"about {format_seconds(need)} (or --retrain none to need less).")
+        chosen, need = tiny_plan(left(config.min_epochs, 0), timing, config.min_epochs)
+        if chosen is None:
+            need = (time.perf_counter() - started + finish_seconds(timing)) / SAFETY + need
+            raise UsageError(f"--time-budget {config.time_budget} is too short for one trial "
+                             f"on this data and machine; accepted: at least about "
+                             f"{format_seconds(need)}.")
     max_epochs, factor, iterations, plan, estimate = chosen
-    reserve = reserve_seconds(config, timing, image_data, max_epochs)
-    logger.info(f"Time budget {config.time_budget}: {timing['epoch_seconds']:.2f} s per epoch and "
-        f"{timing['trial_overhead_seconds']:.2f} s per trial measured; "
-        f"{format_seconds(reserve)} kept for the final training and export; Hyperband "
-        f"max_epochs {max_epochs}, factor {factor}, {iterations} iteration(s): "
-        f"{plan.total_trials} trials, {plan.total_epochs} epochs, estimated "
-        f"{format_seconds(estimate)}.")
-    logger.info(format_plan(plan))
-    deadline = Deadline(end, reserve, timing["epoch_seconds"], timing["trial_overhead_seconds"])
+    reserve = reserve_seconds(config, timing, image_data, max_epochs, cap)
+    pinned = timing["cheapest"]["timed_hyperparameters"] if plan.total_trials == 1 else None
+    _log_plan(config, timing, reserve, chosen, cap, pinned)
+    deadline = Deadline(end, reserve, timing["epoch_seconds"], timing["trial_overhead_seconds"],
+                        timing["val_seconds"], finish_seconds(timing), pinned)
     params = {"time_budget_seconds": budget, "budget_estimated_search_seconds": round(estimate, 1),
               "budget_reserve_seconds": round(reserve, 1),
-              "budget_timed_epoch_seconds": round(timing["epoch_seconds"], 3)}
+              "budget_timed_epoch_seconds": round(timing["epoch_seconds"], 3),
+              "budget_timed_models": timing["timed_models"],
+              "budget_retrain_cap": "none" if cap is None else cap}
     config = dataclasses.replace(config, max_epochs=max_epochs, factor=factor,
                                  hyperband_iterations=iterations)
     return config, deadline, params
+
+
+def _log_plan(config, timing, reserve, chosen, cap, pinned):
+    max_epochs, factor, iterations, plan, estimate = chosen
+    logger.info(f"Time budget {config.time_budget}: {timing['epoch_seconds']:.2f} s per epoch and "
+        f"{timing['trial_overhead_seconds']:.2f} s per trial measured "
+        f"({timing['timed_models']} model(s) timed in {timing['timing_seconds']:.0f} s); "
+        f"{format_seconds(reserve)} kept for the final training and export"
+        f"{'' if cap is None else f' (final training cut to at most {cap} epochs)'}; "
+        f"Hyperband max_epochs {max_epochs}, factor {factor}, {iterations} iteration(s): "
+        f"{plan.total_trials} trials, {plan.total_epochs} epochs, estimated "
+        f"{format_seconds(estimate)}.")
+    if pinned:
+        logger.info(f"Time budget: room for one trial only; it trains the cheapest model "
+                    f"timed ({pinned}).")
+    logger.info(format_plan(plan))
 
 
 def used(config, deadline):
@@ -172,4 +250,5 @@ def used(config, deadline):
     wall = time.perf_counter() - (deadline.end - budget)
     return {"time_budget_seconds": budget, "budget_used_seconds": wall,
             "budget_used_fraction": wall / budget,
-            "budget_trials_refused": deadline.trials_refused}
+            "budget_trials_refused": deadline.trials_refused,
+            "budget_epochs_cut": deadline.epochs_cut}

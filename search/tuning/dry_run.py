@@ -1,16 +1,18 @@
 """`bridge-search run --dry-run`: the Hyperband plan and a wall-time estimate,
 without searching.
 
-The estimate times a mid-sized member of the space (every hyperparameter at the
-middle of its range or list; the defaults are usually the smallest model) and the
-space's two corners (every hyperparameter at its first, then its last value) on
-the real training split and averages them: epoch 1
-carries tracing and compilation, epoch 2 is the steady per-epoch cost. It also
-times the one save a trial makes: its best model (also the checkpoint a
-continued trial loads). So
-  estimate = total epochs x epoch 2
-           + total trials x (build + epoch 1 - epoch 2 + model save),
-         + total trials x MLflow's share of a trial (measured, a constant),
+The estimate times three members of the space: its first corner (every
+hyperparameter at its first value: with the default space the cheapest model),
+a mid-sized one (every hyperparameter at the middle of its range or list) and the
+last corner (every hyperparameter at its last value: the dearest), and averages
+them. Each trains 2 short epochs of `TIMING_STEPS` batches on the real training
+split (with validation batches in the same proportion as a real epoch), then
+scores `validation_steps` batches alone: epoch 1 carries tracing and
+compilation, epoch 2 and the scoring give seconds per training and per
+validation batch, scaled to the splits' real batch counts. It also times the one
+save a trial makes: its best model. So
+  estimate = total epochs x epoch seconds
+           + total trials x (build + epoch 1 - epoch 2 + model save + MLflow's share),
 which leaves out what early stopping saves.
 """
 
@@ -30,7 +32,7 @@ from search.tuning.progress import format_seconds
 
 
 # Said first, because the dry run does train (one model, to time it).
-DRY_RUN_NOTE = ("Dry run: trains three models of the space for 2 epochs each to time it; "
+DRY_RUN_NOTE = ("Dry run: trains three models of the space for 2 short epochs each to time it; "
                 "nothing is searched or logged to MLflow.")
 
 
@@ -56,25 +58,39 @@ def time_middle_model(config, corners=True):
     return time_space(config, image_data, hypermodel, corners)
 
 
-def time_space(config, image_data, hypermodel, corners=True):
-    """Per-epoch and per-trial seconds of the space: the middle model, and with
-    `corners` also the first and the last value of every hyperparameter (the
-    middle model alone ran 2x fast against a real search: the space's big
-    corners dominate). The mean of the timed models is the estimate."""
-    picks = [middle_hyperparameters(hypermodel)]
-    if corners:
-        picks += [corner_hyperparameters(hypermodel, end) for end in (0, -1)]
-    timings = [_time_model(config, image_data, hypermodel, hp) for hp in picks]
-    mean = {key: sum(t[key] for t in timings) / len(timings)
-            for key in ("epoch_seconds", "trial_overhead_seconds")}
-    return {**timings[0], **mean, "trial_overhead_seconds":
+def time_space(config, image_data, hypermodel, corners=True, time_limit=None):
+    """Per-epoch and per-trial seconds of the space: the first corner, the middle
+    model and the last corner, in that order (the cheapest first), averaged
+    (the middle model alone ran 2x fast against a real search: the space's big
+    corners dominate). `corners=False`: the middle model only. `time_limit`
+    (--time-budget): the next model is timed only while the seconds spent so far,
+    times TIMING_GROWTH (each is dearer than the last), stay within it."""
+    picks = ([corner_hyperparameters(hypermodel, 0), middle_hyperparameters(hypermodel),
+              corner_hyperparameters(hypermodel, -1)] if corners
+             else [middle_hyperparameters(hypermodel)])
+    started, timings = time.perf_counter(), []
+    for hp in picks:
+        if timings and time_limit is not None and \
+                (time.perf_counter() - started) * TIMING_GROWTH > time_limit:
+            break
+        timings.append(_time_model(config, image_data, hypermodel, hp))
+    mean = {key: sum(t[key] for t in timings) / len(timings) for key in TIMED_SECONDS}
+    middle = timings[min(1, len(timings) - 1)] if corners else timings[0]
+    return {**middle, **mean, "trial_overhead_seconds":
             mean["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS,
-            "timed_models": len(timings), "timed_on": image_data.source}
+            "timed_models": len(timings), "timed_on": image_data.source,
+            "timing_seconds": time.perf_counter() - started,
+            "cheapest": min(timings, key=lambda t: t["epoch_seconds"])}
 
 
 # MLflow's share of a trial (child run, params, tags, epoch metrics, its best model
 # as an artifact), measured on a local sqlite store: scripts/bench_budget.py.
 MLFLOW_TRIAL_SECONDS = 1.0
+# Training batches of each timed epoch (the whole split when it has fewer than
+# twice as many: the two timed epochs must not run out of data).
+TIMING_STEPS = 30
+TIMING_GROWTH = 3
+TIMED_SECONDS = ("epoch_seconds", "trial_overhead_seconds", "val_seconds", "test_seconds")
 
 
 def _time_model(config, image_data, hypermodel, hp):
@@ -84,15 +100,27 @@ def _time_model(config, image_data, hypermodel, hp):
     model = hypermodel.build(hp)
     apply_jit_compile(model, config.jit_compile)  # as the tuner does
     build_seconds = time.perf_counter() - started
+    batches = {split: math.ceil(len(y) / config.batch_size) for split, y in
+               (("train", image_data.y_train), ("val", image_data.y_val),
+                ("test", image_data.y_test if image_data.y_test is not None else ()))}
+    steps = batches["train"] if batches["train"] < 2 * TIMING_STEPS else TIMING_STEPS
+    val_steps = max(1, round(batches["val"] * steps / batches["train"]))
     timer = EpochTimer()
+    val = image_data.pipeline("val", config.batch_size, config.seed)
     model.fit(image_data.pipeline("train", config.batch_size, config.seed), epochs=2,
-              validation_data=image_data.pipeline("val", config.batch_size, config.seed),
+              steps_per_epoch=steps, validation_data=val, validation_steps=val_steps,
               callbacks=[timer], verbose=0)
     first, steady = timer.epoch_seconds
+    scored = time.perf_counter()
+    model.evaluate(val, steps=val_steps, verbose=0)  # traced by the fit already
+    val_batch = (time.perf_counter() - scored) / val_steps
+    train_batch = max(steady - val_steps * val_batch, 0) / steps
     model_save = _save_seconds(model)
     params = model.count_params()
     keras.backend.clear_session()
-    return {"epoch_seconds": steady,
+    return {"epoch_seconds": batches["train"] * train_batch + batches["val"] * val_batch,
+            "val_seconds": batches["val"] * val_batch,
+            "test_seconds": batches["test"] * val_batch,
             "trial_overhead_seconds": build_seconds + max(first - steady, 0) + model_save,
             "timed_params": params, "timed_hyperparameters": dict(hp.values)}
 
@@ -157,14 +185,17 @@ def estimate_seconds(plan, timing):
 
 
 def estimate_line(plan, timing):
+    models = ("the space's first corner, a mid-sized model "
+              f"({timing['timed_params']:,} params; {_short(timing['timed_hyperparameters'])}) "
+              "and its last corner (first, middle and last value of every hyperparameter)"
+              if timing.get("timed_models", 1) > 1 else
+              f"a mid-sized model of the space ({timing['timed_params']:,} params; "
+              f"{_short(timing['timed_hyperparameters'])})")
     return (f"Estimated wall time: {format_seconds(estimate_seconds(plan, timing))} = "
             f"{plan.total_epochs} epochs x {timing['epoch_seconds']:.2f} s + "
             f"{plan.total_trials} trials x {timing['trial_overhead_seconds']:.2f} s build, "
-            f"compile, save and MLflow. How: a mid-sized model of the space "
-            f"({timing['timed_params']:,} params; {_short(timing['timed_hyperparameters'])})"
-            f"{' and its two corners (first and last value of every hyperparameter)' if timing.get('timed_models', 1) > 1 else ''} "
-            f"trained 2 epochs each on the "
-            f"{timing['timed_on']} training split, averaged; epoch 2 is the per-epoch cost, "
+            f"compile, save and MLflow. How: {models} trained 2 short epochs each on the "
+            f"{timing['timed_on']} training split, averaged; epoch 2 is the per-batch cost, "
             f"build + epoch 1 - epoch 2 + saving the model + {MLFLOW_TRIAL_SECONDS:.1f} s of "
             f"MLflow the per-trial cost. Early stopping can only shorten it; timed on "
             f"this machine as loaded now.")
