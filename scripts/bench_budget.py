@@ -52,12 +52,14 @@ def one_budget(data, space, budget, seed, work, extra):
                         "--export-dir", work / f"e-{budget}", "--summary-json", summary_path],
                        work)
     load_after = load()
+    (work / f"log-{budget}.txt").write_text(result.stderr)
     summary = json.loads(summary_path.read_text())
     plan = re.search(r"max_epochs (\d+), factor (\d+), (\d+) iteration", result.stderr)
     timed = re.search(r"\((\d) model\(s\) timed", result.stderr)
     max_epochs, factor, iterations = plan.groups()
     dry, _ = run(["run", *common, "--dry-run", "--max-epochs", max_epochs, "--factor", factor,
                   "--hyperband-iterations", iterations, "--project-dir", work / "dry"], work)
+    (work / f"dry-{budget}.txt").write_text(dry.stdout)
     estimate = re.search(r"Estimated wall time: (\d+):(\d\d)", dry.stdout)
     estimate_seconds = int(estimate[1]) * 60 + int(estimate[2])
     return {"budget": budget, "wall": wall, "plan": f"{max_epochs}/{factor}/{iterations}",
