@@ -15,6 +15,7 @@ timed and the observed seconds per epoch.
 
 import dataclasses
 import logging
+import threading
 import time
 
 import keras
@@ -83,13 +84,16 @@ class Deadline:
 
 class DeadlineStop(keras.callbacks.Callback):
     """Stops a trial's fit when another epoch would not end before the search's
-    share of the budget is spent, and cuts an epoch short (after a batch) when
-    only the time to score it on the validation split is left: an epoch longer
-    than timed must not eat the reserve."""
+    share of the budget is spent, and cuts an epoch short when only the time to
+    score it on the validation split is left (an epoch longer than timed must not
+    eat the reserve). The cut is a timer that sets `model.stop_training`, which
+    Keras checks after every batch: a batch hook would make Keras turn every
+    step's logs into Python numbers, a device sync per step."""
 
     def __init__(self, deadline):
         super().__init__()
         self.deadline = deadline
+        self._timer = None
 
     def on_train_begin(self, logs=None):
         self._first = True
@@ -97,20 +101,32 @@ class DeadlineStop(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
         self._cut = False
+        wait = max(self.deadline.search_left() - self.deadline.val_seconds, 0.0)
+        self._timer = threading.Timer(wait, self._cut_epoch)
+        self._timer.daemon = True
+        self._timer.start()
 
-    def on_train_batch_end(self, batch, logs=None):
-        if not self._cut and self.deadline.search_left() < self.deadline.val_seconds:
-            self.model.stop_training = self._cut = True
-            self.deadline.epochs_cut += 1
-            logger.info(f"Time budget: epoch cut after {batch + 1} batches (the search's "
-                        f"share of the budget is spent).")
+    def _cut_epoch(self):
+        self._cut = self.model.stop_training = True
+        self.deadline.epochs_cut += 1
+        logger.info("Time budget: the search's share is spent; this epoch ends after its "
+                    "current batch.")
 
     def on_epoch_end(self, epoch, logs=None):
+        self._stop_timer()
         if not self._first and not self._cut:  # a fit's first epoch carries tracing
             self.deadline.observe_epoch(time.perf_counter() - self._started)
         self._first = False
         if self.deadline.search_left() < self.deadline.epoch_seconds:
             self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self._stop_timer()  # a fit that ended otherwise (a failed trial)
+
+    def _stop_timer(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def __deepcopy__(self, memo):  # keras-tuner copies callbacks; the deadline is shared
         return DeadlineStop(self.deadline)
@@ -147,8 +163,14 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
     best = None
     for factor in FACTORS:
         for max_epochs in MAX_EPOCHS:
-            if max_epochs < min_epochs or not fits_reserve(max_epochs):
+            if max_epochs < min_epochs:
                 continue
+            # A plan's epochs and trials, and the reserve, grow with max_epochs
+            # (factors 2 and 3, max_epochs 1-30): past the first that does not
+            # fit, none does (and each plan asked of keras-tuner costs ~10 ms).
+            if not fits_reserve(max_epochs) or estimate_seconds(
+                    hyperband_plan(max_epochs, factor, 1, min_epochs), timing) > search_seconds:
+                break
             for iterations in ITERATIONS:
                 plan = hyperband_plan(max_epochs, factor, iterations, min_epochs)
                 estimate = estimate_seconds(plan, timing)
@@ -199,23 +221,12 @@ def plan_within_budget(config, image_data, hypermodel, started):
     budget = config.time_budget_seconds
     timing = time_space(config, image_data, hypermodel, time_limit=TIMING_SHARE * budget)
     end = started + budget
-    left = lambda max_epochs, cap: SAFETY * (  # noqa: E731
-        end - time.perf_counter() - reserve_seconds(config, timing, image_data, max_epochs, cap))
-    for cap in retrain_caps(config):  # the final training shrinks before the search does
-        chosen = fitting_plan(lambda m: left(m, cap), timing, config.min_epochs)
-        if chosen is not None:
-            break
-    if chosen is None:
-        chosen, need = tiny_plan(left(config.min_epochs, 0), timing, config.min_epochs)
-        if chosen is None:
-            need = (time.perf_counter() - started + finish_seconds(timing)) / SAFETY + need
-            raise UsageError(f"--time-budget {config.time_budget} is too short for one trial "
-                             f"on this data and machine; accepted: at least about "
-                             f"{format_seconds(need)}.")
-    max_epochs, factor, iterations, plan, estimate = chosen
+    (max_epochs, factor, iterations, plan, estimate), cap = choose_within(
+        config, timing, image_data, end, started)
     reserve = reserve_seconds(config, timing, image_data, max_epochs, cap)
     pinned = timing["cheapest"]["timed_hyperparameters"] if plan.total_trials == 1 else None
-    _log_plan(config, timing, reserve, chosen, cap, pinned)
+    _log_plan(config, timing, reserve, (max_epochs, factor, iterations, plan, estimate), cap,
+              pinned)
     deadline = Deadline(end, reserve, timing["epoch_seconds"], timing["trial_overhead_seconds"],
                         timing["val_seconds"], finish_seconds(timing), pinned)
     params = {"time_budget_seconds": budget, "budget_estimated_search_seconds": round(estimate, 1),
@@ -226,6 +237,26 @@ def plan_within_budget(config, image_data, hypermodel, started):
     config = dataclasses.replace(config, max_epochs=max_epochs, factor=factor,
                                  hyperband_iterations=iterations)
     return config, deadline, params
+
+
+def choose_within(config, timing, image_data, end, started):
+    """(chosen plan, cap on the final training's epochs; None: no cap) for a
+    command that must end at `end`: the final training shrinks, down to none,
+    before the search does; then one trial of the cheapest timed model; else
+    exit 2 with the least budget that would do."""
+    left = lambda max_epochs, cap: SAFETY * (  # noqa: E731
+        end - time.perf_counter() - reserve_seconds(config, timing, image_data, max_epochs, cap))
+    for cap in retrain_caps(config):
+        chosen = fitting_plan(lambda m: left(m, cap), timing, config.min_epochs)
+        if chosen is not None:
+            return chosen, cap
+    chosen, need = tiny_plan(left(config.min_epochs, cap), timing, config.min_epochs)
+    if chosen is None:
+        need = time.perf_counter() - started + finish_seconds(timing) + need / SAFETY
+        raise UsageError(f"--time-budget {config.time_budget} is too short for one trial "
+                         f"on this data and machine; accepted: at least about "
+                         f"{format_seconds(need)}.")
+    return chosen, cap
 
 
 def _log_plan(config, timing, reserve, chosen, cap, pinned):
