@@ -31,9 +31,13 @@ from search.tuning.plan import format_plan, hyperband_plan
 from search.tuning.progress import format_seconds
 
 
-# Said first, because the dry run does train (one model, to time it).
-DRY_RUN_NOTE = ("Dry run: trains three models of the space for 2 short epochs each to time it; "
-                "nothing is searched or logged to MLflow.")
+# Said first, because the dry run does train (the models the search will draw, to time them).
+DRY_RUN_NOTE = ("Dry run: trains the models the search will draw (at most "
+                "8) for 2 short epochs each to time them; nothing is searched or logged to "
+                "MLflow.")
+# The drawn models timed at most (those that train the most epochs first); the
+# others count as the mean of the timed ones.
+MAX_TIMED_DRAWS = 8
 
 
 def dry_run(config, out=print):
@@ -44,18 +48,79 @@ def dry_run(config, out=print):
     out(f"Hyperband plan: max_epochs {config.max_epochs}, min_epochs {config.min_epochs}, "
         f"factor {config.factor}, {config.hyperband_iterations} iteration(s)")
     out(format_plan(plan))
-    timing = time_middle_model(config)
+    timing = time_planned_models(config, plan)
     out(estimate_line(plan, timing))
     return {"total_trials": plan.total_trials, "total_epochs": plan.total_epochs,
-            "estimated_seconds": estimate_seconds(plan, timing), **timing}
+            "estimated_seconds": timing["estimated_seconds"], **timing}
 
 
-def time_middle_model(config, corners=True):
+def time_planned_models(config, plan):
+    """Times the models the search will train (keras-tuner's draws, replayed with
+    the search's seed) and weighs each by the epochs its bracket gives it: its
+    first round, and its bracket's later rounds shared by the bracket's models
+    (which of them Hyperband promotes is not known before training)."""
     from search.runner import load_checked_space
     configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
-    return time_space(config, image_data, hypermodel, corners)
+    brackets = planned_draws(config, hypermodel, plan)
+    draws = [(values, weight) for bracket in brackets for values, weight in bracket["draws"]]
+    heaviest = sorted(range(len(draws)), key=lambda i: -draws[i][1])[:MAX_TIMED_DRAWS]
+    timed = {i: _time_model(config, image_data, hypermodel,
+                            _hyperparameters(hypermodel, draws[i][0])) for i in heaviest}
+    mean = {key: sum(t[key] for t in timed.values()) / len(timed) for key in TIMED_SECONDS}
+    costs = iter([timed.get(i, mean) for i in range(len(draws))])
+    total = 0.0
+    for bracket in brackets:
+        own = [next(costs) for _ in bracket["draws"]]
+        per_epoch = sum(c["epoch_seconds"] for c in own) / len(own)
+        per_trial = sum(c["trial_overhead_seconds"] for c in own) / len(own) \
+            + MLFLOW_TRIAL_SECONDS
+        total += bracket["first_epochs"] * sum(c["epoch_seconds"] for c in own) \
+            + len(own) * per_trial + bracket["later_epochs"] * per_epoch \
+            + bracket["later_trials"] * per_trial
+    first = timed[heaviest[0]]
+    return {**first, **mean, "trial_overhead_seconds":
+            mean["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS,
+            "timed_models": len(timed), "drawn_models": len(draws),
+            "timed_on": image_data.source, "estimated_seconds": total}
+
+
+def planned_draws(config, hypermodel, plan):
+    """Per bracket of the plan, in the order the search runs them: its first
+    round's drawn values (with each one's epoch weight), the epochs and trials of
+    its later rounds."""
+    import keras_tuner
+    from search.tuning.plan import make_oracle
+    # As the tuner is made (runner._make_tuner): keras-tuner takes a seed of 0 as
+    # none and draws its own from `random`, which this seeds.
+    keras.utils.set_random_seed(config.seed)
+    oracle = make_oracle(config.max_epochs, config.factor, config.hyperband_iterations,
+                         config.min_epochs, seed=config.seed)
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    oracle.update_space(hp)
+    brackets = []
+    for r in plan.rounds:
+        if r.round == 0:
+            brackets.append({"first_epochs": r.new_epochs, "later_epochs": 0, "later_trials": 0,
+                             "draws": [kt_compat.draw_values(oracle) for _ in range(r.trials)]})
+        else:
+            brackets[-1]["later_epochs"] += r.trials * r.new_epochs
+            brackets[-1]["later_trials"] += r.trials
+    for bracket in brackets:
+        share = bracket["later_epochs"] / len(bracket["draws"])
+        bracket["draws"] = [(values, bracket["first_epochs"] + share)
+                            for values in bracket["draws"] if values is not None]
+    return [b for b in brackets if b["draws"]]
+
+
+def _hyperparameters(hypermodel, values):
+    import keras_tuner
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    hp.values.update(values)
+    return hp
 
 
 def time_space(config, image_data, hypermodel, corners=True, time_limit=None):
@@ -180,22 +245,26 @@ def _short(values):
 
 
 def estimate_seconds(plan, timing):
+    if "estimated_seconds" in timing:  # the dry run's, model by model
+        return timing["estimated_seconds"]
     return (plan.total_epochs * timing["epoch_seconds"]
             + plan.total_trials * timing["trial_overhead_seconds"])
 
 
 def estimate_line(plan, timing):
-    models = ("the space's first corner, a mid-sized model "
-              f"({timing['timed_params']:,} params; {_short(timing['timed_hyperparameters'])}) "
-              "and its last corner (first, middle and last value of every hyperparameter)"
-              if timing.get("timed_models", 1) > 1 else
-              f"a mid-sized model of the space ({timing['timed_params']:,} params; "
-              f"{_short(timing['timed_hyperparameters'])})")
+    if "drawn_models" in timing:
+        how = (f"the {timing['timed_models']} of the {timing['drawn_models']} models the "
+               f"search draws that train the most epochs (the others as their mean; the "
+               f"first: {timing['timed_params']:,} params; "
+               f"{_short(timing['timed_hyperparameters'])})")
+    else:
+        how = (f"{timing['timed_models']} model(s) of the space, cheapest first "
+               f"({timing['timed_params']:,} params; {_short(timing['timed_hyperparameters'])})")
     return (f"Estimated wall time: {format_seconds(estimate_seconds(plan, timing))} = "
             f"{plan.total_epochs} epochs x {timing['epoch_seconds']:.2f} s + "
             f"{plan.total_trials} trials x {timing['trial_overhead_seconds']:.2f} s build, "
-            f"compile, save and MLflow. How: {models} trained 2 short epochs each on the "
-            f"{timing['timed_on']} training split, averaged; epoch 2 is the per-batch cost, "
-            f"build + epoch 1 - epoch 2 + saving the model + {MLFLOW_TRIAL_SECONDS:.1f} s of "
-            f"MLflow the per-trial cost. Early stopping can only shorten it; timed on "
-            f"this machine as loaded now.")
+            f"compile, save and MLflow (means; each model weighed by its epochs). How: {how} "
+            f"trained 2 short epochs each on the {timing['timed_on']} training split; "
+            f"epoch 2 is the per-batch cost, build + epoch 1 - epoch 2 + saving the model + "
+            f"{MLFLOW_TRIAL_SECONDS:.1f} s of MLflow the per-trial cost. Early stopping can "
+            f"only shorten it; timed on this machine as loaded now.")

@@ -99,7 +99,7 @@ def test_the_estimate_times_a_model_from_the_middle_of_the_space():
     assert values["learning_rate"] == pytest.approx((low * high) ** 0.5)
 
 
-def test_dry_run_says_first_that_it_trains_three_models_and_writes_no_mlflow(tmp_path):
+def test_dry_run_says_first_that_it_trains_the_drawn_models_and_writes_no_mlflow(tmp_path):
     from search.tuning.dry_run import DRY_RUN_NOTE
     store = tmp_path / "store"
     result = run_cli("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 2,
@@ -107,7 +107,32 @@ def test_dry_run_says_first_that_it_trains_three_models_and_writes_no_mlflow(tmp
                      "--project-dir", tmp_path / "project", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[0] == (
-        "Dry run: trains three models of the space for 2 epochs each to time it; "
-        "nothing is searched or logged to MLflow.") == DRY_RUN_NOTE
+        "Dry run: trains the models the search will draw (at most 8) for 2 short epochs "
+        "each to time them; nothing is searched or logged to MLflow.") == DRY_RUN_NOTE
+    assert "the 4 of the 4 models the search draws" in result.stdout  # max_epochs 2, factor 2
     assert not store.exists() and not (tmp_path / "mlruns").exists()
     assert not (tmp_path / "project").exists()
+
+
+def test_the_dry_run_replays_the_models_the_search_draws():
+    """The same seed gives the same draws as a search's oracle (keras-tuner takes a
+    seed of 0 as none and draws one from `random`, which the runner seeds)."""
+    import keras
+    import keras_tuner
+    import spaces
+    from search.config import SearchConfig
+    from search.tuning import kt_compat
+    from search.tuning.dry_run import planned_draws
+    from search.tuning.plan import make_oracle
+    config = SearchConfig(max_epochs=3, factor=2, seed=0)
+    hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
+    plan = hyperband_plan(3, 2)
+    drawn = [values for bracket in planned_draws(config, hypermodel, plan)
+             for values, _ in bracket["draws"]]
+    keras.utils.set_random_seed(0)  # as runner._make_tuner does
+    oracle = make_oracle(3, 2, seed=0)
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    oracle.update_space(hp)
+    assert drawn == [kt_compat.draw_values(oracle) for _ in drawn]
+    assert len(drawn) == sum(r.trials for r in plan.rounds if r.round == 0)
