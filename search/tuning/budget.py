@@ -1,16 +1,13 @@
 """`--time-budget`: pick the Hyperband budget that fits, and keep to the deadline.
 
-Three parts:
-- `plan_within_budget`: times the space on this data and device (the middle model,
-  search/tuning/dry_run.py), keeps back a reserve for the winner's final training,
-  export and registry, and picks the largest Hyperband plan (max_epochs, factor,
-  iterations) whose estimate fits what is left.
+- `plan_within_budget`: times the space (cheapest model first, search/tuning/dry_run.py),
+  keeps back a reserve for the final training (shrunk, down to none, when short) and
+  the end of the command, and picks the largest Hyperband plan whose estimate fits.
 - The oracle asks `Deadline.may_start_trial` before each trial: keras-tuner's search
   loop ends cleanly once it says no (a STOPPED trial, see search/tuning/plan.py).
-- `DeadlineStop` ends a trial's fit after the epoch past which another one would eat
-  into the reserve; the trial completes with its best epoch so far.
-The estimate is calibrated as the search goes: the deadline uses the slower of the
-timed and the observed seconds per epoch.
+- `DeadlineStop` ends a fit after the epoch past which another would eat into the
+  reserve, and cuts an epoch that runs past it; the trial completes with its best
+  epoch. The deadline uses the slower of the timed and observed seconds per epoch.
 """
 
 import dataclasses
@@ -36,6 +33,10 @@ ITERATIONS = (1, 2, 3)
 # 12-16 s on digits on a local sqlite store with 2 CPUs shared with other
 # TensorFlow jobs (docs/budget.md).
 FINISH_SECONDS = 25.0
+# The end of the command grows with the trials (the report's table and plots, the
+# winner's pick): 30 s besides the final training after 21 trials of a 10m digits
+# budget, 13 s after 1 trial (docs/budget.md). Reserved per trial started.
+REPORT_SECONDS_PER_TRIAL = 0.5
 # Margin for what the estimate leaves out (a slower trial, a busy machine).
 SAFETY = 0.9
 # Share of the budget that timing the space may take (the cheapest model is
@@ -60,7 +61,10 @@ class Deadline:
     epochs_cut: int = 0
 
     def search_left(self):
-        return self.end - self.reserve_seconds - time.perf_counter()
+        return self.end - self.reserve_seconds - self.report_seconds() - time.perf_counter()
+
+    def report_seconds(self):
+        return REPORT_SECONDS_PER_TRIAL * self.trials_started
 
     def may_start_trial(self):
         """A trial needs its overhead and at least one epoch; the first always
@@ -75,11 +79,15 @@ class Deadline:
     def observe_epoch(self, seconds):
         self.epoch_seconds = max(self.epoch_seconds, seconds)
 
-    def retrain_epochs(self, epochs, seconds_per_epoch):
-        """The final training's epochs, cut to the time left before the end (0: no
-        time for it; the search's own best model is exported)."""
-        left = self.end - time.perf_counter() - self.finish_seconds
-        return max(0, min(epochs, int(left // max(seconds_per_epoch, 1e-6))))
+    def retrain_epochs(self, epochs, seconds_per_epoch, fixed_seconds=0.0, least=1):
+        """The final training's epochs, cut to the time left before the end (after
+        `fixed_seconds` of building and tracing); 0 when fewer than `least` fit (a
+        final training shorter than the winner's own: the search's model is
+        exported)."""
+        left = (self.end - time.perf_counter() - self.finish_seconds - self.report_seconds()
+                - fixed_seconds)
+        fits = max(0, min(epochs, int(left // max(seconds_per_epoch, 1e-6))))
+        return fits if fits >= least else 0
 
 
 class DeadlineStop(keras.callbacks.Callback):
@@ -147,7 +155,8 @@ def reserve_seconds(config, timing, image_data, max_epochs, retrain_cap=None):
     epochs = max(max_epochs, config.min_retrain_epochs)
     if retrain_cap is not None:
         epochs = min(epochs, retrain_cap)
-    return finish_seconds(timing) + epochs * retrain_epoch_seconds(timing, image_data)
+    build = timing["trial_overhead_seconds"] if epochs else 0.0  # a fresh model: traced again
+    return finish_seconds(timing) + build + epochs * retrain_epoch_seconds(timing, image_data)
 
 
 def retrain_epoch_seconds(timing, image_data):
@@ -168,18 +177,23 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
             # A plan's epochs and trials, and the reserve, grow with max_epochs
             # (factors 2 and 3, max_epochs 1-30): past the first that does not
             # fit, none does (and each plan asked of keras-tuner costs ~10 ms).
-            if not fits_reserve(max_epochs) or estimate_seconds(
+            if not fits_reserve(max_epochs) or _with_report(
                     hyperband_plan(max_epochs, factor, 1, min_epochs), timing) > search_seconds:
                 break
             for iterations in ITERATIONS:
                 plan = hyperband_plan(max_epochs, factor, iterations, min_epochs)
                 estimate = estimate_seconds(plan, timing)
-                if estimate > search_seconds:
+                if _with_report(plan, timing) > search_seconds:
                     break  # more iterations only cost more
                 key = (plan.total_epochs, -iterations, factor)
                 if best is None or key > best[0]:
                     best = (key, max_epochs, factor, iterations, plan, estimate)
     return None if best is None else best[1:]
+
+
+def _with_report(plan, timing):
+    from search.tuning.dry_run import estimate_seconds
+    return estimate_seconds(plan, timing) + plan.total_trials * REPORT_SECONDS_PER_TRIAL
 
 
 def fitting_plan(search_seconds, timing, min_epochs):

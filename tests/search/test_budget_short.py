@@ -87,3 +87,12 @@ def test_the_space_is_timed_cheapest_model_first_and_within_the_time_limit():
     assert timing["cheapest"]["timed_hyperparameters"] == dict(
         corner_hyperparameters(hypermodel, 0).values)
     assert 0 < timing["val_seconds"] < timing["epoch_seconds"] and timing["test_seconds"] > 0
+
+
+def test_a_final_training_shorter_than_the_winners_own_is_skipped():
+    deadline = budget.Deadline(end=time.perf_counter() + 100, reserve_seconds=0,
+                               epoch_seconds=1, trial_overhead_seconds=1, finish_seconds=10)
+    # 100 - 10 finish - 5 build leaves 85 s: 4 epochs of 20 s
+    assert deadline.retrain_epochs(8, 20, fixed_seconds=5, least=3) == 4
+    assert deadline.retrain_epochs(8, 20, fixed_seconds=5, least=6) == 0
+    assert deadline.retrain_epochs(8, 5, fixed_seconds=5, least=6) == 8
