@@ -1,6 +1,6 @@
 """`--time-budget`: pick the Hyperband budget that fits, and keep to the deadline.
 
-- `plan_within_budget`: times the space (cheapest model first, search/tuning/dry_run.py),
+- `plan_within_budget`: times the search's first draws (search/tuning/dry_run.py),
   keeps back a reserve for the final training (shrunk, down to none, when short) and
   the end of the command, and picks the largest Hyperband plan whose estimate fits.
 - The oracle asks `Deadline.may_start_trial` before each trial: keras-tuner's search
@@ -39,8 +39,8 @@ FINISH_SECONDS = 25.0
 REPORT_SECONDS_PER_TRIAL = 0.5
 # Margin for what the estimate leaves out (a slower trial, a busy machine).
 SAFETY = 0.9
-# Share of the budget that timing the space may take (the cheapest model is
-# always timed; dearer ones while they fit: search/tuning/dry_run.py).
+# Share of the budget that timing the space may take (the search's first drawn
+# model is always timed; the next ones while they fit: search/tuning/dry_run.py).
 TIMING_SHARE = 0.1
 # Least share of an epoch of the cheapest model that a budget with room for no
 # whole trial must leave for a one-trial search (the deadline cuts its epoch).
@@ -231,9 +231,9 @@ def tiny_plan(search_seconds, timing, min_epochs):
 
 def plan_within_budget(config, image_data, hypermodel, started):
     """(config with the chosen Hyperband settings, Deadline, params to log)."""
-    from search.tuning.dry_run import time_space
+    from search.tuning.dry_run import time_draws
     budget = config.time_budget_seconds
-    timing = time_space(config, image_data, hypermodel, time_limit=TIMING_SHARE * budget)
+    timing = time_draws(config, image_data, hypermodel, TIMING_SHARE * budget)
     end = started + budget
     (max_epochs, factor, iterations, plan, estimate), cap = choose_within(
         config, timing, image_data, end, started)

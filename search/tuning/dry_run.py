@@ -1,19 +1,20 @@
 """`bridge-search run --dry-run`: the Hyperband plan and a wall-time estimate,
 without searching.
 
-The estimate times three members of the space: its first corner (every
-hyperparameter at its first value: with the default space the cheapest model),
-a mid-sized one (every hyperparameter at the middle of its range or list) and the
-last corner (every hyperparameter at its last value: the dearest), and averages
-them. Each trains 2 short epochs of `TIMING_STEPS` batches on the real training
-split (with validation batches in the same proportion as a real epoch), then
-scores `validation_steps` batches alone: epoch 1 carries tracing and
-compilation, epoch 2 and the scoring give seconds per training and per
-validation batch, scaled to the splits' real batch counts. It also times the one
-save a trial makes: its best model. So
-  estimate = total epochs x epoch seconds
-           + total trials x (build + epoch 1 - epoch 2 + model save + MLflow's share),
-which leaves out what early stopping saves.
+The estimate times the models the search will train: keras-tuner's random
+draws, replayed with the search's oracle class and seed (at most MAX_TIMED_DRAWS
+of them, those that train the most epochs; the others count as their mean).
+Each trains 2 short epochs of `TIMING_STEPS` batches on the real training split
+(with validation batches in the same proportion as a real epoch), then scores
+those validation batches alone: epoch 1 carries tracing and compilation, epoch
+2 and the scoring give seconds per training and per validation batch, scaled to
+the splits' real batch counts. It also times the one save a trial makes: its
+best model. Each model is weighed by the epochs its bracket gives it:
+  estimate = sum over brackets of (first-round epochs x each model's epoch
+             seconds + the bracket's later epochs x its models' mean)
+           + trials x (build + epoch 1 - epoch 2 + model save + MLflow's share),
+which leaves out what early stopping saves. `--time-budget` times the first
+draws the same way, as many as fit a share of the budget (`time_draws`).
 """
 
 import tempfile
@@ -90,16 +91,7 @@ def planned_draws(config, hypermodel, plan):
     """Per bracket of the plan, in the order the search runs them: its first
     round's drawn values (with each one's epoch weight), the epochs and trials of
     its later rounds."""
-    import keras_tuner
-    from search.tuning.plan import make_oracle
-    # As the tuner is made (runner._make_tuner): keras-tuner takes a seed of 0 as
-    # none and draws its own from `random`, which this seeds.
-    keras.utils.set_random_seed(config.seed)
-    oracle = make_oracle(config.max_epochs, config.factor, config.hyperband_iterations,
-                         config.min_epochs, seed=config.seed)
-    hp = keras_tuner.HyperParameters()
-    hypermodel.build(hp)
-    oracle.update_space(hp)
+    oracle = _search_oracle(config, hypermodel)
     brackets = []
     for r in plan.rounds:
         if r.round == 0:
@@ -115,6 +107,27 @@ def planned_draws(config, hypermodel, plan):
     return [b for b in brackets if b["draws"]]
 
 
+def search_draws(config, hypermodel, count):
+    """The values of the first `count` new trials the search will draw."""
+    oracle = _search_oracle(config, hypermodel)
+    return [v for v in (kt_compat.draw_values(oracle) for _ in range(count)) if v is not None]
+
+
+def _search_oracle(config, hypermodel):
+    """An oracle that draws as the search's will."""
+    import keras_tuner
+    from search.tuning.plan import make_oracle
+    # As the tuner is made (runner._make_tuner): keras-tuner takes a seed of 0 as
+    # none and draws its own from `random`, which this seeds.
+    keras.utils.set_random_seed(config.seed)
+    oracle = make_oracle(config.max_epochs, config.factor, config.hyperband_iterations,
+                         config.min_epochs, seed=config.seed)
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    oracle.update_space(hp)
+    return oracle
+
+
 def _hyperparameters(hypermodel, values):
     import keras_tuner
     hp = keras_tuner.HyperParameters()
@@ -123,25 +136,23 @@ def _hyperparameters(hypermodel, values):
     return hp
 
 
-def time_space(config, image_data, hypermodel, corners=True, time_limit=None):
-    """Per-epoch and per-trial seconds of the space: the first corner, the middle
-    model and the last corner, in that order (the cheapest first), averaged
-    (the middle model alone ran 2x fast against a real search: the space's big
-    corners dominate). `corners=False`: the middle model only. `time_limit`
-    (--time-budget): the next model is timed only while the seconds spent so far,
-    times TIMING_GROWTH (each is dearer than the last), stay within it."""
-    picks = ([corner_hyperparameters(hypermodel, 0), middle_hyperparameters(hypermodel),
-              corner_hyperparameters(hypermodel, -1)] if corners
-             else [middle_hyperparameters(hypermodel)])
+def time_draws(config, image_data, hypermodel, time_limit):
+    """--time-budget: per-epoch and per-trial seconds of the models the search
+    draws first (keras-tuner's draws replayed with the search's seed), in order,
+    averaged; the next one is timed only while the seconds spent so far plus one
+    more model's share stay within `time_limit` (at least one, at most
+    MAX_TIMED_DRAWS). A random sample of the space, so the mean does not lean to
+    its cheap or its dear corner; "cheapest" is the cheapest of them."""
+    draws = search_draws(config, hypermodel, MAX_TIMED_DRAWS)
     started, timings = time.perf_counter(), []
-    for hp in picks:
-        if timings and time_limit is not None and \
-                (time.perf_counter() - started) * TIMING_GROWTH > time_limit:
+    for values in draws:
+        spent = time.perf_counter() - started
+        if timings and spent * (len(timings) + 1) / len(timings) > time_limit:
             break
-        timings.append(_time_model(config, image_data, hypermodel, hp))
+        timings.append(_time_model(config, image_data, hypermodel,
+                                   _hyperparameters(hypermodel, values)))
     mean = {key: sum(t[key] for t in timings) / len(timings) for key in TIMED_SECONDS}
-    middle = timings[min(1, len(timings) - 1)] if corners else timings[0]
-    return {**middle, **mean, "trial_overhead_seconds":
+    return {**timings[0], **mean, "trial_overhead_seconds":
             mean["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS,
             "timed_models": len(timings), "timed_on": image_data.source,
             "timing_seconds": time.perf_counter() - started,
@@ -154,7 +165,6 @@ MLFLOW_TRIAL_SECONDS = 1.0
 # Training batches of each timed epoch (the whole split when it has fewer than
 # twice as many: the two timed epochs must not run out of data).
 TIMING_STEPS = 30
-TIMING_GROWTH = 3
 TIMED_SECONDS = ("epoch_seconds", "trial_overhead_seconds", "val_seconds", "test_seconds")
 
 
@@ -190,48 +200,6 @@ def _time_model(config, image_data, hypermodel, hp):
             "timed_params": params, "timed_hyperparameters": dict(hp.values)}
 
 
-def corner_hyperparameters(hypermodel, end):
-    """Every hyperparameter at its first (end=0) or last (end=-1) value."""
-    import keras_tuner
-    hp = keras_tuner.HyperParameters()
-    hypermodel.build(hp)
-    for item in hp.space:
-        config = item.get_config()
-        if "values" in config:
-            hp.values[item.name] = config["values"][end]
-        elif "min_value" in config:
-            hp.values[item.name] = config["max_value" if end else "min_value"]
-    return hp
-
-
-def middle_hyperparameters(hypermodel):
-    """HyperParameters with each of the space's hps at the middle of its range."""
-    import keras_tuner
-    hp = keras_tuner.HyperParameters()
-    hypermodel.build(hp)  # declares the space
-    for item in hp.space:
-        hp.values[item.name] = _middle(item)
-    return hp
-
-
-def _middle(item):
-    config = item.get_config()
-    if "values" in config:  # Choice
-        return config["values"][len(config["values"]) // 2]
-    if "min_value" not in config:  # Boolean, Fixed
-        return item.default if hasattr(item, "default") else config.get("value")
-    low, high, step = config["min_value"], config["max_value"], config.get("step")
-    if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool) \
-            and type(item).__name__ == "Int":
-        step = step or 1
-        return low + ((high - low) // step // 2) * step
-    if config.get("sampling") == "log":
-        return math.sqrt(low * high)
-    if step:
-        return low + round((high - low) / step / 2) * step
-    return (low + high) / 2
-
-
 def _save_seconds(model):
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -258,7 +226,7 @@ def estimate_line(plan, timing):
                f"first: {timing['timed_params']:,} params; "
                f"{_short(timing['timed_hyperparameters'])})")
     else:
-        how = (f"{timing['timed_models']} model(s) of the space, cheapest first "
+        how = (f"the first {timing['timed_models']} model(s) the search draws "
                f"({timing['timed_params']:,} params; {_short(timing['timed_hyperparameters'])})")
     return (f"Estimated wall time: {format_seconds(estimate_seconds(plan, timing))} = "
             f"{plan.total_epochs} epochs x {timing['epoch_seconds']:.2f} s + "

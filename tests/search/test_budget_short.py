@@ -1,7 +1,7 @@
 """`--time-budget` when the budget is short (issue 12 item 1): the final training
 shrinks (down to none) before the search does, a budget with room for no whole
 trial trains one trial of the cheapest timed model, an epoch longer than timed is
-cut at the deadline, and the space is timed cheapest model first."""
+cut at the deadline, and the budget times the models the search draws first."""
 
 import time
 from types import SimpleNamespace
@@ -75,17 +75,16 @@ def test_an_epoch_longer_than_timed_is_cut_at_the_deadline():
     assert slow.batches < 200 and deadline.epochs_cut == 1
 
 
-def test_the_space_is_timed_cheapest_model_first_and_within_the_time_limit():
+def test_the_budget_times_the_search_s_first_draw_at_least():
     from search import data as data_module
     from search.runner import load_checked_space
-    from search.tuning.dry_run import corner_hyperparameters, time_space
+    from search.tuning.dry_run import search_draws, time_draws
     config = SearchConfig(data="digits")
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
-    timing = time_space(config, image_data, hypermodel, time_limit=0)
+    timing = time_draws(config, image_data, hypermodel, time_limit=0)
     assert timing["timed_models"] == 1
-    assert timing["cheapest"]["timed_hyperparameters"] == dict(
-        corner_hyperparameters(hypermodel, 0).values)
+    assert timing["timed_hyperparameters"] == search_draws(config, hypermodel, 1)[0]
     assert 0 < timing["val_seconds"] < timing["epoch_seconds"] and timing["test_seconds"] > 0
 
 

@@ -68,7 +68,7 @@ def test_dry_run_prints_every_round_and_an_estimate_without_training(dry_and_rea
     assert [[int(v) for v in row] for row in rows] == [
         [r.iteration, r.bracket, r.round, r.trials, r.new_epochs, r.epochs] for r in plan.rounds]
     assert f"Total: {plan.total_trials} trials, {plan.total_epochs} epochs" in dry.stdout
-    assert re.search(r"Estimated wall time: \d+:\d\d = .* How: a mid-sized model of the space",
+    assert re.search(r"Estimated wall time: \d+:\d\d = .* How: the \d+ of the \d+ models the search draws",
                      dry.stdout)
     assert not untouched_store.exists()  # nothing logged to MLflow
 
@@ -85,18 +85,6 @@ def test_dry_run_totals_equal_the_real_runs_trials_and_epochs(dry_and_real, mlfl
     assert sum(r.data.metrics["epochs_trained"] for r in runs) == epochs
     first_round = [r for r in runs if r.data.tags["hyperband_round"] == "0"]
     assert min(r.data.metrics["epochs_trained"] for r in first_round) == 2  # --min-epochs 2
-
-
-def test_the_estimate_times_a_model_from_the_middle_of_the_space():
-    import spaces
-    from search.tuning.dry_run import middle_hyperparameters
-    hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
-    values = middle_hyperparameters(hypermodel).values
-    assert (values["filters"], values["dense_units"], values["residual_blocks"]) == (32, 128, 1)
-    # learning_rate is sampled on a log scale: its middle is the geometric mean.
-    low, high = hypermodel.learning_rate_range
-    assert values["dropout"] == 0.25
-    assert values["learning_rate"] == pytest.approx((low * high) ** 0.5)
 
 
 def test_dry_run_says_first_that_it_trains_the_drawn_models_and_writes_no_mlflow(tmp_path):
