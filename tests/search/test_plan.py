@@ -68,8 +68,8 @@ def test_dry_run_prints_every_round_and_an_estimate_without_training(dry_and_rea
     assert [[int(v) for v in row] for row in rows] == [
         [r.iteration, r.bracket, r.round, r.trials, r.new_epochs, r.epochs] for r in plan.rounds]
     assert f"Total: {plan.total_trials} trials, {plan.total_epochs} epochs" in dry.stdout
-    assert re.search(r"Estimated wall time: \d+:\d\d = .* How: the \d+ of the \d+ models the search draws",
-                     dry.stdout)
+    assert re.search(r"Estimated wall time: \d+:\d\d = .* How: the \d+ of the \d+ models "
+                     r"the search draws", dry.stdout)
     assert not untouched_store.exists()  # nothing logged to MLflow
 
 
