@@ -31,22 +31,22 @@ def test_a_long_budget_keeps_the_whole_final_training():
 
 
 def test_a_short_budget_shrinks_the_final_training_before_the_search():
-    # finish 26 s; the whole final training (8 epochs x 5 s) does not fit with a trial
-    (_, _, _, plan, _), cap = choose(26 + 8 + 5 * 3 + 2)
+    # finish 30 s; the whole final training (8 epochs x 5 s) does not fit with a trial
+    (_, _, _, plan, _), cap = choose(30 + 8 + 5 * 3 + 2)
     assert cap is not None and 0 <= cap < 8
     assert plan.total_trials >= 1
 
 
 def test_room_for_no_whole_trial_gives_one_trial_of_the_cheapest_model():
-    # 26 s finish, no final training; 2 s left: < one trial (6 s), >= the cheap one's
+    # 30 s finish (25 + 2 test scorings + 2 tracings), no final training; 2 s left: < one trial (6 s), >= the cheap one's
     # overhead (1 + 1 s MLflow) and half its epoch (1 s) after the 0.9 safety margin
-    (max_epochs, factor, iterations, plan, _), cap = choose(26 + 3.5)
+    (max_epochs, factor, iterations, plan, _), cap = choose(30 + 3.5)
     assert cap == 0 and plan.total_trials == 1 and plan.total_epochs == 1
 
 
 def test_less_than_that_is_refused_with_the_least_budget_that_would_do():
-    with pytest.raises(UsageError, match=r"too short for one trial .* at least about 0:(29|30)\."):
-        choose(26 + 1)
+    with pytest.raises(UsageError, match=r"too short for one trial .* at least about 0:(33|34)\."):
+        choose(30 + 1)
 
 
 def test_the_first_trial_always_starts_later_ones_only_if_they_fit():
