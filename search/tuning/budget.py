@@ -27,9 +27,8 @@ logger = logging.getLogger(__name__)
 FACTORS = (3, 2)
 MAX_EPOCHS = range(1, 31)
 ITERATIONS = (1, 2, 3)
-# Seconds of the end of a command besides the final training, the test scorings and
-# tracings (timed): loading the best model, exports, the MLflow model and registry,
-# the process's exit: 12-16 s on digits, 2 busy CPUs (docs/budget.md).
+# The end of a command besides the final training, test scorings and tracings (timed):
+# load, exports, MLflow model, registry, exit: 12-16 s on digits (docs/budget.md).
 FINISH_SECONDS = 25.0
 # The end of the command grows with the trials (the report's table and plots, the
 # winner's pick): 30 s besides the final training after 21 trials of a 10m digits
@@ -37,12 +36,13 @@ FINISH_SECONDS = 25.0
 REPORT_SECONDS_PER_TRIAL = 0.5
 # Margin for what the estimate leaves out (a slower trial, a busy machine).
 SAFETY = 0.9
-# Share of the budget that timing the space may take (the search's first drawn
-# model is always timed; the next ones while they fit: search/tuning/dry_run.py).
+# Share of the budget for timing the search's first draws (the first always).
 TIMING_SHARE = 0.1
 # Least share of an epoch of the cheapest model that a budget with room for no
 # whole trial must leave for a one-trial search (the deadline cuts its epoch).
 TINY_EPOCH_SHARE = 0.5
+# Most of the budget the final training's reserve may take (docs/budget.md).
+RETRAIN_SHARE = 1 / 3
 
 
 @dataclasses.dataclass
@@ -89,12 +89,10 @@ class Deadline:
 
 
 class DeadlineStop(keras.callbacks.Callback):
-    """Stops a trial's fit when another epoch would not end before the search's
-    share of the budget is spent, and cuts an epoch short when only the time to
-    score it on the validation split is left (an epoch longer than timed must not
-    eat the reserve). The cut is a timer that sets `model.stop_training`, which
-    Keras checks after every batch: a batch hook would make Keras turn every
-    step's logs into Python numbers, a device sync per step."""
+    """Stops a fit when another epoch would not end before the search's share is
+    spent, and cuts an epoch when only the time to score it is left: a timer sets
+    `model.stop_training`, which Keras checks after every batch (a batch hook
+    would make Keras turn every step's logs into numbers, a device sync a step)."""
 
     def __init__(self, deadline):
         super().__init__()
@@ -126,8 +124,8 @@ class DeadlineStop(keras.callbacks.Callback):
         if self.deadline.search_left() < self.deadline.epoch_seconds:
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
-        self._stop_timer()  # a fit that ended otherwise (a failed trial)
+    def on_train_end(self, logs=None):  # a fit that ended otherwise (a failed trial)
+        self._stop_timer()
 
     def _stop_timer(self):
         if self._timer is not None:
@@ -208,11 +206,13 @@ def fitting_plan(search_seconds, timing, min_epochs):
     return chosen
 
 
-def retrain_caps(config):
-    """The final training's epochs to try, most first: the whole (None), then
-    fewer and fewer down to 0 (the search's best model exported as it is)."""
+def retrain_caps(config, most):
+    """The final training's epochs to try, most first: the whole (None) unless
+    over `most`, then fewer and fewer down to 0 (the search's model exported)."""
     if config.retrain == "none":
         return [None]
+    if most < max(MAX_EPOCHS[-1], config.min_retrain_epochs):
+        return list(range(max(most, 0), -1, -1))
     return [None, *range(config.min_retrain_epochs - 1, -1, -1)]
 
 
@@ -261,7 +261,8 @@ def choose_within(config, timing, image_data, end, started):
     exit 2 with the least budget that would do."""
     left = lambda max_epochs, cap: SAFETY * (  # noqa: E731
         end - time.perf_counter() - reserve_seconds(config, timing, image_data, max_epochs, cap))
-    for cap in retrain_caps(config):
+    most = int(RETRAIN_SHARE * (end - started) // retrain_epoch_seconds(timing, image_data))
+    for cap in retrain_caps(config, most):
         chosen = fitting_plan(lambda m: left(m, cap), timing, config.min_epochs)
         if chosen is not None:
             return chosen, cap
@@ -285,8 +286,7 @@ def _log_plan(config, timing, reserve, chosen, cap, pinned):
         f"{plan.total_trials} trials, {plan.total_epochs} epochs, estimated "
         f"{format_seconds(estimate)}.")
     if pinned:
-        logger.info(f"Time budget: room for one trial only; it trains the cheapest model "
-                    f"timed ({pinned}).")
+        logger.info(f"Time budget: room for one trial only: the cheapest timed ({pinned}).")
     logger.info(format_plan(plan))
 
 

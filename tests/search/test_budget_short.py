@@ -95,3 +95,10 @@ def test_a_final_training_shorter_than_the_winners_own_is_skipped():
     assert deadline.retrain_epochs(8, 20, fixed_seconds=5, least=3) == 4
     assert deadline.retrain_epochs(8, 20, fixed_seconds=5, least=6) == 0
     assert deadline.retrain_epochs(8, 5, fixed_seconds=5, least=6) == 8
+
+
+def test_the_final_training_takes_at_most_a_third_of_the_budget():
+    # 5 s per final epoch; the whole 8 epochs (40 s + 2 s build) would fit beside a
+    # trial in 90 s, but a third of 90 s is 30 s: at most 6 epochs
+    (_, _, _, _, _), cap = choose(90)
+    assert cap == 6
