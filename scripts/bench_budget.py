@@ -5,9 +5,15 @@ Each budget runs `bridge-search run --time-budget B` as a real process (wall tim
 measured from outside, imports included), then `--dry-run` with the Hyperband
 settings the budget picked, whose estimate is compared with the search's own
 search_seconds (trials only: the dry run does not estimate the final training).
+The tracking store is created before the first budget (a fresh sqlite store's
+migrations take ~9 s, paid once per store). The load average (`uptime`) is
+printed with each row: the machine is shared.
 
     python scripts/bench_budget.py --data digits --budgets 1m 3m 10m
     python scripts/bench_budget.py --data npz:glyphs28.npz --budgets 1m 3m 10m
+
+`--estimate-again`: the budgets already run in --work get a new dry run each
+(the estimator changed; the searches are not run again).
 """
 
 import argparse
@@ -35,24 +41,63 @@ def run(args, cwd):
     return result, time.perf_counter() - started
 
 
-def one_budget(data, space, budget, seed, work):
+def load():
+    return os.getloadavg()[0]
+
+
+def one_budget(data, space, budget, seed, work, extra):
     summary_path = work / f"summary-{budget}.json"
     common = ["--data", data, "--space", space, "--seed", seed,
-              "--tracking-uri", f"sqlite:///{work}/mlflow.db"]
-    result, wall = run(["run", *common, "--time-budget", budget, "--experiment", f"b-{budget}",
-                        "--project-dir", work / "projects", "--export-dir", work / f"e-{budget}",
-                        "--summary-json", summary_path], work)
+              "--tracking-uri", f"sqlite:///{work}/mlflow.db", *extra]
+    load_before = load()
+    result, wall = run(["run", "-v", *common, "--time-budget", budget, "--experiment",
+                        f"b-{budget}", "--project-dir", work / "projects",
+                        "--export-dir", work / f"e-{budget}", "--summary-json", summary_path],
+                       work)
+    load_after = load()
+    (work / f"log-{budget}.txt").write_text(result.stderr)
     summary = json.loads(summary_path.read_text())
     plan = re.search(r"max_epochs (\d+), factor (\d+), (\d+) iteration", result.stderr)
+    timed = re.search(r"\((\d) model\(s\) timed", result.stderr)
     max_epochs, factor, iterations = plan.groups()
-    dry, _ = run(["run", *common, "--dry-run", "--max-epochs", max_epochs, "--factor", factor,
-                  "--hyperband-iterations", iterations, "--project-dir", work / "dry"], work)
-    estimate = re.search(r"Estimated wall time: (\d+):(\d\d)", dry.stdout)
-    estimate_seconds = int(estimate[1]) * 60 + int(estimate[2])
+    estimate_seconds = dry_run(common, budget, (max_epochs, factor, iterations), work)
     return {"budget": budget, "wall": wall, "plan": f"{max_epochs}/{factor}/{iterations}",
             "trials": summary["n_trials"], "search": summary["search_seconds"],
             "estimate": estimate_seconds, "val": summary["best_val_accuracy"],
-            "test": summary.get("test_accuracy")}
+            "test": summary.get("test_accuracy"), "retrain": summary.get("retrain_epochs") or 0,
+            "cut": summary.get("budget_epochs_cut", 0),
+            "refused": summary.get("budget_trials_refused", 0), "timed": timed[1] if timed else "?",
+            "load": f"{load_before:.1f}-{load_after:.1f}"}
+
+
+def dry_run(common, budget, plan, work):
+    """Seconds the dry run estimates for `plan` (max_epochs, factor, iterations)."""
+    max_epochs, factor, iterations = plan
+    dry, _ = run(["run", *common, "--dry-run", "--max-epochs", max_epochs, "--factor", factor,
+                  "--hyperband-iterations", iterations, "--project-dir", work / "dry"], work)
+    (work / f"dry-{budget}.txt").write_text(dry.stdout)
+    estimate = re.search(r"Estimated wall time: (\d+):(\d\d)", dry.stdout)
+    return int(estimate[1]) * 60 + int(estimate[2])
+
+
+def estimate_again(data, space, budget, seed, work, extra):
+    """A new dry run for a budget already run in `work`, against its search."""
+    summary = json.loads((work / f"summary-{budget}.json").read_text())
+    plan = re.search(r"max_epochs (\d+), factor (\d+), (\d+) iteration",
+                     (work / f"log-{budget}.txt").read_text()).groups()
+    common = ["--data", data, "--space", space, "--seed", seed, *extra]
+    load_before = load()
+    estimate = dry_run(common, f"{budget}-again", plan, work)
+    print(f"{budget:>6} plan {'/'.join(plan):>8} trials {summary['n_trials']:>3} (refused "
+          f"{summary.get('budget_trials_refused', 0)}, epochs cut "
+          f"{summary.get('budget_epochs_cut', 0)}) search {summary['search_seconds']:7.1f} s "
+          f"dry-run {estimate:5d} s est/real {estimate / summary['search_seconds']:.2f} "
+          f"load {load_before:.1f}-{load():.1f}", flush=True)
+
+
+def create_store(work):
+    import mlflow
+    mlflow.MlflowClient(f"sqlite:///{work}/mlflow.db").search_experiments()
 
 
 def main():
@@ -61,23 +106,36 @@ def main():
     parser.add_argument("--space", default="bridge")
     parser.add_argument("--budgets", nargs="+", default=["1m", "3m", "10m"])
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    print(f"{args.data}, space {args.space}, seed {args.seed}")
+    parser.add_argument("--work", help="folder for the runs (default: a temporary one)")
+    parser.add_argument("--estimate-again", action="store_true",
+                        help="only a new dry run for each budget already run in --work")
+    args, extra = parser.parse_known_args()  # the rest goes to `bridge-search run`
+    if args.estimate_again:
+        for budget in args.budgets:
+            estimate_again(args.data, args.space, budget, args.seed, Path(args.work), extra)
+        return
+    print(f"{args.data}, space {args.space}, seed {args.seed} {' '.join(extra)}")
     print(f"{'budget':>6} {'wall s':>7} {'in budget':>9} {'plan e/f/i':>10} {'trials':>6} "
-          f"{'search s':>8} {'dry-run est s':>13} {'est/real':>8} {'val':>6} {'test':>6}")
+          f"{'search s':>8} {'dry-run est s':>13} {'est/real':>8} {'val':>6} {'test':>6} "
+          f"{'retrain':>7} {'refused':>7} {'cut':>3} {'timed':>5} {'load':>9}")
     with tempfile.TemporaryDirectory() as folder:
+        work = Path(args.work or folder)
+        work.mkdir(parents=True, exist_ok=True)
+        create_store(work)
         for budget in args.budgets:
             try:
-                row = one_budget(args.data, args.space, budget, args.seed, Path(folder))
+                row = one_budget(args.data, args.space, budget, args.seed, work, extra)
             except ValueError as refused:  # exit 2: the budget cannot hold one trial
-                print(f"{budget:>6} refused: {refused}", flush=True)
+                print(f"{budget:>6} refused: {refused} (load {load():.1f})", flush=True)
                 continue
             from search.config import parse_duration
             print(f"{row['budget']:>6} {row['wall']:>7.1f} "
                   f"{str(row['wall'] <= parse_duration(budget)):>9} {row['plan']:>10} "
                   f"{row['trials']:>6} {row['search']:>8.1f} {row['estimate']:>13} "
                   f"{row['estimate'] / row['search']:>8.2f} {row['val']:>6.3f} "
-                  f"{(row['test'] or float('nan')):>6.3f}", flush=True)
+                  f"{(row['test'] or float('nan')):>6.3f} {row['retrain']:>7} {row['refused']:>7} "
+                  f"{row['cut']:>3} "
+                  f"{row['timed']:>5} {row['load']:>9}", flush=True)
 
 
 if __name__ == "__main__":

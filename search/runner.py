@@ -90,6 +90,8 @@ def _search(config, started, strategy, device, image_data, hypermodel):
                         deadline=deadline)
     if distributed.role() == "chief":  # a restarted chief: its workers keep their trials
         oracle_timings = chief_oracle.prepare_chief(tuner.oracle, project_folder, held)
+    if deadline is not None and deadline.first_trial_values and not tuner.oracle.trials:
+        tuner.oracle.queued_values = [dict(deadline.first_trial_values)]  # a one-trial plan
     warm_values = warm_start.seed_tuner(tuner, tracker, config, hypermodel)
     ownership.mark_project(project_folder)  # so a later --overwrite may delete it
     parent_run_id = tracker.start_search(

@@ -1,20 +1,18 @@
 """`--time-budget`: pick the Hyperband budget that fits, and keep to the deadline.
 
-Three parts:
-- `plan_within_budget`: times the space on this data and device (the middle model,
-  search/tuning/dry_run.py), keeps back a reserve for the winner's final training,
-  export and registry, and picks the largest Hyperband plan (max_epochs, factor,
-  iterations) whose estimate fits what is left.
+- `plan_within_budget`: times the search's first draws (search/tuning/dry_run.py),
+  keeps back a reserve for the final training (shrunk, down to none, when short) and
+  the end of the command, and picks the largest Hyperband plan whose estimate fits.
 - The oracle asks `Deadline.may_start_trial` before each trial: keras-tuner's search
   loop ends cleanly once it says no (a STOPPED trial, see search/tuning/plan.py).
-- `DeadlineStop` ends a trial's fit after the epoch past which another one would eat
-  into the reserve; the trial completes with its best epoch so far.
-The estimate is calibrated as the search goes: the deadline uses the slower of the
-timed and the observed seconds per epoch.
+- `DeadlineStop` ends a fit after the epoch past which another would eat into the
+  reserve, and cuts an epoch that runs past it; the trial completes with its best
+  epoch. The deadline uses the slower of the timed and observed seconds per epoch.
 """
 
 import dataclasses
 import logging
+import threading
 import time
 
 import keras
@@ -29,14 +27,22 @@ logger = logging.getLogger(__name__)
 FACTORS = (3, 2)
 MAX_EPOCHS = range(1, 31)
 ITERATIONS = (1, 2, 3)
-# Seconds of the end of a command besides the final training: loading the best
-# model, scoring it, exporting (.keras, SavedModel), logging and registering the
-# MLflow model, the report: measured 6-9 s on digits on a local sqlite store when
-# idle, and about twice that on 2 CPUs shared with other TensorFlow jobs (a 2m budget
-# ran 132 s with 12 s here: scripts/bench_budget.py).
+# The end of a command besides the final training, test scorings and tracings (timed):
+# load, exports, MLflow model, registry, exit: 12-16 s on digits (docs/budget.md).
 FINISH_SECONDS = 25.0
+# The end of the command grows with the trials (the report's table and plots, the
+# winner's pick): 30 s besides the final training after 21 trials of a 10m digits
+# budget, 13 s after 1 trial (docs/budget.md). Reserved per trial started.
+REPORT_SECONDS_PER_TRIAL = 0.5
 # Margin for what the estimate leaves out (a slower trial, a busy machine).
 SAFETY = 0.9
+# Share of the budget for timing the search's first draws (the first always).
+TIMING_SHARE = 0.1
+# Least share of an epoch of the cheapest model that a budget with room for no
+# whole trial must leave for a one-trial search (the deadline cuts its epoch).
+TINY_EPOCH_SHARE = 0.5
+# Most of the budget the final training's reserve may take (docs/budget.md).
+RETRAIN_SHARE = 1 / 3
 
 
 @dataclasses.dataclass
@@ -45,14 +51,25 @@ class Deadline:
     reserve_seconds: float      # kept back for the final training and export
     epoch_seconds: float        # timed per-epoch cost (raised by what trials show)
     trial_overhead_seconds: float
+    val_seconds: float = 0.0    # scoring the validation split, after a cut epoch
+    finish_seconds: float = FINISH_SECONDS  # the end of the command but the final training
+    first_trial_values: dict | None = None  # a one-trial plan: the cheapest timed model
     trials_refused: int = 0
+    trials_started: int = 0
+    epochs_cut: int = 0
 
     def search_left(self):
-        return self.end - self.reserve_seconds - time.perf_counter()
+        return self.end - self.reserve_seconds - self.report_seconds() - time.perf_counter()
+
+    def report_seconds(self):
+        return REPORT_SECONDS_PER_TRIAL * self.trials_started
 
     def may_start_trial(self):
-        """A trial needs its overhead and at least one epoch."""
-        if self.search_left() >= self.trial_overhead_seconds + self.epoch_seconds:
+        """A trial needs its overhead and at least one epoch; the first always
+        starts (the plan left room for it, and without it nothing is exported)."""
+        if not self.trials_started or \
+                self.search_left() >= self.trial_overhead_seconds + self.epoch_seconds:
+            self.trials_started += 1
             return True
         self.trials_refused += 1
         return False
@@ -60,46 +77,85 @@ class Deadline:
     def observe_epoch(self, seconds):
         self.epoch_seconds = max(self.epoch_seconds, seconds)
 
-    def retrain_epochs(self, epochs, seconds_per_epoch):
-        """The final training's epochs, cut to the time left before the end (0: no
-        time for it; the search's own best model is exported)."""
-        left = self.end - time.perf_counter() - FINISH_SECONDS
-        return max(0, min(epochs, int(left // max(seconds_per_epoch, 1e-6))))
+    def retrain_epochs(self, epochs, seconds_per_epoch, fixed_seconds=0.0, least=1):
+        """The final training's epochs, cut to the time left before the end (after
+        `fixed_seconds` of building and tracing); 0 when fewer than `least` fit (a
+        final training shorter than the winner's own: the search's model is
+        exported)."""
+        left = (self.end - time.perf_counter() - self.finish_seconds - self.report_seconds()
+                - fixed_seconds)
+        fits = max(0, min(epochs, int(left // max(seconds_per_epoch, 1e-6))))
+        return fits if fits >= least else 0
 
 
 class DeadlineStop(keras.callbacks.Callback):
-    """Stops a trial's fit when another epoch would not end before the search's
-    share of the budget is spent."""
+    """Stops a fit when another epoch would not end before the search's share is
+    spent, and cuts an epoch when only the time to score it is left: a timer sets
+    `model.stop_training`, which Keras checks after every batch (a batch hook
+    would make Keras turn every step's logs into numbers, a device sync a step)."""
 
     def __init__(self, deadline):
         super().__init__()
         self.deadline = deadline
+        self._timer = None
 
     def on_train_begin(self, logs=None):
         self._first = True
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
+        self._cut = False
+        wait = max(self.deadline.search_left() - self.deadline.val_seconds, 0.0)
+        self._timer = threading.Timer(wait, self._cut_epoch)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut_epoch(self):
+        self._cut = self.model.stop_training = True
+        self.deadline.epochs_cut += 1
+        logger.info("Time budget: the search's share is spent; this epoch ends after its "
+                    "current batch.")
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self._first:  # a fit's first epoch carries tracing: a per-trial cost
+        self._stop_timer()
+        if not self._first and not self._cut:  # a fit's first epoch carries tracing
             self.deadline.observe_epoch(time.perf_counter() - self._started)
         self._first = False
         if self.deadline.search_left() < self.deadline.epoch_seconds:
             self.model.stop_training = True
 
+    def on_train_end(self, logs=None):  # a fit that ended otherwise (a failed trial)
+        self._stop_timer()
+
+    def _stop_timer(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def __deepcopy__(self, memo):  # keras-tuner copies callbacks; the deadline is shared
         return DeadlineStop(self.deadline)
 
 
-def reserve_seconds(config, timing, image_data, max_epochs):
+def finish_seconds(timing):
+    """The end of the command but the final training: FINISH_SECONDS, scoring the
+    test split twice (the search's best model and the exported one) and tracing
+    twice a trial's overhead (the scoring and the SavedModel/MLflow exports trace
+    the model again: a 1m glyphs28 run's end took ~38 s against 28.5 reserved)."""
+    return (FINISH_SECONDS + 2 * timing.get("test_seconds", 0.0)
+            + 2 * timing.get("trial_overhead_seconds", 0.0))
+
+
+def reserve_seconds(config, timing, image_data, max_epochs, retrain_cap=None):
     """Time kept for the end of the command: the final training on train+val (at
-    most max(max_epochs, --min-retrain-epochs) epochs, each (train+val)/train as
-    long as a search epoch) and FINISH_SECONDS."""
+    most max(max_epochs, --min-retrain-epochs) epochs, and at most `retrain_cap`,
+    each (train+val)/train as long as a search epoch) and `finish_seconds`."""
     if config.retrain == "none":
-        return FINISH_SECONDS
+        return finish_seconds(timing)
     epochs = max(max_epochs, config.min_retrain_epochs)
-    return FINISH_SECONDS + epochs * retrain_epoch_seconds(timing, image_data)
+    if retrain_cap is not None:
+        epochs = min(epochs, retrain_cap)
+    build = timing["trial_overhead_seconds"] if epochs else 0.0  # a fresh model: traced again
+    return finish_seconds(timing) + build + epochs * retrain_epoch_seconds(timing, image_data)
 
 
 def retrain_epoch_seconds(timing, image_data):
@@ -115,12 +171,18 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
     best = None
     for factor in FACTORS:
         for max_epochs in MAX_EPOCHS:
-            if max_epochs < min_epochs or not fits_reserve(max_epochs):
+            if max_epochs < min_epochs:
                 continue
+            # A plan's epochs and trials, and the reserve, grow with max_epochs
+            # (factors 2 and 3, max_epochs 1-30): past the first that does not
+            # fit, none does (and each plan asked of keras-tuner costs ~10 ms).
+            if not fits_reserve(max_epochs) or _with_report(
+                    hyperband_plan(max_epochs, factor, 1, min_epochs), timing) > search_seconds:
+                break
             for iterations in ITERATIONS:
                 plan = hyperband_plan(max_epochs, factor, iterations, min_epochs)
                 estimate = estimate_seconds(plan, timing)
-                if estimate > search_seconds:
+                if _with_report(plan, timing) > search_seconds:
                     break  # more iterations only cost more
                 key = (plan.total_epochs, -iterations, factor)
                 if best is None or key > best[0]:
@@ -128,42 +190,104 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
     return None if best is None else best[1:]
 
 
-def plan_within_budget(config, image_data, hypermodel, started):
-    """(config with the chosen Hyperband settings, Deadline, params to log)."""
-    from search.tuning.dry_run import time_space
-    budget = config.time_budget_seconds
-    timing = time_space(config, image_data, hypermodel, corners=False)
-    end = started + budget
-    search_seconds = lambda max_epochs: SAFETY * (  # noqa: E731
-        end - time.perf_counter() - reserve_seconds(config, timing, image_data, max_epochs))
-    chosen = choose_plan(search_seconds(1), timing, config.min_epochs,
+def _with_report(plan, timing):
+    from search.tuning.dry_run import estimate_seconds
+    return estimate_seconds(plan, timing) + plan.total_trials * REPORT_SECONDS_PER_TRIAL
+
+
+def fitting_plan(search_seconds, timing, min_epochs):
+    """choose_plan where `search_seconds(max_epochs)` is what is left for the
+    search once a winner of that plan has its final training."""
+    chosen = choose_plan(search_seconds(1), timing, min_epochs,
                          lambda m: search_seconds(m) > 0)
     if chosen is not None:  # the reserve grows with max_epochs: re-check with it
-        chosen = choose_plan(search_seconds(chosen[0]), timing, config.min_epochs,
+        chosen = choose_plan(search_seconds(chosen[0]), timing, min_epochs,
                              lambda m: search_seconds(m) > 0 and m <= chosen[0])
-    if chosen is None:
-        need = (time.perf_counter() - started + timing["epoch_seconds"]
-                + timing["trial_overhead_seconds"]
-                + reserve_seconds(config, timing, image_data, config.min_epochs)) / SAFETY
-        raise UsageError(f"--time-budget {config.time_budget} is too short for one trial and "
-                         f"the final training on this data and machine; accepted: at least "
-                         f"about {format_seconds(need)} (or --retrain none to need less).")
-    max_epochs, factor, iterations, plan, estimate = chosen
-    reserve = reserve_seconds(config, timing, image_data, max_epochs)
-    logger.info(f"Time budget {config.time_budget}: {timing['epoch_seconds']:.2f} s per epoch and "
-        f"{timing['trial_overhead_seconds']:.2f} s per trial measured; "
-        f"{format_seconds(reserve)} kept for the final training and export; Hyperband "
-        f"max_epochs {max_epochs}, factor {factor}, {iterations} iteration(s): "
-        f"{plan.total_trials} trials, {plan.total_epochs} epochs, estimated "
-        f"{format_seconds(estimate)}.")
-    logger.info(format_plan(plan))
-    deadline = Deadline(end, reserve, timing["epoch_seconds"], timing["trial_overhead_seconds"])
+    return chosen
+
+
+def retrain_caps(config, most):
+    """The final training's epochs to try, most first: the whole (None) unless
+    over `most`, then fewer and fewer down to 0 (the search's model exported)."""
+    if config.retrain == "none":
+        return [None]
+    if most < max(MAX_EPOCHS[-1], config.min_retrain_epochs):
+        return list(range(max(most, 0), -1, -1))
+    return [None, *range(config.min_retrain_epochs - 1, -1, -1)]
+
+
+def tiny_plan(search_seconds, timing, min_epochs):
+    """A budget with room for no whole trial: one trial of the cheapest timed
+    model, if its overhead and TINY_EPOCH_SHARE of an epoch fit (the deadline
+    cuts the epoch); else None."""
+    from search.tuning.dry_run import MLFLOW_TRIAL_SECONDS
+    cheapest = timing["cheapest"]
+    need = (cheapest["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS
+            + TINY_EPOCH_SHARE * cheapest["epoch_seconds"])
+    if search_seconds < need:
+        return None, need
+    plan = hyperband_plan(min_epochs, FACTORS[0], 1, min_epochs)
+    return (min_epochs, FACTORS[0], 1, plan, min(need, search_seconds)), need
+
+
+def plan_within_budget(config, image_data, hypermodel, started):
+    """(config with the chosen Hyperband settings, Deadline, params to log)."""
+    from search.tuning.dry_run import time_draws
+    budget = config.time_budget_seconds
+    timing = time_draws(config, image_data, hypermodel, TIMING_SHARE * budget)
+    end = started + budget
+    (max_epochs, factor, iterations, plan, estimate), cap = choose_within(
+        config, timing, image_data, end, started)
+    reserve = reserve_seconds(config, timing, image_data, max_epochs, cap)
+    pinned = timing["cheapest"]["timed_hyperparameters"] if plan.total_trials == 1 else None
+    _log_plan(config, timing, reserve, (max_epochs, factor, iterations, plan, estimate), cap,
+              pinned)
+    deadline = Deadline(end, reserve, timing["epoch_seconds"], timing["trial_overhead_seconds"],
+                        timing["val_seconds"], finish_seconds(timing), pinned)
     params = {"time_budget_seconds": budget, "budget_estimated_search_seconds": round(estimate, 1),
               "budget_reserve_seconds": round(reserve, 1),
-              "budget_timed_epoch_seconds": round(timing["epoch_seconds"], 3)}
+              "budget_timed_epoch_seconds": round(timing["epoch_seconds"], 3),
+              "budget_timed_models": timing["timed_models"],
+              "budget_retrain_cap": "none" if cap is None else cap}
     config = dataclasses.replace(config, max_epochs=max_epochs, factor=factor,
                                  hyperband_iterations=iterations)
     return config, deadline, params
+
+
+def choose_within(config, timing, image_data, end, started):
+    """(chosen plan, cap on the final training's epochs; None: no cap) for a
+    command that must end at `end`: the final training shrinks, down to none,
+    before the search does; then one trial of the cheapest timed model; else
+    exit 2 with the least budget that would do."""
+    left = lambda max_epochs, cap: SAFETY * (  # noqa: E731
+        end - time.perf_counter() - reserve_seconds(config, timing, image_data, max_epochs, cap))
+    most = int(RETRAIN_SHARE * (end - started) // retrain_epoch_seconds(timing, image_data))
+    for cap in retrain_caps(config, most):
+        chosen = fitting_plan(lambda m: left(m, cap), timing, config.min_epochs)
+        if chosen is not None:
+            return chosen, cap
+    chosen, need = tiny_plan(left(config.min_epochs, cap), timing, config.min_epochs)
+    if chosen is None:
+        need = time.perf_counter() - started + finish_seconds(timing) + need / SAFETY
+        raise UsageError(f"--time-budget {config.time_budget} is too short for one trial "
+                         f"on this data and machine; accepted: at least about "
+                         f"{format_seconds(need)}.")
+    return chosen, cap
+
+
+def _log_plan(config, timing, reserve, chosen, cap, pinned):
+    max_epochs, factor, iterations, plan, estimate = chosen
+    logger.info(f"Time budget {config.time_budget}: {timing['epoch_seconds']:.2f} s per epoch and "
+        f"{timing['trial_overhead_seconds']:.2f} s per trial measured "
+        f"({timing['timed_models']} model(s) timed in {timing['timing_seconds']:.0f} s); "
+        f"{format_seconds(reserve)} kept for the final training and export"
+        f"{'' if cap is None else f' (final training cut to at most {cap} epochs)'}; "
+        f"Hyperband max_epochs {max_epochs}, factor {factor}, {iterations} iteration(s): "
+        f"{plan.total_trials} trials, {plan.total_epochs} epochs, estimated "
+        f"{format_seconds(estimate)}.")
+    if pinned:
+        logger.info(f"Time budget: room for one trial only: the cheapest timed ({pinned}).")
+    logger.info(format_plan(plan))
 
 
 def used(config, deadline):
@@ -172,4 +296,5 @@ def used(config, deadline):
     wall = time.perf_counter() - (deadline.end - budget)
     return {"time_budget_seconds": budget, "budget_used_seconds": wall,
             "budget_used_fraction": wall / budget,
-            "budget_trials_refused": deadline.trials_refused}
+            "budget_trials_refused": deadline.trials_refused,
+            "budget_epochs_cut": deadline.epochs_cut}

@@ -34,7 +34,8 @@ Private names touched, and why:
 - `keras_tuner.oracles.HyperbandOracle._get_num_brackets`, `._get_num_rounds`,
   `._get_epochs`, `._get_size`: the schedule, asked rather than re-derived.
 - `keras_tuner.oracles.HyperbandOracle._random_values`: where a new bracket's first
-  round draws its values; `--warm-start` hands out given values there first.
+  round draws its values; `--warm-start` hands out given values there first; the
+  dry run replays a search's draws with it to time the models it will train.
 - `keras_tuner.oracles.HyperbandOracle._current_bracket`, `._brackets`,
   `._start_new_bracket`: the open brackets (`{"bracket_num", "rounds": [[{"id",
   "past_id"}]]}`): restarted after raising min_epochs, read to know which
@@ -215,6 +216,12 @@ def open_brackets(oracle):
     if brackets is None:
         return None
     return [(bracket["bracket_num"], bracket["rounds"]) for bracket in brackets]
+
+
+def draw_values(oracle):
+    """The values the oracle's next new trial would take (the dry run replays a
+    search's draws to time its models)."""
+    return oracle._random_values()
 
 
 def filter_random_draws(oracle, accept, max_draws):

@@ -6,6 +6,7 @@ budget), asked rather than re-derived, so the plan equals what a search runs,
 minus epochs saved by early stopping.
 """
 
+import functools
 from dataclasses import dataclass
 
 import keras_tuner
@@ -66,6 +67,7 @@ def make_oracle(max_epochs, factor, iterations=1, min_epochs=1, **kwargs):
         factor=factor, hyperband_iterations=iterations, min_epochs=min_epochs, **kwargs)
 
 
+@functools.lru_cache(maxsize=512)  # a plan is immutable; --time-budget asks for many
 def hyperband_plan(max_epochs, factor, iterations=1, min_epochs=1):
     oracle = make_oracle(max_epochs, factor, iterations, min_epochs)
     rounds = []

@@ -120,11 +120,10 @@ def _retrain(config, best_run, best_trial, build, image_data, search_model, metr
     epochs = training.retrain_epochs(best_run.data.metrics.get("best_epoch"),
                                      config.min_retrain_epochs)
     if deadline is not None:  # --time-budget: what is left of it
-        epochs = deadline.retrain_epochs(epochs, budget.retrain_epoch_seconds(
-            {"epoch_seconds": deadline.epoch_seconds}, image_data))
+        epochs = _retrain_epochs_left(deadline, best_run, image_data, epochs)
         if epochs == 0:
-            log.warning("No time left in --time-budget for the final training: exporting "
-                        "the search's best model.")
+            log.warning("Too little time left in --time-budget for a final training as long "
+                        "as the winner's own: exporting the search's best model.")
             return search_model, metrics
     log.info(f"Training the winner afresh on train+val for {epochs} epochs (--retrain).")
     started = time.perf_counter()
@@ -134,6 +133,16 @@ def _retrain(config, best_run, best_trial, build, image_data, search_model, metr
     metrics.update({"retrain_epochs": epochs,
                     "retrain_seconds": time.perf_counter() - started})
     return model, metrics
+
+
+def _retrain_epochs_left(deadline, best_run, image_data, epochs):
+    """The final training's epochs that fit what is left of --time-budget: at the
+    winner's own seconds per epoch (its trial's, when logged), after building and
+    tracing a fresh model; 0 when fewer than the winner trained fit."""
+    own = best_run.data.metrics.get("seconds_per_epoch") or deadline.epoch_seconds
+    per_epoch = budget.retrain_epoch_seconds({"epoch_seconds": own}, image_data)
+    least = min(epochs, max(int(best_run.data.metrics.get("best_epoch") or 1), 1))
+    return deadline.retrain_epochs(epochs, per_epoch, deadline.trial_overhead_seconds, least)
 
 
 def _log_result(best_trial, metrics, summary):

@@ -69,8 +69,8 @@ def test_dry_run_prints_every_round_and_an_estimate_without_training(dry_and_rea
     assert [[int(v) for v in row] for row in rows] == [
         [r.iteration, r.bracket, r.round, r.trials, r.new_epochs, r.epochs] for r in plan.rounds]
     assert f"Total: {plan.total_trials} trials, {plan.total_epochs} epochs" in dry.stdout
-    assert re.search(r"Estimated wall time: \d+:\d\d = .* How: a mid-sized model of the space",
-                     dry.stdout)
+    assert re.search(r"Estimated wall time: \d+:\d\d = .* How: the \d+ of the \d+ models "
+                     r"the search draws", dry.stdout)
     assert not untouched_store.exists()  # nothing logged to MLflow
 
 
@@ -88,24 +88,39 @@ def test_dry_run_totals_equal_the_real_runs_trials_and_epochs(dry_and_real, mlfl
     assert min(r.data.metrics["epochs_trained"] for r in first_round) == 2  # --min-epochs 2
 
 
-def test_the_estimate_times_a_model_from_the_middle_of_the_space():
-    import spaces
-    from search.tuning.dry_run import middle_hyperparameters
-    hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
-    values = middle_hyperparameters(hypermodel).values
-    assert (values["filters"], values["dense_units"], values["residual_blocks"]) == (32, 128, 1)
-    # learning_rate is sampled on a log scale: its middle is the geometric mean.
-    low, high = hypermodel.learning_rate_range
-    assert values["dropout"] == 0.25
-    assert values["learning_rate"] == pytest.approx((low * high) ** 0.5)
-
-
-def test_dry_run_says_first_that_it_trains_three_models_and_writes_no_mlflow(dry_and_real):
+def test_dry_run_says_first_that_it_trains_the_drawn_models_and_writes_no_mlflow(
+        dry_and_real):
     from search.tuning.dry_run import DRY_RUN_NOTE
     work, dry, _, untouched_store = dry_and_real  # the real run names its own folders
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert dry.stdout.splitlines()[0] == (
-        "Dry run: trains three models of the space for 2 epochs each to time it; "
-        "nothing is searched or logged to MLflow.") == DRY_RUN_NOTE
+        "Dry run: trains the models the search will draw (at most 8) for 2 short epochs "
+        "each to time them; nothing is searched or logged to MLflow.") == DRY_RUN_NOTE
+    drawn = sum(r.trials for r in hyperband_plan(4, 2, min_epochs=2).rounds if r.round == 0)
+    assert f"the {min(drawn, 8)} of the {drawn} models the search draws" in dry.stdout
     assert not untouched_store.exists() and not (work / "mlruns").exists()
     assert not (work / "dry-project").exists()
+
+
+def test_the_dry_run_replays_the_models_the_search_draws():
+    """The same seed gives the same draws as a search's oracle (keras-tuner takes a
+    seed of 0 as none and draws one from `random`, which the runner seeds)."""
+    import keras
+    import keras_tuner
+    import spaces
+    from search.config import SearchConfig
+    from search.tuning import kt_compat
+    from search.tuning.dry_run import planned_draws
+    from search.tuning.plan import make_oracle
+    config = SearchConfig(max_epochs=3, factor=2, seed=0)
+    hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
+    plan = hyperband_plan(3, 2)
+    drawn = [values for bracket in planned_draws(config, hypermodel, plan)
+             for values, _ in bracket["draws"]]
+    keras.utils.set_random_seed(0)  # as runner._make_tuner does
+    oracle = make_oracle(3, 2, seed=0)
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    oracle.update_space(hp)
+    assert drawn == [kt_compat.draw_values(oracle) for _ in drawn]
+    assert len(drawn) == sum(r.trials for r in plan.rounds if r.round == 0)

@@ -52,10 +52,11 @@ def test_nothing_fits_a_budget_below_one_trial():
     assert budget.choose_plan(2.5, TIMING, 1, lambda m: True) is None
 
 
-def test_the_deadline_refuses_a_trial_that_would_eat_the_reserve():
+def test_the_deadline_refuses_a_later_trial_that_would_eat_the_reserve():
     import time
     deadline = budget.Deadline(end=time.perf_counter() + 10, reserve_seconds=8,
                                epoch_seconds=1.5, trial_overhead_seconds=1.0)
+    assert deadline.may_start_trial()  # the first one always starts
     assert not deadline.may_start_trial() and deadline.trials_refused == 1
     deadline.reserve_seconds = 2
     assert deadline.may_start_trial()
