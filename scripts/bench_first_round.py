@@ -14,13 +14,14 @@ Two modes, each over seeds run one after the other; both print the minimum.
   best epoch's val accuracy in inference mode (BatchNorm moving statistics).
   For data where whole searches are too slow (the 28x28 set).
 
-    python scripts/bench_first_round.py --search [--data npz:PATH] [--seeds 0 1 2]
+    python scripts/bench_first_round.py --search [--data npz:PATH] [--seeds 0 1 2] [--extra F]
     python scripts/bench_first_round.py [--data digits|npz:PATH] [--seeds 0 1 2]
         [--epochs 2] [--corners gap/2/1e-3 flatten/0/5e-3 ...] [--bn-momentum M]
 """
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -97,11 +98,12 @@ def first_round_trials(work, seed):
 def run_searches(args):
     import bench_quality
     print(f"| seed | bridge/blocks/filters/dense/dropout/lr: first-round best val acc "
-          f"| min | test acc (exported) |\n|---|---|---|---|")
+          f"| min | test acc (exported) | winner |\n|---|---|---|---|---|")
     scores, tests = [], []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as work:
-            row = bench_quality.run_bridge_search(args.data, seed, Path(work), [])
+            row = bench_quality.run_bridge_search(args.data, seed, Path(work),
+                                                  shlex.split(args.extra))
             trials = first_round_trials(work, seed)
         cells = [f"{p['bridge']}/{p['residual_blocks']}/{p['filters']}/{p['dense_units']}/"
                  f"{p['dropout']}/{float(p['learning_rate']):.1e}: {score:.3f}"
@@ -110,7 +112,7 @@ def run_searches(args):
         scores += seed_scores
         tests.append(row["test_accuracy"])
         print(f"| {seed} | {'; '.join(cells)} | {min(seed_scores):.3f} | "
-              f"{row['test_accuracy']:.4f} |", flush=True)
+              f"{row['test_accuracy']:.4f} | {row['winner']} |", flush=True)
     print(f"\nmin over {len(scores)} first-round trials: {min(scores):.3f}; "
           f"test accuracy min {min(tests):.4f}")
 
@@ -125,6 +127,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--bn-momentum", type=float, default=None)
+    parser.add_argument("--extra", default="", help="--search: extra flags for bridge-search run "
+                                                    "(e.g. --space FILE.py:Class)")
     parser.add_argument("--corners", nargs="+", default=CORNERS,
                         help="bridge/residual_blocks/learning_rate")
     args = parser.parse_args()
