@@ -28,7 +28,7 @@ def test_the_search_draws_no_pooled_bridge_shallower_than_two_blocks(tmp_path):
     assert set(depths) == set(spaces.BRIDGES)
     flatten = depths.pop("flatten")
     assert min(min(found) for found in depths.values()) == 2
-    assert min(flatten) == 0  # Flatten keeps the layout: fine at depth 0
+    assert min(flatten) < 2  # Flatten keeps the layout: still drawn shallow
 
 
 def test_a_plain_keras_tuner_space_is_drawn_as_before(tmp_path):
