@@ -1,39 +1,56 @@
-"""Why first-round trials of the default space end near chance (issue 12 item 7).
+"""First-round val accuracy of the default space's trials (issue 12 item 7): none
+should end near chance.
 
-Fixed members of the bridge space trained for ONE epoch on digits (what a trial
-of Hyperband's most exploratory bracket gets), constant learning rate as the
-first epoch of a cosine fit has; val accuracy in inference mode (BatchNorm moving
-statistics, what the search scores) and in training mode (batch statistics).
+Two modes, each over seeds run one after the other; both print the minimum.
 
-    python scripts/bench_first_round.py [--seeds 0 1 2] [--epochs 1]
+- `--search`: a real default search per seed (`python -m search run --data DATA
+  --seed S`, the very command of scripts/bench_quality.py, whose code runs it);
+  every trial of Hyperband's first round, read back from the search's MLflow
+  store (child runs tagged hyperband_round 0, their best_val_accuracy: what the
+  search scores). Also prints the exported winner's test accuracy.
+- corners (default): fixed members of the space at its weakest corners, trained
+  as a first-round trial: `--epochs` epochs (2: the first round of the default
+  --max-epochs 4 --factor 3) with the search's cosine schedule, scored by the
+  best epoch's val accuracy in inference mode (BatchNorm moving statistics).
+  For data where whole searches are too slow (the 28x28 set).
+
+    python scripts/bench_first_round.py --search [--data npz:PATH] [--seeds 0 1 2] [--extra F]
+    python scripts/bench_first_round.py [--data digits|npz:PATH] [--seeds 0 1 2]
+        [--epochs 2] [--corners gap/2/1e-3 flatten/0/5e-3 ...] [--bn-momentum M]
 """
 
 import argparse
 import os
+import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
-import keras  # noqa: E402
-import keras_tuner  # noqa: E402
-import numpy as np  # noqa: E402
+# The weakest corner of everything but bridge/depth/rate: the narrowest stem and
+# head with the most dropout. Pooled bridges at their shallowest depth and the
+# lowest rate (both raise their first-round accuracy, docs/budget.md); Flatten
+# at the highest rate (it is hurt by high rates; its weakest trial of the digits
+# searches, flatten/3 at 4.6e-3), shallowest and deepest.
+WEAK = dict(filters=16, dense_units=32, dropout=0.5, flatten_pool=1)
+CORNERS = ["gap/2/1e-3", "gmp/2/1e-3", "concat/2/1e-3", "flatten/0/5e-3", "flatten/3/5e-3"]
 
-from search.data import load_digits  # noqa: E402
-from spaces.bridge_net import HyperBridgeNet  # noqa: E402
 
-BASE = dict(filters=16, dense_units=32, dropout=0.5, flatten_pool=1)
-
-
-def configs(bridges, depths, rates):
-    """name -> hyperparameters: the space's weakest corners (narrowest, most dropout)."""
-    return {f"{bridge}/{blocks}/lr{lr:g}": dict(BASE, bridge=bridge, residual_blocks=blocks,
-                                                learning_rate=lr)
-            for bridge in bridges for blocks in depths for lr in rates}
+def corner_values(spec):
+    bridge, depth, rate = spec.split("/")
+    return dict(WEAK, bridge=bridge, residual_blocks=int(depth), learning_rate=float(rate))
 
 
 def first_round(values, data, seed, epochs, **space_options):
+    """Best val accuracy (inference mode) over a first round's epochs, per epoch."""
+    import keras
+    import keras_tuner
+    from search.tuning.training import CosineEpochs
+    from spaces.bridge_net import HyperBridgeNet
     keras.utils.set_random_seed(seed)
     keras.backend.clear_session()
     space = HyperBridgeNet(data.input_shape, data.num_classes, data.pixel_max, **space_options)
@@ -41,30 +58,86 @@ def first_round(values, data, seed, epochs, **space_options):
     for name, value in values.items():
         hp.Fixed(name, value)
     model = space.build(hp)
-    model.fit(data.pipeline("train", 32, seed), epochs=epochs, verbose=0)
-    x_val = data.x_val.astype("float32")
-    inference = float(np.mean(np.argmax(model.predict(x_val, verbose=0), 1) == data.y_val))
-    training = float(np.mean(np.argmax(model(x_val, training=True), 1) == data.y_val))
-    return inference, training
+    history = model.fit(data.pipeline("train", 32, seed), epochs=epochs, verbose=0,
+                        validation_data=data.pipeline("val", 32, seed),
+                        callbacks=[CosineEpochs(values["learning_rate"])])
+    return history.history["val_accuracy"]
+
+
+def run_corners(args):
+    from search.data import load
+    data = load(args.data)
+    options = {} if args.bn_momentum is None else {"bn_momentum": args.bn_momentum}
+    print(f"{args.data}: {len(data.y_train)} train images, {-(-len(data.y_train) // 32)} "
+          f"steps per epoch; {args.epochs} epoch(s), cosine; {options or 'space defaults'}; "
+          f"{WEAK}")
+    print("| bridge/blocks/lr | " + " | ".join(f"seed {s} (per epoch)" for s in args.seeds)
+          + " |\n|---|" + "---|" * len(args.seeds))
+    scores = []
+    for spec in args.corners:
+        cells = []
+        for seed in args.seeds:
+            per_epoch = first_round(corner_values(spec), data, seed, args.epochs, **options)
+            scores.append(max(per_epoch))
+            cells.append(f"{max(per_epoch):.3f} ({'/'.join(f'{a:.2f}' for a in per_epoch)})")
+        print(f"| {spec} | " + " | ".join(cells) + " |", flush=True)
+    print(f"\nmin over corners and seeds: {min(scores):.3f}")
+
+
+def first_round_trials(work, seed):
+    """(hyperparameters, best_val_accuracy) of every first-round trial's run."""
+    import mlflow
+    from search import tracking
+    client = mlflow.MlflowClient(f"sqlite:///{work}/mlflow.db")
+    experiment = client.get_experiment_by_name(f"bench-quality-{seed}")
+    runs = client.search_runs([experiment.experiment_id],
+                              f"tags.{tracking.TAG_ROUND} = '0'")
+    return [(run.data.params, run.data.metrics.get("best_val_accuracy")) for run in runs]
+
+
+def run_searches(args):
+    import bench_quality
+    print(f"| seed | bridge/blocks/filters/dense/dropout/lr: first-round best val acc "
+          f"| min | test acc (exported) | winner |\n|---|---|---|---|---|")
+    scores, tests = [], []
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as work:
+            row = bench_quality.run_bridge_search(args.data, seed, Path(work),
+                                                  shlex.split(args.extra))
+            trials = first_round_trials(work, seed)
+        cells = [f"{p['bridge']}/{p['residual_blocks']}/{p['filters']}/{p['dense_units']}/"
+                 f"{p['dropout']}/{float(p['learning_rate']):.1e}: {score:.3f}"
+                 for p, score in sorted(trials, key=lambda t: t[1])]
+        seed_scores = [score for _, score in trials]
+        scores += seed_scores
+        tests.append(row["test_accuracy"])
+        print(f"| {seed} | {'; '.join(cells)} | {min(seed_scores):.3f} | "
+              f"{row['test_accuracy']:.4f} | {row['winner']} |", flush=True)
+    print(f"\nmin over {len(scores)} first-round trials: {min(scores):.3f}; "
+          f"test accuracy min {min(tests):.4f}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--search", action="store_true",
+                        help="real default searches instead of fixed corners")
+    parser.add_argument("--data", default=None,
+                        help="default: digits for corners, ../shared digits_split.npz "
+                             "(bench_quality's) for --search")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--bn-momentum", type=float, default=None)
-    parser.add_argument("--bridges", nargs="+", default=["gap", "gmp", "concat", "flatten"])
-    parser.add_argument("--depths", type=int, nargs="+", default=[0, 3])
-    parser.add_argument("--rates", type=float, nargs="+", default=[5e-4, 5e-3])
+    parser.add_argument("--extra", default="", help="--search: extra flags for bridge-search run "
+                                                    "(e.g. --space FILE.py:Class)")
+    parser.add_argument("--corners", nargs="+", default=CORNERS,
+                        help="bridge/residual_blocks/learning_rate")
     args = parser.parse_args()
-    data = load_digits()
-    options = {} if args.bn_momentum is None else {"bn_momentum": args.bn_momentum}
-    print(f"digits: {len(data.y_train)} train images, {len(data.y_train) // 32 + 1} steps "
-          f"per epoch; {args.epochs} epoch(s); {options or 'space defaults'}")
-    print(f"{'config':<22} " + " ".join(f"seed{s} inf/train" for s in args.seeds))
-    for name, values in configs(args.bridges, args.depths, args.rates).items():
-        cells = [first_round(values, data, seed, args.epochs, **options) for seed in args.seeds]
-        print(f"{name:<22} " + " ".join(f"{i:.3f}/{t:.3f}   " for i, t in cells), flush=True)
+    if args.search:
+        import bench_quality
+        args.data = args.data or bench_quality.DIGITS
+        return run_searches(args)
+    args.data = args.data or "digits"
+    return run_corners(args)
 
 
 if __name__ == "__main__":

@@ -27,11 +27,15 @@ FLATTEN_POOL = "flatten_pool"  # only exists when bridge == flatten
 # that lag the data, inputs too small for the residual stack, a learning rate or
 # width that wastes epochs); the figures behind each are in docs/benchmarks.md,
 # "Defaults, and why", and come from scripts/bench_defaults.py.
-DEFAULT_BN_MOMENTUM = 0.9
+DEFAULT_BN_MOMENTUM = 0.8
 DEFAULT_MIN_SIZE = 16
 DEFAULT_SHIFT_PIXELS = 0
 DEFAULT_FILTER_CHOICES = (16, 32)
-DEFAULT_LEARNING_RATE_RANGE = (5e-4, 5e-3)
+DEFAULT_LEARNING_RATE_RANGE = (1e-3, 5e-3)
+# Pooled bridges after fewer residual blocks end a first Hyperband round near
+# chance (docs/budget.md, "First-round trials"): see HyperBridgeNet.rejects.
+DEFAULT_MIN_POOLED_BLOCKS = 2
+POOLED_BRIDGES = tuple(b for b in blocks.BRIDGES if b != blocks.FLATTEN)
 
 
 class HyperBridgeNet(keras_tuner.HyperModel):
@@ -45,6 +49,9 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         bridge, residual_blocks, filters, dense_units, dropout, learning_rate:
             `None` tunes the value; a value pins it.
         max_residual_blocks: upper bound of the residual depth search.
+        min_pooled_blocks: fewest residual blocks a pooled bridge (gap, gmp,
+            concat) is worth training with (`rejects`); capped at
+            `max_residual_blocks`.
         bn_momentum: BatchNormalization momentum.
         min_size: inputs with a side below this are upsampled to at least it
             (0 turns upsampling off).
@@ -61,6 +68,7 @@ class HyperBridgeNet(keras_tuner.HyperModel):
                  filters: int | None = None, dense_units: int | None = None,
                  dropout: float | None = None, learning_rate: float | None = None,
                  max_residual_blocks: int = 3,
+                 min_pooled_blocks: int = DEFAULT_MIN_POOLED_BLOCKS,
                  bn_momentum: float = DEFAULT_BN_MOMENTUM, min_size: int = DEFAULT_MIN_SIZE,
                  shift_pixels: int = DEFAULT_SHIFT_PIXELS,
                  filter_choices: tuple[int, ...] = DEFAULT_FILTER_CHOICES,
@@ -81,6 +89,7 @@ class HyperBridgeNet(keras_tuner.HyperModel):
                        DENSE_UNITS: dense_units, DROPOUT: dropout,
                        LEARNING_RATE: learning_rate}
         self.max_residual_blocks = max_residual_blocks
+        self.min_pooled_blocks = min(min_pooled_blocks, max_residual_blocks)
         self.bn_momentum = bn_momentum
         self.min_size = min_size
         self.shift_pixels = shift_pixels
@@ -96,6 +105,24 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         for _ in range(self.max_residual_blocks - 1):
             side = 2 * side - 1  # ceil(n / 2) >= side  <=>  n >= 2 * side - 1
         return 1 if self.min_size >= side else side
+
+    def rejects(self, values: dict) -> str | None:
+        """Why a drawn set of hyperparameter values is not worth training, or None.
+
+        A 3x3 stem and at most one residual block see a few pixels each; pooling
+        their maps over the image leaves too little to tell classes apart, so
+        such trials end near chance. keras-tuner has no rule between two
+        hyperparameters (a second `residual_blocks` in a conditional scope is
+        dropped by its `ensure_active_values`), so the depth range stays 0..max
+        for every bridge and bridge-search's oracle draws a rejected set again.
+        A depth pinned by the caller is never rejected.
+        """
+        depth = values.get(RESIDUAL_BLOCKS)
+        if (values.get(BRIDGE) in POOLED_BRIDGES and depth is not None
+                and depth < self.min_pooled_blocks and self.pinned[RESIDUAL_BLOCKS] is None):
+            return (f"bridge {values[BRIDGE]!r} needs residual_blocks >= "
+                    f"{self.min_pooled_blocks}, got {depth}")
+        return None
 
     def _value(self, hp, name, declare):
         """A pinned value becomes hp.Fixed (still logged); otherwise declare()."""

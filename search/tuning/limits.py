@@ -67,6 +67,25 @@ def over_limits(model, model_limits):
     return None
 
 
+def install_space_rule(oracle, hypermodel):
+    """Filter `oracle`'s random draws by the space's own rule, when it has one:
+    `hypermodel.rejects(values)` -> why the value set is not worth training, or
+    None (HyperBridgeNet: a pooled bridge needs >= 2 residual blocks).
+    keras-tuner cannot express a rule between two hyperparameters; a refused set
+    is drawn again like one over a limit."""
+    rejects = getattr(hypermodel, "rejects", None)
+    if rejects is None:
+        return
+
+    def accept(values):
+        reason = rejects(values)
+        if reason:
+            logger.debug("Drawing again: %s (values %s).", reason, values)
+        return reason is None
+
+    kt_compat.filter_random_draws(oracle, accept, MAX_REFUSED_DRAWS)
+
+
 def install(oracle, hypermodel, model_limits):
     """Filter `oracle`'s random draws by `model_limits`; returns the checker (or
     None when there is no limit)."""

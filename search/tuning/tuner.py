@@ -61,6 +61,8 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         super().__init__(oracle, hypermodel, **kwargs)
         # Models over --max-params / --max-latency-ms are drawn again, not trained
         # (on the local oracle: a worker's drawing is the chief's).
+        # The space's own rule first: the limits build models, it only reads values.
+        limits.install_space_rule(oracle, hypermodel)
         self.limit_checker = limits.install(oracle, self.hypermodel, model_limits)
         self.deadline = deadline  # --time-budget (search/tuning/budget.py)
         if deadline is not None:

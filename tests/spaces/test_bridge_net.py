@@ -95,7 +95,7 @@ def test_model_takes_raw_pixels_and_upsamples_tiny_inputs():
 def test_batchnorm_momentum_default_suits_small_data():
     model = HyperBridgeNet((8, 8, 1), 10).build(fixed_hp(residual_blocks=1))
     momenta = {l.momentum for l in model.layers if isinstance(l, keras.layers.BatchNormalization)}
-    assert momenta == {0.9}
+    assert momenta == {0.8}
 
 
 @pytest.mark.parametrize("name", sorted(spaces.SPACES))
@@ -110,3 +110,20 @@ def test_bad_arguments_say_what_is_accepted():
         HyperBridgeNet((8, 8, 1), 10, bridge="avg")
     with pytest.raises(ValueError, match=r"input_shape must be \(height, width, channels\)"):
         HyperBridgeNet((8, 8), 10)
+
+
+def test_pooled_bridge_with_fewer_than_two_blocks_is_rejected_with_the_rule():
+    # Figures (near-chance first rounds of such models): docs/budget.md.
+    space = HyperBridgeNet((8, 8, 1), 10)
+    for bridge in ("gap", "gmp", "concat"):
+        for depth in (0, 1):
+            assert space.rejects({BRIDGE: bridge, RESIDUAL_BLOCKS: depth}) == (
+                f"bridge {bridge!r} needs residual_blocks >= 2, got {depth}")
+        assert space.rejects({BRIDGE: bridge, RESIDUAL_BLOCKS: 2}) is None
+    assert space.rejects({BRIDGE: "flatten", RESIDUAL_BLOCKS: 0}) is None
+    # A depth the caller pinned is theirs; a space of at most one block keeps it.
+    pinned = HyperBridgeNet((8, 8, 1), 10, residual_blocks=0)
+    assert pinned.rejects({BRIDGE: "gap", RESIDUAL_BLOCKS: 0}) is None
+    shallow = HyperBridgeNet((8, 8, 1), 10, max_residual_blocks=1)
+    assert shallow.rejects({BRIDGE: "gap", RESIDUAL_BLOCKS: 1}) is None
+    assert shallow.rejects({BRIDGE: "gap", RESIDUAL_BLOCKS: 0}) is not None

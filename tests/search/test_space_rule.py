@@ -1,0 +1,43 @@
+"""The search never trains what the space rejects: HyperBridgeNet's pooled
+bridges after fewer than 2 residual blocks (near chance in a first round,
+docs/budget.md) are drawn again by the tuner's oracle."""
+
+import keras
+import keras_tuner
+
+import spaces
+from search.tuning.tuner import BridgeHyperband
+
+
+def residual_blocks_in(model):
+    return sum(layer.name.endswith("_add") for layer in model.layers)
+
+
+def test_the_search_draws_no_pooled_bridge_shallower_than_two_blocks(tmp_path):
+    hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
+    tuner = BridgeHyperband(hypermodel, tracker=None, max_epochs=4, factor=3, seed=0,
+                            directory=str(tmp_path), project_name="p")
+    depths = {}
+    for _ in range(24):  # Hyperband opens only a round's trials: ask its random draw
+        trial_hp = tuner.oracle.get_space()
+        trial_hp.values = tuner.oracle._random_values()
+        keras.backend.clear_session()
+        built = residual_blocks_in(tuner.hypermodel.build(trial_hp))
+        assert built == trial_hp.values["residual_blocks"]  # the logged depth is the model's
+        depths.setdefault(trial_hp.values["bridge"], set()).add(built)
+    assert set(depths) == set(spaces.BRIDGES)
+    flatten = depths.pop("flatten")
+    assert min(min(found) for found in depths.values()) == 2
+    assert min(flatten) < 2  # Flatten keeps the layout: still drawn shallow
+
+
+def test_a_plain_keras_tuner_space_is_drawn_as_before(tmp_path):
+    class NoRule(keras_tuner.HyperModel):
+        def build(self, hp):
+            hp.Int("units", 1, 4)
+            return keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+
+    tuner = BridgeHyperband(NoRule(), tracker=None, max_epochs=4, factor=3, seed=0,
+                            directory=str(tmp_path), project_name="p")
+    drawn = {tuner.oracle._random_values()["units"] for _ in range(12)}
+    assert drawn == {1, 2, 3, 4}
