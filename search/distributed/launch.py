@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +31,29 @@ from search.logs import verbosity_flags
 log = logging.getLogger(__name__)
 
 LAUNCH_FILE = "launch.json"  # pids of the processes, for users and tests
+# Starting `mlflow server` (imports, store migrations) took over 120 s on a 2-core
+# machine with load ~20; a server that is merely slow must not fail the search.
+SERVER_START_TIMEOUT_S = 300
+
+
+class Terminated(SearchFailed):
+    """launch got SIGTERM (from kill, Slurm, systemd): its children are stopped."""
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """Python's default SIGTERM ends the process at once, skipping every `finally`:
+    the MLflow server, the chief and the workers would live on without a parent.
+    Raise instead, so the launcher stops them on the way out."""
+    def raise_terminated(signum, frame):
+        raise Terminated("launch was terminated (SIGTERM); stopped the chief, the workers "
+                         "and the MLflow server it started. Run the same command again to "
+                         "resume the search.")
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def free_port(host="127.0.0.1"):
@@ -44,7 +68,8 @@ def gpu_count():
 
 
 @contextlib.contextmanager
-def tracking_server(tracking_uri, host, timeout=120, store=None, artifacts=None):
+def tracking_server(tracking_uri, host, timeout=SERVER_START_TIMEOUT_S, store=None,
+                    artifacts=None):
     """Yield an http tracking URI: the given one, or an `mlflow server` started on
     `store` (a database, see server.py) or else on the sqlite store, and stopped
     afterwards."""
@@ -63,8 +88,18 @@ def tracking_server(tracking_uri, host, timeout=120, store=None, artifacts=None)
                  f"(pid {server_process.pid})")
         yield uri
     finally:
-        server_process.terminate()
-        server_process.wait(timeout=30)
+        stop(server_process)
+
+
+def stop(process, grace_seconds=30):
+    """Terminate a child process and wait for it; kill it if it does not go."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_healthy(uri, server, timeout):
@@ -91,17 +126,32 @@ class Launcher:
         self.processes, self.restarts = {}, {}
 
     def run(self):
-        with tracking_server(self.config.resolved_tracking_uri(), self.host,
-                             store=self.store, artifacts=self.artifacts) as uri:
+        with sigterm_raises(), tracking_server(self.config.resolved_tracking_uri(), self.host,
+                                               store=self.store,
+                                               artifacts=self.artifacts) as uri:
             # The children log at this process's level (-q/-v before the sub-command).
             self.args = [*verbosity_flags(), "run", *to_cli_args(self.config, tracking_uri=uri)]
-            started = time.time()
-            ownership.mark_project(self.project)  # before the chief checks --overwrite on it
-            self._start("chief")
-            self._wait_for_chief_state(started)
-            for index in range(1, self.workers + 1):
-                self._start(f"tuner{index}")
-            return self._supervise()
+            try:
+                return self._start_and_supervise()
+            except BaseException:  # SIGTERM, Ctrl-C, a failure: no orphan survives us
+                self._stop_all()
+                raise
+
+    def _start_and_supervise(self):
+        started = time.time()
+        ownership.mark_project(self.project)  # before the chief checks --overwrite on it
+        self._start("chief")
+        self._wait_for_chief_state(started)
+        for index in range(1, self.workers + 1):
+            self._start(f"tuner{index}")
+        return self._supervise()
+
+    def _stop_all(self):
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            stop(process)
 
     def _env(self, tuner_id):
         env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id,
