@@ -54,6 +54,8 @@ import warnings
 
 import keras_tuner
 
+from search.tuning import hp_values
+
 TESTED_RANGE = ">=1.4.7,<1.5"
 
 # Dotted name -> the signature it had on the tested releases (None: an attribute).
@@ -249,38 +251,34 @@ def stopped_trial(oracle):
 
 class QueuedValuesMixin:
     """For a HyperbandOracle: `queued_values` (a list of {hp name: value}) are the
-    first new trials' values, before random ones. Hyperband trains them as any
-    first-round trial and promotes them on merit."""
+    first new trials' values, before random ones.
+
+    Queued values are known good (an earlier search's best, --warm-start), so their
+    trial is promoted first in every round of its bracket and trains the bracket's
+    full epochs: judged by merit after the first round's single epoch, a warm trial
+    lost to a lucky random one and never trained again (docs/budget.md). Uses only
+    the public `populate_space` and `Trial.score`. Not kept across a resume: a
+    resumed search promotes on merit."""
 
     queued_values = ()
+    _favoured = frozenset()  # trial ids of the queued values and their promotions
+    _last_queued = None
 
     def _random_values(self):
         while self.queued_values:
-            values = complete_values(self.hyperparameters, self.queued_values.pop(0))
+            values = hp_values.complete_values(self.hyperparameters, self.queued_values.pop(0))
             if values is not None:
+                self._last_queued = dict(values)  # Hyperband adds tuner/ keys to `values`
                 return values
         return super()._random_values()
 
-
-def complete_values(space_hps, given):
-    """Values for every active hyperparameter of the space: the given ones where
-    they are valid, the defaults elsewhere (None if nothing given is valid)."""
-    import keras_tuner
-    hps, used = keras_tuner.HyperParameters(), 0
-    for item in space_hps.space:
-        hps.merge([item])
-        if not hps.is_active(item):
-            continue
-        value = given.get(item.name, hps.values.get(item.name))
-        if item.name in given and _accepts(item, value):
-            hps.values[item.name], used = value, used + 1
-    return dict(hps.values) if used else None
-
-
-def _accepts(item, value):
-    config = item.get_config()
-    if "values" in config:
-        return value in config["values"]
-    if "min_value" in config:
-        return config["min_value"] <= value <= config["max_value"]
-    return True
+    def populate_space(self, trial_id):
+        with hp_values.ranked_first(self, self._favoured):
+            result = super().populate_space(trial_id)
+        values = result.get("values") or {}
+        own = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        if (values.get("tuner/trial_id") in self._favoured
+                or (self._last_queued is not None and own == self._last_queued)):
+            self._favoured = self._favoured | {trial_id}
+            self._last_queued = None
+        return result

@@ -7,7 +7,7 @@ import pytest
 from search import SearchConfig, run_search
 from search.errors import UsageError
 from search.tracking import warm_start
-from search.tuning import kt_compat
+from search.tuning import hp_values
 from spaces.bridge_net import small_bridge_net
 from tests.conftest import child_runs
 
@@ -55,6 +55,40 @@ def test_queued_values_come_first_then_random_ones():
     small_bridge_net((8, 8, 1), 10, 16.0).build(space)
     given = {"bridge": "flatten", "residual_blocks": 1, "flatten_pool": 2,
              "learning_rate": 0.001, "dropout": 0.25}
-    values = kt_compat.complete_values(space, given)
+    values = hp_values.complete_values(space, given)
     assert {k: values[k] for k in given} == given
-    assert kt_compat.complete_values(space, {"not_a_hp": 1}) is None
+    assert hp_values.complete_values(space, {"not_a_hp": 1}) is None
+
+
+def test_the_warm_trial_is_promoted_even_when_a_random_one_scored_higher(tmp_path):
+    """On keras-tuner's own oracle (Hyperband 9/3: first round 9 trials of 1 epoch,
+    3 promoted): the warm values score lowest after their single epoch, yet their
+    trial is promoted in every round of its bracket and trains all 9 epochs."""
+    from search.tuning.plan import make_oracle
+    space = keras_tuner.HyperParameters()
+    space.Float("learning_rate", 1e-4, 1e-1, sampling="log")
+    oracle = make_oracle(9, 3, seed=3, hyperparameters=space)
+    oracle._set_project_dir(str(tmp_path), "p")  # keras-tuner saves after each request
+    oracle.queued_values = [{"learning_rate": 0.001}]
+
+    def run_round(count, score_of):
+        trials = [oracle.create_trial(f"tuner{i}") for i in range(count)]
+        for trial in trials:
+            oracle.update_trial(trial.trial_id, {"val_accuracy": score_of(trial)})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+        return trials
+
+    first = run_round(9, lambda t: 0.1 if t.hyperparameters.get("learning_rate") == 0.001
+                      else 0.5 + 0.01 * int(t.trial_id))
+    warm = first[0]
+    assert warm.hyperparameters.get("learning_rate") == 0.001  # the queued values went first
+    second = run_round(3, lambda t: 0.9)
+    assert warm.trial_id in [t.hyperparameters.get("tuner/trial_id") for t in second]
+    third = run_round(1, lambda t: 0.9)
+    assert third[0].hyperparameters.get("learning_rate") == 0.001
+    assert third[0].hyperparameters.get("tuner/epochs") == 9
+    # the rest of the second round was promoted on merit: the best random ones
+    merit = sorted(first[1:], key=lambda t: -0.01 * int(t.trial_id))[:2]
+    assert {t.hyperparameters.get("tuner/trial_id") for t in second} == \
+        {warm.trial_id} | {t.trial_id for t in merit}
