@@ -103,7 +103,7 @@ def test_learning_rate_range_default_stays_below_the_rates_that_stall_flatten():
     # bridges stall below it (docs/budget.md, "First-round trials").
     hp = keras_tuner.HyperParameters()
     HyperBridgeNet((8, 8, 1), 10).build(hp)
-    rate = hp.get_hyperparameter("learning_rate")
+    rate = next(p for p in hp.space if p.name == "learning_rate")
     assert (rate.min_value, rate.max_value, rate.sampling) == (1e-3, 1.5e-3, "log")
 
 
