@@ -31,7 +31,7 @@ DEFAULT_BN_MOMENTUM = 0.8
 DEFAULT_MIN_SIZE = 16
 DEFAULT_SHIFT_PIXELS = 0
 DEFAULT_FILTER_CHOICES = (16, 32)
-DEFAULT_LEARNING_RATE_RANGE = (1e-3, 5e-3)
+DEFAULT_LEARNING_RATE_RANGE = (1e-3, 1.5e-3)
 # Pooled bridges after fewer residual blocks end a first Hyperband round near
 # chance (docs/budget.md, "First-round trials"): see HyperBridgeNet.rejects.
 DEFAULT_MIN_POOLED_BLOCKS = 2

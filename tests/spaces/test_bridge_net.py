@@ -98,6 +98,15 @@ def test_batchnorm_momentum_default_suits_small_data():
     assert momenta == {0.8}
 
 
+def test_learning_rate_range_default_stays_below_the_rates_that_stall_flatten():
+    # Flatten's first round on 28x28 falls towards chance above ~1e-3, pooled
+    # bridges stall below it (docs/budget.md, "First-round trials").
+    hp = keras_tuner.HyperParameters()
+    HyperBridgeNet((8, 8, 1), 10).build(hp)
+    rate = next(p for p in hp.space if p.name == "learning_rate")
+    assert (rate.min_value, rate.max_value, rate.sampling) == (1e-3, 1.5e-3, "log")
+
+
 @pytest.mark.parametrize("name", sorted(spaces.SPACES))
 def test_every_registered_space_builds(name):
     hypermodel = spaces.load_space(name, (8, 8, 1), 3, pixel_max=16)
