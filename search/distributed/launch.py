@@ -212,9 +212,8 @@ class Launcher:
     def _restart(self, tuner_id, code):
         count = self.restarts.get(tuner_id, 0)
         if count >= self.max_restarts:
-            # The chief would wait for this worker forever: stop the search instead.
-            for process in self.processes.values():
-                process.terminate()
+            # The chief would wait for this worker forever: stop the search instead
+            # (run() stops every process on the way out).
             raise SearchFailed(f"{tuner_id} died {count + 1} times (last exit code {code}); "
                                f"stopped the search. Rerun the same command to resume it.")
         self.restarts[tuner_id] = count + 1
