@@ -8,6 +8,9 @@ the oracle draws when `--max-params` / `--max-latency-ms` limit the search
 Latency is the median of a few timed calls of `model(x, training=False)` on the
 search device, after warm-up calls (the first calls trace and allocate). The
 median, not the mean: the machine is shared and one slow call must not decide.
+The timed calls stop after TIMING_BUDGET_S once MIN_TIMED_CALLS are in: a small
+model's eager call takes ~12 ms on a CPU, and 20 calls at two batch sizes were
+~14% of the CPU of a tiny search.
 """
 
 import os
@@ -17,8 +20,10 @@ import time
 import numpy as np
 
 LATENCY_BATCHES = (1, 64)  # ms per call at batch 1 (one image) and per batch of 64
-WARMUP_CALLS = 3
-TIMED_CALLS = 20
+WARMUP_CALLS = 2
+TIMED_CALLS = 20  # at most
+MIN_TIMED_CALLS = 5
+TIMING_BUDGET_S = 0.1  # per batch size, once MIN_TIMED_CALLS are in
 
 
 def latency_ms(model, batch_size, warmup=WARMUP_CALLS, calls=TIMED_CALLS):
@@ -27,7 +32,9 @@ def latency_ms(model, batch_size, warmup=WARMUP_CALLS, calls=TIMED_CALLS):
     for _ in range(warmup):
         np.asarray(model(x, training=False))
     times = []
-    for _ in range(calls):
+    stop_at = time.perf_counter() + TIMING_BUDGET_S
+    while len(times) < calls and (len(times) < min(calls, MIN_TIMED_CALLS)
+                                  or time.perf_counter() < stop_at):
         started = time.perf_counter()
         np.asarray(model(x, training=False))  # np.asarray waits for the device
         times.append((time.perf_counter() - started) * 1000.0)

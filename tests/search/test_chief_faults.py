@@ -17,6 +17,8 @@ from search.state import STATE_FILE
 from tests.conftest import run_cli
 from tests.search.test_scale import assert_each_trial_finished_once, launch, trial_runs
 
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
+
 
 def _wait_for_a_trial_in_flight(client, project, timeout=600):
     """The chief's pid and parent run once one trial has finished and another is

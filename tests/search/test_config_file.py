@@ -13,6 +13,8 @@ from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, load_config
 from search.errors import UsageError
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
+
 
 def write(path, text):
     path.write_text(text)

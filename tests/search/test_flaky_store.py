@@ -25,6 +25,8 @@ from search.tracking.retry import StoreRetry, bound_mlflow_http_retries, is_tran
 from tests.conftest import REPO_ROOT, run_cli
 from tests.search.servers import mlflow_server
 
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
+
 DOWN_SECONDS = 15  # the restart gap
 
 

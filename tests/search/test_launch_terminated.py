@@ -7,8 +7,11 @@ import signal
 import time
 
 import psutil
+import pytest
 
 from tests.search.test_scale import launch
+
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
 
 def _wait_for_workers(project, count, timeout=300):

@@ -11,6 +11,8 @@ from search import SearchConfig, run_search
 from search.cli import parse_args
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
+
 PROGRESS = re.compile(
     r"^\[trial \d+/~\d+\] id \S+ bracket \S+ round \S+ epochs \S+ bridge=\S+ depth=\S+ "
     r"width=\S+ \| val_accuracy (\d\.\d{4}|failed) \| best (\d\.\d{4}|-) \| elapsed \d+:\d\d$",

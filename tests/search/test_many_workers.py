@@ -1,33 +1,53 @@
-"""Eight workers on one chief (keras-tuner#636: only some workers get trials):
-every worker trains trials, no trial id is trained twice, and each worker's
-progress lines name it, matching the tuner_id tag of the runs it logged."""
+"""Eight workers on one chief, on MLflow over PostgreSQL (keras-tuner#636: only
+some workers get trials): every worker trains trials, no trial id is trained
+twice, each worker's progress lines name it, matching the tuner_id tag of the
+runs it logged, and the database holds the whole search."""
 
 import json
 import re
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from search import tracking
-from tests.search.test_scale import assert_each_trial_finished_once, launch, trial_runs
+from search.distributed.launch import free_port
+from tests.conftest import run_cli
+from tests.search.postgres import postgres_store  # noqa: F401 (fixture)
+from tests.search.servers import VENV_BIN, http_process
+from tests.search.test_postgres import check_search_in_store, trial_runs
+
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
 WORKERS = 8
 PROGRESS = re.compile(r"^(tuner\d+) \[trial \d+/~\d+\] id (\d+) ", re.MULTILINE)
 
 
-@pytest.mark.slow  # 13 min for 30 trials at load 19 on 2 shared cores; 8 TF processes
-def test_eight_workers_each_train_trials_and_say_which(tmp_path, tracking_uri, experiment_name,
-                                                       mlflow_client):
+def test_eight_workers_on_postgres_each_train_trials_and_say_which(tmp_path, postgres_store):
     # Hyperband(2, 2) three times over: 15 tiny trials, 12 of them new ones that up
     # to 6 open brackets hand out at once: enough for every worker even though the
     # first ones up (TensorFlow imports on a shared CPU) start early.
-    result = launch(tmp_path, tracking_uri, experiment_name, "--workers", WORKERS,
-                    "--max-epochs", 2, "--factor", 2, "--hyperband-iterations", 3,
-                    "--retrain", "none", "--log-models", "none")
+    experiment = "pg-eight-workers"
+    result = run_cli("launch", "--workers", WORKERS, "--store", postgres_store,
+                     "--artifacts", tmp_path / "artifacts", "--space", "bridge-small",
+                     "--max-epochs", 2, "--factor", 2, "--hyperband-iterations", 3,
+                     "--retrain", "none", "--experiment", experiment,
+                     "--project-dir", tmp_path / "project", "--export-dir", tmp_path / "export",
+                     "--summary-json", tmp_path / "summary.json", cwd=tmp_path, timeout=1200)
     assert result.returncode == 0, result.stderr[-4000:]
+    assert "launch: MLflow tracking server http://127.0.0.1:" in result.stderr
+    database = postgres_store.split("://", 1)[1]
+    assert f"on postgresql+psycopg2://{database} (pid" in result.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
-    runs = assert_each_trial_finished_once(mlflow_client, summary)  # no duplicate ids
+    # The launcher's server is gone: read the database through a new one, so what
+    # is checked is what PostgreSQL holds.
+    port = free_port()
+    with http_process([f"{VENV_BIN}/bridge-search", "server", "--store", postgres_store,
+                       "--artifacts", str(tmp_path / "artifacts"), "--port", str(port)],
+                      f"http://127.0.0.1:{port}/health", tmp_path / "server.log"):
+        client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
+        check_search_in_store(client, summary, experiment, n_trials=15)
+        runs = trial_runs(client, summary)
     logged_by = {r.data.tags[tracking.TAG_TRIAL_ID]: r.data.tags["tuner_id"] for r in runs}
     assert set(logged_by.values()) == {f"tuner{i}" for i in range(1, WORKERS + 1)}
     said_by = {trial_id: tuner for tuner, trial_id in PROGRESS.findall(result.stderr)}
     assert said_by == logged_by
-    assert len(trial_runs(mlflow_client, summary["parent_run_id"])) == summary["n_trials"]

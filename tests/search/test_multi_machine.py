@@ -11,6 +11,7 @@ import subprocess
 
 import keras
 import numpy as np
+import pytest
 from mlflow.tracking import MlflowClient
 
 from search import tracking
@@ -20,6 +21,8 @@ from tests.conftest import REPO_ROOT
 from tests.search.postgres import postgres_store  # noqa: F401 (fixture)
 from tests.search.servers import VENV_BIN, http_process
 from tests.search.test_postgres import check_search_in_store, trial_runs
+
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
 RECIPE = REPO_ROOT / "docs" / "multi-machine.md"
 

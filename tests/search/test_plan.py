@@ -10,6 +10,8 @@ from search.tuning import kt_compat
 from search.tuning.plan import MinEpochsHyperbandOracle, hyperband_plan
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
+
 
 def test_plan_matches_keras_tuner_for_the_default_budget():
     plan = hyperband_plan(9, 3)

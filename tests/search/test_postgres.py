@@ -1,19 +1,16 @@
-"""MLflow on PostgreSQL: `launch --store postgresql://...` runs the tracking
-server on a real database; a wrong database URI is exit 2 with one line."""
+"""MLflow on PostgreSQL: a wrong database URI is exit 2 with one line (the search
+that `launch --store postgresql://...` runs on a real database, with eight
+workers, is in test_many_workers.py)."""
 
-import json
 import re
 import time
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from search import tracking
-from search.distributed.launch import free_port
 from search.winner.export import registered_model_name
 from tests.conftest import run_cli
 from tests.search.postgres import ADMIN_URI, postgres_store  # noqa: F401 (fixture)
-from tests.search.servers import VENV_BIN, http_process
 
 HOST = ADMIN_URI.split("@", 1)[1].split("/", 1)[0]
 USER = ADMIN_URI.split("://", 1)[1].split("@", 1)[0]
@@ -51,32 +48,6 @@ def test_store_and_a_tracking_server_together_are_refused(tmp_path, postgres_sto
                      "http://127.0.0.1:1", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert "both name the store; give one" in result.stderr
-
-
-def test_launch_chief_and_four_workers_on_postgres(tmp_path, postgres_store):
-    experiment = "pg-four-workers"
-    result = run_cli("launch", "--workers", 4, "--store", postgres_store,
-                     "--artifacts", tmp_path / "artifacts", "--space", "bridge-small",
-                     "--max-epochs", 2, "--factor", 2, "--retrain", "none",
-                     "--experiment", experiment, "--project-dir", tmp_path / "project",
-                     "--export-dir", tmp_path / "export",
-                     "--summary-json", tmp_path / "summary.json", cwd=tmp_path, timeout=1200)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "launch: MLflow tracking server http://127.0.0.1:" in result.stderr
-    database = postgres_store.split("://", 1)[1]
-    assert f"on postgresql+psycopg2://{database} (pid" in result.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    # The launcher's server is gone: read the database through a new one, so what
-    # is checked is what PostgreSQL holds.
-    port = free_port()
-    with http_process([f"{VENV_BIN}/bridge-search", "server", "--store", postgres_store,
-                       "--artifacts", str(tmp_path / "artifacts"), "--port", str(port)],
-                      f"http://127.0.0.1:{port}/health", tmp_path / "server.log"):
-        client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
-        check_search_in_store(client, summary, experiment, n_trials=5)
-        runs = trial_runs(client, summary)
-        assert {r.data.tags["tuner_id"] for r in runs} <= {f"tuner{i}" for i in range(1, 5)}
-        assert len({r.data.tags["tuner_id"] for r in runs}) >= 2  # the trials were shared
 
 
 def trial_runs(client, summary):

@@ -29,6 +29,8 @@ from search.crashpoints import ENV as CRASH_ENV
 from search.tracking.resume import JOURNAL_FILE
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
+
 EXPERIMENT = "resume-after-kill"
 POLL = 0.05
 

@@ -13,11 +13,14 @@ import time
 from pathlib import Path
 
 import keras
+import pytest
 
 from search import SearchConfig, run_search, tracking
 from search.crashpoints import ENV as CRASH_ENV, ONCE_ENV as CRASH_ONCE_ENV
 from search.tracking.resume import TAG_RECOVERED
 from tests.conftest import REPO_ROOT, run_cli
+
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
 
 def trial_runs(client, parent_run_id):
@@ -96,23 +99,6 @@ def assert_each_trial_finished_once(client, summary):
     return runs
 
 
-def test_chief_and_two_workers_share_one_search(tmp_path, tracking_uri, experiment_name,
-                                                mlflow_client):
-    # the chief's final training too, one epoch (max-epochs 2 makes it two)
-    result = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 2, "--factor", 2,
-                    "--min-retrain-epochs", 1)
-    assert result.returncode == 0, result.stderr[-4000:]
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    runs = assert_each_trial_finished_once(mlflow_client, summary)
-    assert len(runs) == summary["n_trials"] == 5  # Hyperband(2, 2): 2 + 1 + 2 trials
-    assert {r.data.tags["tuner_id"] for r in runs} == {"tuner1", "tuner2"}
-    from search.winner.export import registered_model_name
-    versions = mlflow_client.search_model_versions(
-        f"name = '{registered_model_name(experiment_name)}'")
-    assert len(versions) == 1  # the winner is exported and registered once, by the chief
-    assert (Path(summary["export_dir"]) / "model.keras").is_file()
-
-
 def test_a_killed_worker_does_not_lose_the_search(tmp_path, tracking_uri, experiment_name,
                                                   mlflow_client):
     process = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 3, "--factor", 3,
@@ -142,21 +128,32 @@ def test_a_killed_worker_does_not_lose_the_search(tmp_path, tracking_uri, experi
     assert not [r for r in runs if r.info.status == "RUNNING"]
 
 
-def test_a_worker_killed_after_keras_tuner_recorded_its_trial_leaves_no_run_running(
+def test_chief_and_two_workers_share_one_search_and_survive_a_worker_lost_after_its_trial(
         tmp_path, tracking_uri, experiment_name, mlflow_client):
-    """The first worker to finish a trial dies right after the chief's oracle
-    recorded it COMPLETED and before MLflow closed its run (crash point
-    "trial_end"; only that one life: the restarted worker passes). Its restart
-    completes the run from the trial's journal."""
+    """Chief and two workers share one search: every trial trained once, by both
+    workers, the winner retrained (one epoch), exported and registered once, by the
+    chief. On the way, the first worker to finish a trial dies right after the
+    chief's oracle recorded it COMPLETED and before MLflow closed its run (crash
+    point "trial_end"; only that one life: the restarted worker passes). Its
+    restart completes the run from the trial's journal."""
     marker = tmp_path / "crashed"
     result = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 2, "--factor", 2,
-                    "--retrain", "none", env={CRASH_ENV: "trial_end", CRASH_ONCE_ENV: str(marker)})
+                    "--min-retrain-epochs", 1,
+                    env={CRASH_ENV: "trial_end", CRASH_ONCE_ENV: str(marker)})
     assert result.returncode == 0, result.stderr[-4000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    runs = assert_each_trial_finished_once(mlflow_client, summary)
+    assert len(runs) == summary["n_trials"] == 5  # Hyperband(2, 2): 2 + 1 + 2 trials
+    assert {r.data.tags["tuner_id"] for r in runs} == {"tuner1", "tuner2"}
+    from search.winner.export import registered_model_name
+    versions = mlflow_client.search_model_versions(
+        f"name = '{registered_model_name(experiment_name)}'")
+    assert len(versions) == 1  # the winner is exported and registered once, by the chief
+    assert (Path(summary["export_dir"]) / "model.keras").is_file()
+
     assert marker.is_file(), "no worker reached the crash point"
     victim = re.search(r"(tuner\d) exited with code -9; starting it again", result.stderr)
     assert victim, result.stderr[-4000:]
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    runs = assert_each_trial_finished_once(mlflow_client, summary)
     assert not [r for r in runs if r.info.status == "RUNNING"]
     recovered = [r for r in runs if r.data.tags.get(TAG_RECOVERED) == "true"]
     assert len(recovered) == 1, [(r.info.status, r.data.tags) for r in runs]

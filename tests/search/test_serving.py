@@ -19,6 +19,8 @@ from search.distributed.launch import free_port
 from tests.conftest import run_cli
 from tests.search.servers import http_process, mlflow_server
 
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def served_store(tmp_path_factory):

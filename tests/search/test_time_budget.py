@@ -11,6 +11,8 @@ from search.tuning import budget
 from search.tuning.dry_run import estimate_seconds
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
+
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("2h", 7200),
                                            ("1.5h", 5400), (" 40s ", 40)])

@@ -16,6 +16,8 @@ from search.distributed.launch import free_port
 from tests.conftest import TINY_SEARCH_LOG
 from tests.search.servers import http_process
 
+pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
+
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
                   "--virtual-time-budget=20000")
