@@ -14,9 +14,11 @@ from search.ownership import path_slug
 from search.runner import run_search
 from search.winner.export import registered_model_name
 
-NAMES = {"slash": "team/digits", "absolute": "/Shared/x", "dot_dot": "..",
-         "spaces": "my digits run", "non_ascii": "Zürich Ünïcode",
-         "sibling": "../victim"}
+# Four searches cover six kinds of name: an absolute path with a slash inside,
+# "..", spaces with non-ASCII letters, and a sibling folder's relative path.
+NAMES = {"absolute_slash": "/Shared/team/digits", "dot_dot": "..",
+         "spaces_non_ascii": "my Zürich Ünïcode run", "sibling": "../victim"}
+MORE_NAMES = ["team/digits", "/Shared/x", "my digits run", "Zürich Ünïcode"]  # no search
 
 
 def tree(root):
@@ -57,7 +59,7 @@ def test_a_search_under_any_mlflow_name_stays_in_its_folders(case, tmp_path, mon
 
 
 def test_slugs_stay_inside_their_base_and_keep_names_apart():
-    for name in [*NAMES.values(), ".", "a/../../b", "-", "...", "x" * 500]:
+    for name in [*NAMES.values(), *MORE_NAMES, ".", "a/../../b", "-", "...", "x" * 500]:
         slug = path_slug(name)
         assert "/" not in slug and not slug.startswith(".") and slug not in ("", ".", "..")
         assert (Path("/base") / slug).resolve().parent == Path("/base")
@@ -67,7 +69,7 @@ def test_slugs_stay_inside_their_base_and_keep_names_apart():
 
 def test_registered_model_names_pass_mlflows_validation():
     from mlflow.utils.validation import _validate_model_name
-    for name in [*NAMES.values(), ".", "a:b", "x" * 500]:
+    for name in [*NAMES.values(), *MORE_NAMES, ".", "a:b", "x" * 500]:
         _validate_model_name(registered_model_name(name))  # raises when MLflow refuses
 
 
