@@ -33,8 +33,9 @@ def seeded_fresh_keras():
     keras.utils.set_random_seed(0)
     yield
     keras.mixed_precision.set_global_policy("float32")  # a test may have switched it
-    # No gc.collect() (free_memory): a full collection walks TensorFlow's and
-    # MLflow's millions of objects, ~0.5 s a test, 240 s of a 486-test suite.
+    # No gc.collect() (free_memory): after every test, a full collection walking
+    # TensorFlow's and MLflow's millions of objects was a large share of the suite
+    # (docs/benchmarks.md, "test suite").
     keras.backend.clear_session(free_memory=False)
 
 

@@ -8,9 +8,9 @@ the oracle draws when `--max-params` / `--max-latency-ms` limit the search
 Latency is the median of a few timed calls of `model(x, training=False)` on the
 search device, after warm-up calls (the first calls trace and allocate). The
 median, not the mean: the machine is shared and one slow call must not decide.
-The timed calls stop after TIMING_BUDGET_S once MIN_TIMED_CALLS are in: a small
-model's eager call takes ~12 ms on a CPU, and 20 calls at two batch sizes were
-~14% of the CPU of a tiny search.
+The timed calls stop after TIMING_BUDGET_S once MIN_TIMED_CALLS are in: an eager
+call of even a small model is slow on a CPU, and 20 calls at two batch sizes were a
+visible share of a small search's CPU (docs/benchmarks.md, "test suite").
 """
 
 import os
