@@ -103,12 +103,15 @@ def run_command(args):
 
 def export_command(args):
     uri = _store_uri(args)  # a missing store: exit 2 before Keras loads
+    from mlflow.tracking import MlflowClient
+    from search import ownership
+    from search.winner import registry
+    ownership.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
+    client = MlflowClient(tracking_uri=uri)
+    registry.trial_run(client, args.run_id)  # an unknown run too
     quiet.import_tensorflow()
     from search.winner import export
-    export.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
-    from mlflow.tracking import MlflowClient
-    model, run = export.load_trial_model(MlflowClient(tracking_uri=uri), args.run_id,
-                                         unsafe=args.unsafe_load)
+    model, run = export.load_trial_model(client, args.run_id, unsafe=args.unsafe_load)
     out = export.export_model(model, args.out, export.trial_info(run),
                               owner=f"bridge-search export --run-id {args.run_id}")
     print(f"exported run {args.run_id} to {out}")
@@ -155,9 +158,9 @@ def report_command(args):
 
 
 def serve_command(args):
-    from search.winner import export
+    from search.winner import registry  # not export: no TensorFlow to find the model
     uri = _store_uri(args)
-    model_uri = args.model_uri or export.champion_uri(uri, args.experiment, args.alias)
+    model_uri = args.model_uri or registry.champion_uri(uri, args.experiment, args.alias)
     # `mlflow models serve` starts uvicorn by name: the venv's bin/ must be on PATH.
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
            "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}

@@ -168,3 +168,11 @@ def mark_project(folder):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / PROJECT_MARKER_FILE).write_text("written by bridge-search; --overwrite may "
                                               "delete this folder\n")
+
+
+def check_out_dir(out_dir: str | Path, overwrite: bool, tracking_uri: str | None = None) -> None:
+    """`export --out`: the same rule as a search's --export-dir: never the working
+    directory or the store, never a folder with files we did not write; an
+    earlier export of ours only with --overwrite."""
+    check_export_target(out_dir, "--out", protected_paths(tracking_uri=tracking_uri),
+                        replace_own=overwrite)

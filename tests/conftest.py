@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -114,3 +115,12 @@ def run_cli(*args, cwd, env=None, timeout=600):
     full_env = {k: v for k, v in full_env.items() if v is not None}  # env={"X": None} unsets X
     return subprocess.run([sys.executable, "-m", "search", *map(str, args)], cwd=cwd,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+# run_cli(..., env=LIST_IMPORTS): Python writes every module it imports to stderr
+LIST_IMPORTS = {"PYTHONPROFILEIMPORTTIME": "1"}
+
+
+def imported_tensorflow(stderr):
+    """Whether a run_cli(..., env=LIST_IMPORTS) process imported TensorFlow."""
+    return re.search(r"^import time:.*\|\s*tensorflow\s*$", stderr, re.MULTILINE) is not None

@@ -12,8 +12,10 @@ from search import ownership, quiet, tracking
 from search.winner import tflite
 from search.crashpoints import crash_point
 from search.errors import UsageError
+from search.winner.registry import (CHAMPION_ALIAS, beats, current_champion_tags,
+                                    registered_model_name, registry_tags, trial_run,
+                                    version_of_run)
 
-CHAMPION_ALIAS = "champion"
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 INFO_FILE = "model_info.json"
@@ -41,12 +43,6 @@ def export_model(model: keras.Model, out_dir: str | Path, info: dict, owner: str
     return ownership.replace_dir(staging, out_dir)
 
 
-def registered_model_name(experiment: str) -> str:
-    """Registry name derived from the experiment, valid for MLflow (no '/' or ':',
-    not '..'-like): the experiment's path slug + '-classifier'."""
-    return ownership.path_slug(experiment) + "-classifier"
-
-
 def log_winner(tracker: "tracking.SearchTracker", model: keras.Model, x_example: np.ndarray,
                scores: dict) -> tuple[str, str]:
     """Log the winner as an MLflow model on the parent run and register it (once
@@ -55,7 +51,7 @@ def log_winner(tracker: "tracking.SearchTracker", model: keras.Model, x_example:
     current champion scores higher (see champion_metric)."""
     name = registered_model_name(tracker.experiment_name)
     client = tracker.client
-    version = _version_of_run(client, name, tracker.parent_run_id)
+    version = version_of_run(client, name, tracker.parent_run_id)
     if version is None:
         x_example = np.asarray(x_example[:2], dtype="float32")
         signature = mlflow.models.infer_signature(x_example,
@@ -71,60 +67,10 @@ def log_winner(tracker: "tracking.SearchTracker", model: keras.Model, x_example:
     tags = registry_tags(scores)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-    champion = _current_champion_tags(client, name)
+    champion = current_champion_tags(client, name)
     if champion is None or champion.get("version") == version or beats(tags, champion):
         client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
     return name, version
-
-
-def registry_tags(scores):
-    """What the registered model scored: `search_val_accuracy` (the search's best
-    trial on the validation split), `test_accuracy` (the registered model itself on
-    the test split, when the data has one) and `retrained` (true when the
-    registered model was trained afresh on train+val after the search, so its
-    validation score is not known: the validation images were training data)."""
-    tags = {"search_val_accuracy": f"{scores['search_val_accuracy']:.6f}",
-            "retrained": "true" if scores["retrained"] else "false"}
-    if scores.get("test_accuracy") is not None:
-        tags["test_accuracy"] = f"{scores['test_accuracy']:.6f}"
-    return tags
-
-
-def champion_metric(new_tags, champion_tags):
-    """Like with like: `test_accuracy` (the registered models' own score on unseen
-    images) when both versions have it, else both versions' `search_val_accuracy`
-    (versions registered before these tags carry it as `val_accuracy`)."""
-    if "test_accuracy" in new_tags and "test_accuracy" in champion_tags:
-        return "test_accuracy"
-    return "search_val_accuracy"
-
-
-def beats(new_tags, champion_tags):
-    metric = champion_metric(new_tags, champion_tags)
-    champion = champion_tags.get(metric, champion_tags.get("val_accuracy", "-inf"))
-    return float(new_tags[metric]) > float(champion)
-
-
-def _version_of_run(client, name, run_id):
-    try:
-        found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-    except mlflow.exceptions.MlflowException:
-        return None
-    return str(found[0].version) if found else None
-
-
-def champion_uri(tracking_uri: str, experiment: str, alias: str = CHAMPION_ALIAS) -> str:
-    """`models:/EXPERIMENT-classifier@alias`, checked to exist in the registry."""
-    name = registered_model_name(experiment)
-    try:
-        mlflow.tracking.MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(
-            name, alias)
-    except mlflow.exceptions.MlflowException:
-        raise UsageError(f"--experiment {experiment!r} --alias {alias!r}: no model "
-                         f"{name}@{alias} in the registry of {tracking_uri}; a finished "
-                         f"`bridge-search run --experiment {experiment}` registers one, or "
-                         f"pass --model-uri.") from None
-    return f"models:/{name}@{alias}"
 
 
 def pip_requirements():
@@ -142,14 +88,6 @@ def pip_requirements():
     return wanted
 
 
-def _current_champion_tags(client, name):
-    try:
-        version = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
-    except mlflow.exceptions.MlflowException:
-        return None
-    return {**version.tags, "version": str(version.version)}
-
-
 def code_layers(model: keras.Model) -> list[str]:
     """Names of the layers that hold Python code (Lambda), nested models included:
     Keras safe mode refuses to load a file with them."""
@@ -159,14 +97,6 @@ def code_layers(model: keras.Model) -> list[str]:
             found.append(layer.name)
         found += code_layers(layer)
     return found
-
-
-def check_out_dir(out_dir: str | Path, overwrite: bool, tracking_uri: str | None = None) -> None:
-    """`export --out`: the same rule as a search's --export-dir: never the working
-    directory or the store, never a folder with files we did not write; an
-    earlier export of ours only with --overwrite."""
-    ownership.check_export_target(out_dir, "--out", ownership.protected_paths(
-        tracking_uri=tracking_uri), replace_own=overwrite)
 
 
 def load_model_safely(path: str | Path, unsafe: bool = False,
@@ -187,11 +117,7 @@ def load_trial_model(client, run_id: str,
                      unsafe: bool = False) -> tuple[keras.Model, "mlflow.entities.Run"]:
     """Download and load the best-epoch model a trial logged (Keras safe mode
     unless `unsafe`)."""
-    try:
-        run = client.get_run(run_id)
-    except mlflow.exceptions.MlflowException:
-        raise UsageError(f"--run-id {run_id!r}: no such run in this tracking store; "
-                         f"find trial run ids in `bridge-search report` or the MLflow UI.") from None
+    run = trial_run(client, run_id)
     with tempfile.TemporaryDirectory() as scratch:
         try:
             folder = mlflow.artifacts.download_artifacts(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import LIST_IMPORTS, imported_tensorflow, run_cli
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
@@ -44,12 +44,13 @@ def test_export_any_trial_by_run_id(cli_search, tracking_uri):
     assert info["run_id"] == summary["best_run_id"]
 
 
-def test_export_of_unknown_run_is_a_usage_error(tmp_path, tracking_uri):
+def test_export_of_unknown_run_is_a_usage_error_before_tensorflow_loads(tmp_path, tracking_uri):
     result = run_cli("export", "--run-id", "0123456789abcdef", "--out", tmp_path / "o",
-                     "--tracking-uri", tracking_uri, cwd=tmp_path)
+                     "--tracking-uri", tracking_uri, cwd=tmp_path, env=LIST_IMPORTS)
     assert result.returncode == 2
     assert "--run-id '0123456789abcdef': no such run" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not imported_tensorflow(result.stderr)
 
 
 @pytest.mark.parametrize("args,message", [

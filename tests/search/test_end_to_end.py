@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from search import tracking
 from search.data import load_digits
-from search.winner.export import CHAMPION_ALIAS, registered_model_name
+from search.winner.registry import CHAMPION_ALIAS, registered_model_name
 from tests.conftest import child_runs
 
 HYPERPARAMETERS = {"bridge", "residual_blocks", "filters", "dense_units", "dropout",

@@ -6,8 +6,8 @@ search_val_accuracy)."""
 
 from search import tracking
 from search.data import load_digits
-from search.winner.export import (CHAMPION_ALIAS, beats, champion_metric, log_winner,
-                                  registered_model_name)
+from search.winner.export import log_winner
+from search.winner.registry import CHAMPION_ALIAS, beats, champion_metric, registered_model_name
 from tests.search.test_serving import tiny_model
 
 

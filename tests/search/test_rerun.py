@@ -10,7 +10,7 @@ import signal
 import time
 
 from search.crashpoints import ENV as CRASH_ENV
-from search.winner.export import registered_model_name
+from search.winner.registry import registered_model_name
 from tests.conftest import run_cli
 
 

@@ -14,9 +14,10 @@ import requests
 from search import tracking
 from search.tracking import report
 from search.data import load_digits
-from search.winner.export import CHAMPION_ALIAS, log_winner, registered_model_name
+from search.winner.export import log_winner
+from search.winner.registry import CHAMPION_ALIAS, registered_model_name
 from search.distributed.launch import free_port
-from tests.conftest import run_cli
+from tests.conftest import LIST_IMPORTS, imported_tensorflow, run_cli
 from tests.search.servers import http_process, mlflow_server
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
@@ -88,13 +89,15 @@ def test_serve_answers_invocations_with_the_keras_models_predictions(served_stor
     assert (predictions.argmax(1) == expected.argmax(1)).all()
 
 
-def test_serve_without_a_registered_model_exits_2(tracking_uri, tmp_path):
+def test_serve_without_a_registered_model_exits_2_before_tensorflow_loads(tracking_uri,
+                                                                           tmp_path):
     result = run_cli("serve", "--experiment", "never-searched", "--tracking-uri", tracking_uri,
-                     cwd=tmp_path)
+                     cwd=tmp_path, env=LIST_IMPORTS)
     assert result.returncode == 2
     assert ("--experiment 'never-searched' --alias 'champion': no model "
             "never-searched-classifier@champion") in result.stderr
     assert "Traceback" not in result.stderr
+    assert not imported_tensorflow(result.stderr)
 
 
 def tiny_model():
