@@ -108,9 +108,17 @@ def server_command(store, artifacts_uri, host, port, workers=1):
             "--workers", str(workers)]
 
 
+# MLflow 3's server also starts a job runner (8 huey consumer processes) for its
+# GenAI jobs (scorers, trace roll-ups); a search uses none of them. Off unless the
+# user turned it on: a server starts with 2 processes instead of 10, in about
+# half the CPU (docs/scale.md).
+JOB_EXECUTION_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+
+
 def server_env():
+    """The environment `mlflow server` runs in."""
     # `mlflow server` starts uvicorn by name: the venv's bin/ must be on PATH.
-    return {**os.environ,
+    return {JOB_EXECUTION_VARIABLE: "false", **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
