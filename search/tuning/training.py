@@ -13,22 +13,36 @@ import numpy as np
 LEARNING_RATE_HP = "learning_rate"
 
 
+# A trial's head can die in its first steps: after Flatten on a 28x28 map, Adam's
+# first updates (about the full rate on every weight, whatever the gradient) move
+# thousands of inputs at once and every ReLU of the head goes silent (val accuracy
+# at chance from the first epoch). A linear warm-up over the first half of the
+# first epoch of each fit prevents it (figures: docs/budget.md, "First-round trials").
+WARMUP_FRACTION = 0.5
+
+
 class CosineEpochs(keras.callbacks.Callback):
-    """Cosine decay of the learning rate over the epochs of one `fit`, per epoch.
+    """Cosine decay of the learning rate over the epochs of one `fit`, per epoch,
+    after a linear warm-up over the first `warmup_fraction` of its first epoch.
 
     Each fit (a Hyperband round continues a trial in a new fit) starts again at
-    the trial's base rate: a warm restart. The base comes from the trial's
-    `learning_rate` hyperparameter when it has one, because a continued trial's
-    checkpoint carries the decayed rate of its predecessor's last epoch.
+    the trial's base rate: a warm restart, with its own warm-up. The base comes
+    from the trial's `learning_rate` hyperparameter when it has one, because a
+    continued trial's checkpoint carries the decayed rate of its predecessor's
+    last epoch.
     """
 
-    def __init__(self, base_learning_rate=None):
+    def __init__(self, base_learning_rate=None, warmup_fraction=WARMUP_FRACTION):
         super().__init__()
         self.base_learning_rate = base_learning_rate
+        self.warmup_fraction = warmup_fraction
         self._first_epoch = None
 
     def on_train_begin(self, logs=None):
         self._first_epoch = None
+        self._step = 0
+        # steps is None for data of unknown length: no warm-up then.
+        self._warmup_steps = math.ceil(self.warmup_fraction * (self.params.get("steps") or 0))
         if self.base_learning_rate is None:
             self.base_learning_rate = float(np.asarray(self.model.optimizer.learning_rate))
 
@@ -37,8 +51,15 @@ class CosineEpochs(keras.callbacks.Callback):
             self._first_epoch = epoch
         span = max(self.params["epochs"] - self._first_epoch, 1)
         progress = (epoch - self._first_epoch) / span
-        rate = self.base_learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
-        self.model.optimizer.learning_rate.assign(rate)
+        self._epoch_rate = self.base_learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+        self.model.optimizer.learning_rate.assign(self._epoch_rate)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._step >= self._warmup_steps:
+            return
+        self._step += 1
+        warmed = self._epoch_rate * min(self._step / self._warmup_steps, 1.0)
+        self.model.optimizer.learning_rate.assign(warmed)
 
 
 def schedule_callbacks(schedule, hyperparameters):

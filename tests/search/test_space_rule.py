@@ -1,6 +1,6 @@
-"""The search never trains what the space rejects: with `min_pooled_blocks=2`,
-HyperBridgeNet's pooled bridges after fewer than 2 residual blocks (near chance in
-a first round, docs/budget.md) are drawn again by the tuner's oracle."""
+"""The search never trains what the space rejects: the default HyperBridgeNet's
+pooled bridges after fewer than 2 residual blocks (near chance in a first round,
+docs/budget.md) are drawn again by the tuner's oracle."""
 
 import keras
 import keras_tuner
@@ -15,7 +15,7 @@ def residual_blocks_in(model):
 
 
 def test_the_search_draws_no_pooled_bridge_shallower_than_two_blocks(tmp_path):
-    hypermodel = HyperBridgeNet((8, 8, 1), 10, pixel_max=16, min_pooled_blocks=2)
+    hypermodel = HyperBridgeNet((8, 8, 1), 10, pixel_max=16)
     tuner = BridgeHyperband(hypermodel, tracker=None, max_epochs=4, factor=3, seed=0,
                             directory=str(tmp_path), project_name="p")
     depths = {}

@@ -54,7 +54,7 @@ def test_queued_values_come_first_then_random_ones():
     space = keras_tuner.HyperParameters()
     small_bridge_net((8, 8, 1), 10, 16.0).build(space)
     given = {"bridge": "flatten", "residual_blocks": 1, "flatten_pool": 2,
-             "learning_rate": 0.001, "dropout": 0.25}
+             "learning_rate": 0.003, "dropout": 0.25}
     values = hp_values.complete_values(space, given)
     assert {k: values[k] for k in given} == given
     assert hp_values.complete_values(space, {"not_a_hp": 1}) is None
