@@ -97,8 +97,8 @@ def first_round_trials(work, seed):
 
 def run_searches(args):
     import bench_quality
-    print(f"| seed | bridge/blocks/filters/dense/dropout/lr: first-round best val acc "
-          f"| min | test acc (exported) | winner |\n|---|---|---|---|---|")
+    print("| seed | bridge/blocks/filters/dense/dropout/lr: first-round best val acc "
+          "| min | test acc (exported) | winner |\n|---|---|---|---|---|")
     scores, tests = [], []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as work:

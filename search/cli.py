@@ -161,9 +161,8 @@ def serve_command(args):
     from search.winner import registry  # not export: no TensorFlow to find the model
     uri = _store_uri(args)
     model_uri = args.model_uri or registry.champion_uri(uri, args.experiment, args.alias)
-    # `mlflow models serve` starts uvicorn by name: the venv's bin/ must be on PATH.
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
-           "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    from search.distributed import server  # the venv's bin/ on PATH, for uvicorn
+    env = {**server.server_env(), "MLFLOW_TRACKING_URI": uri}
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
                "--env-manager", "local", "--host", args.host, "--port", str(args.port)]
     print(f"Serving {model_uri} on http://{args.host}:{args.port}/invocations "
@@ -181,7 +180,8 @@ def ui_command(args):
     print("\n".join([f"MLflow UI on {base} for {uri}",
                      *links.latest_search_lines(uri, args.experiment, base)]),
           file=sys.stderr, flush=True)
-    os.execv(sys.executable, command)
+    from search.distributed import server  # without MLflow's job runner
+    os.execve(sys.executable, command, server.server_env())
 
 
 COMMANDS = {"run": run_command, "launch": launch_command, "export": export_command,

@@ -77,13 +77,16 @@ class Deadline:
     def observe_epoch(self, seconds):
         self.epoch_seconds = max(self.epoch_seconds, seconds)
 
+    def final_training_end(self):
+        """When the final training must be over: the end of the command follows."""
+        return self.end - self.finish_seconds - self.report_seconds()
+
     def retrain_epochs(self, epochs, seconds_per_epoch, fixed_seconds=0.0, least=1):
         """The final training's epochs, cut to the time left before the end (after
         `fixed_seconds` of building and tracing); 0 when fewer than `least` fit (a
         final training shorter than the winner's own: the search's model is
         exported)."""
-        left = (self.end - time.perf_counter() - self.finish_seconds - self.report_seconds()
-                - fixed_seconds)
+        left = self.final_training_end() - time.perf_counter() - fixed_seconds
         fits = max(0, min(epochs, int(left // max(seconds_per_epoch, 1e-6))))
         return fits if fits >= least else 0
 
@@ -134,6 +137,30 @@ class DeadlineStop(keras.callbacks.Callback):
 
     def __deepcopy__(self, memo):  # keras-tuner copies callbacks; the deadline is shared
         return DeadlineStop(self.deadline)
+
+
+class StopBefore(keras.callbacks.Callback):
+    """Ends a fit after the epoch past which another one, as slow as the slowest
+    so far, would end after `end` (a time.perf_counter() value). For the final
+    training, whose epochs were counted at the winner's trial speed: a 10m glyphs28
+    run's final training ran 63 s an epoch against 48 s counted, and ended 25 s
+    past its budget (docs/budget.md)."""
+
+    def __init__(self, end):
+        super().__init__()
+        self.end = end
+        self.epochs_done = 0
+        self._slowest = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self._slowest = max(self._slowest, now - self._started)
+        self.epochs_done += 1
+        if now + self._slowest > self.end:
+            self.model.stop_training = True
 
 
 def finish_seconds(timing):

@@ -77,7 +77,7 @@ def retrain_epochs(best_epoch, min_epochs):
 
 
 def retrain_on_train_and_val(build, hyperparameters, image_data, epochs, batch_size,
-                             seed, schedule="cosine"):
+                             seed, schedule="cosine", callbacks=()):
     """A fresh model of the winning hyperparameters (`build(hp)` makes it),
     trained on train + val.
 
@@ -88,6 +88,6 @@ def retrain_on_train_and_val(build, hyperparameters, image_data, epochs, batch_s
     keras.utils.set_random_seed(seed)
     model = build(hyperparameters)
     dataset = image_data.pipeline("train+val", batch_size, seed)
-    callbacks = schedule_callbacks(schedule, hyperparameters)
+    callbacks = [*schedule_callbacks(schedule, hyperparameters), *callbacks]
     model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=0)
     return model

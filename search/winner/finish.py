@@ -127,9 +127,14 @@ def _retrain(config, best_run, best_trial, build, image_data, search_model, metr
             return search_model, metrics
     log.info(f"Training the winner afresh on train+val for {epochs} epochs (--retrain).")
     started = time.perf_counter()
+    stop = [] if deadline is None else [budget.StopBefore(deadline.final_training_end())]
     model = training.retrain_on_train_and_val(
         build, best_trial.hyperparameters, image_data, epochs, config.batch_size,
-        config.seed, config.lr_schedule)
+        config.seed, config.lr_schedule, callbacks=stop)
+    if stop and stop[0].epochs_done < epochs:
+        log.warning(f"Time budget: the final training ran slower than its trial and "
+                    f"stopped after {stop[0].epochs_done} of {epochs} epochs.")
+        epochs = stop[0].epochs_done
     metrics.update({"retrain_epochs": epochs,
                     "retrain_seconds": time.perf_counter() - started})
     return model, metrics

@@ -97,6 +97,25 @@ def test_a_final_training_shorter_than_the_winners_own_is_skipped():
     assert deadline.retrain_epochs(8, 5, fixed_seconds=5, least=6) == 8
 
 
+class SlowEpochs(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        time.sleep(0.3)
+
+
+def test_a_final_training_slower_than_counted_stops_before_the_deadline():
+    """8 epochs of 0.3 s counted as fitting before a deadline 1.35 s away: the fit
+    stops after the epoch past which another would end too late (the fourth)."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((4, 2))
+    model.fit(x, x, epochs=1, verbose=0)  # traced now: the epochs below are the sleeps
+    end = time.perf_counter() + 1.35
+    stop = budget.StopBefore(end)
+    history = model.fit(x, x, epochs=8, verbose=0, callbacks=[SlowEpochs(), stop])
+    assert time.perf_counter() < end
+    assert 2 <= stop.epochs_done == len(history.epoch) < 8
+
+
 def test_the_final_training_takes_at_most_a_third_of_the_budget():
     # 5 s per final epoch; the whole 8 epochs (40 s + 2 s build) would fit beside a
     # trial in 90 s, but a third of 90 s is 30 s: at most 6 epochs

@@ -20,12 +20,20 @@ from spaces.bridge_net import HyperBridgeNet
 
 
 class RateRecorder(keras.callbacks.Callback):
+    """The learning rate at the start of each epoch, and of each batch."""
+
     def __init__(self):
         super().__init__()
-        self.rates = []
+        self.rates, self.batch_rates = [], []
+
+    def rate(self):
+        return float(np.asarray(self.model.optimizer.learning_rate))
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.rates.append(float(np.asarray(self.model.optimizer.learning_rate)))
+        self.rates.append(self.rate())
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.batch_rates.append(self.rate())
 
 
 def tiny_model():
@@ -48,28 +56,19 @@ def test_cosine_decays_over_each_fit_and_restarts_from_the_base_rate():
     np.testing.assert_allclose(recorder.rates, [0.01, 0.005], rtol=1e-5)
 
 
-class BatchRateRecorder(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.rates = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.rates.append(float(np.asarray(self.model.optimizer.learning_rate)))
-
-
 def test_each_fit_warms_up_linearly_over_half_of_its_first_epoch():
     """10 batches an epoch: the first 5 climb to the epoch's rate, the second
     epoch starts at its cosine rate; a continued trial's fit warms up again."""
     model, x, y = tiny_model(), np.zeros((80, 4), "float32"), np.zeros(80, "int64")
-    recorder = BatchRateRecorder()
+    recorder = RateRecorder()
     model.fit(x, y, batch_size=8, epochs=2, callbacks=[training.CosineEpochs(0.01), recorder],
               verbose=0)
     warm_up = [0.002, 0.004, 0.006, 0.008, 0.01]
-    np.testing.assert_allclose(recorder.rates, warm_up + [0.01] * 5 + [0.005] * 10, rtol=1e-5)
-    recorder.rates.clear()
+    np.testing.assert_allclose(recorder.batch_rates, warm_up + [0.01] * 5 + [0.005] * 10, rtol=1e-5)
+    recorder.batch_rates.clear()
     model.fit(x, y, batch_size=8, epochs=3, initial_epoch=2,
               callbacks=[training.CosineEpochs(0.01), recorder], verbose=0)
-    np.testing.assert_allclose(recorder.rates, warm_up + [0.01] * 5, rtol=1e-5)
+    np.testing.assert_allclose(recorder.batch_rates, warm_up + [0.01] * 5, rtol=1e-5)
 
 
 def test_constant_schedule_adds_no_callback():

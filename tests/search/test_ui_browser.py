@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 
+import psutil
 import pytest
 
 from search.distributed.launch import free_port
@@ -55,8 +56,10 @@ def ui_on_a_search(tmp_path_factory, tiny_search, tracking_uri):
     command = [sys.executable, "-m", "search", "ui", "--tracking-uri", uri,
                "--experiment", config.experiment, "--port", str(port)]
     log = work / "ui.log"
-    with http_process(command, f"http://127.0.0.1:{port}/health", log):
-        yield summary, log.read_text(), f"http://127.0.0.1:{port}", uri, said
+    with http_process(command, f"http://127.0.0.1:{port}/health", log) as ui:
+        processes = [psutil.Process(ui.pid), *psutil.Process(ui.pid).children(recursive=True)]
+        command_lines = [" ".join(process.cmdline()) for process in processes]
+        yield summary, log.read_text(), f"http://127.0.0.1:{port}", uri, said, command_lines
 
 
 def printed_url(output, label):
@@ -66,7 +69,7 @@ def printed_url(output, label):
 
 
 def test_ui_prints_the_runs_table_and_the_comparison_of_the_search(ui_on_a_search):
-    summary, output, base, _, _ = ui_on_a_search
+    summary, output, base, _, _, _ = ui_on_a_search
     table = printed_url(output, "Trials of this search (runs table)")
     assert table.startswith(f"{base}/#/experiments/{summary['experiment_id']}/runs?")
     assert "workflowType=machine_learning" in table and summary["parent_run_id"] in table
@@ -75,8 +78,15 @@ def test_ui_prints_the_runs_table_and_the_comparison_of_the_search(ui_on_a_searc
     assert summary["best_run_id"] in compare
 
 
+def test_ui_starts_without_mlflow_job_runner(ui_on_a_search):
+    """MLflow's job runner (huey consumers, for its GenAI jobs) is not started."""
+    command_lines = ui_on_a_search[-1]
+    assert any(" -m mlflow " in line for line in command_lines), command_lines
+    assert not [line for line in command_lines if "huey" in line]
+
+
 def test_run_ends_with_the_same_links(ui_on_a_search):
-    summary, output, _, _, said = ui_on_a_search
+    summary, output, _, _, said, _ = ui_on_a_search
     assert said[-4] == "In the MLflow UI (after `bridge-search ui`):"
     for label in ("Trials of this search (runs table)", "Compare its trials",
                   "The search's result (parent run)"):
@@ -88,7 +98,7 @@ def test_run_ends_with_the_same_links(ui_on_a_search):
 
 def test_runs_table_lists_the_search_and_its_trials_by_architecture(ui_on_a_search):
     from mlflow.tracking import MlflowClient
-    summary, output, _, uri, _ = ui_on_a_search
+    summary, output, _, uri, _, _ = ui_on_a_search
     client = MlflowClient(tracking_uri=uri)
     trials = client.search_runs([summary["experiment_id"]], filter_string=(
         f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'"))
@@ -104,7 +114,7 @@ def test_runs_table_lists_the_search_and_its_trials_by_architecture(ui_on_a_sear
 
 
 def test_parent_run_page_shows_the_result_description(ui_on_a_search):
-    summary, output, _, _, _ = ui_on_a_search
+    summary, output, _, _, _, _ = ui_on_a_search
     dom = rendered_dom(printed_url(output, "The search's result (parent run)"))
     for text in ("Winner:", "Best trial per bridge", "Data and budget",
                  f"bridge-search export --run-id {summary['best_run_id']}",
@@ -113,7 +123,7 @@ def test_parent_run_page_shows_the_result_description(ui_on_a_search):
 
 
 def test_compare_link_shows_the_trials_side_by_side(ui_on_a_search):
-    summary, output, _, _, _ = ui_on_a_search
+    summary, output, _, _, _, _ = ui_on_a_search
     dom = rendered_dom(printed_url(output, "Compare its trials"))
     assert "Parallel Coordinates Plot" in dom, "the compare page did not render"
     assert "Error while loading compare runs page" not in dom

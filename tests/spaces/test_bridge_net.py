@@ -1,4 +1,3 @@
-import keras
 import keras_tuner
 import numpy as np
 import pytest
@@ -39,7 +38,7 @@ def test_flatten_head_has_h_times_w_the_parameters_of_gap(depth):
 
     gap_params, _ = head_params(blocks.GLOBAL_AVG)
     flatten_params, shape = head_params(blocks.FLATTEN)
-    height, width, channels = shape[1], shape[2], shape[3]
+    height, width = shape[1], shape[2]
     # Dense kernel: (H*W*C) x units for Flatten vs C x units for GAP (+ same bias).
     units = 64
     assert flatten_params - units == height * width * (gap_params - units)
