@@ -16,7 +16,8 @@ Two modes, each over seeds run one after the other; both print the minimum.
 
     python scripts/bench_first_round.py --search [--data npz:PATH] [--seeds 0 1 2] [--extra F]
     python scripts/bench_first_round.py [--data digits|npz:PATH] [--seeds 0 1 2]
-        [--epochs 2] [--corners gap/2/1e-3 flatten/0/1.5e-3 ...] [--bn-momentum M]
+        [--epochs 2] [--corners gap/2/2e-3 flatten/0/5e-3 ...] [--bn-momentum M]
+        [--set filters=32 flatten_pool=2]
 """
 
 import argparse
@@ -40,9 +41,9 @@ WEAK = dict(filters=16, dense_units=32, dropout=0.5, flatten_pool=1)
 CORNERS = ["gap/2/2e-3", "gmp/2/2e-3", "concat/2/2e-3", "flatten/0/5e-3", "flatten/3/5e-3"]
 
 
-def corner_values(spec):
+def corner_values(spec, others):
     bridge, depth, rate = spec.split("/")
-    return dict(WEAK, bridge=bridge, residual_blocks=int(depth), learning_rate=float(rate))
+    return dict(others, bridge=bridge, residual_blocks=int(depth), learning_rate=float(rate))
 
 
 def first_round(values, data, seed, epochs, **space_options):
@@ -70,14 +71,14 @@ def run_corners(args):
     options = {} if args.bn_momentum is None else {"bn_momentum": args.bn_momentum}
     print(f"{args.data}: {len(data.y_train)} train images, {-(-len(data.y_train) // 32)} "
           f"steps per epoch; {args.epochs} epoch(s), cosine; {options or 'space defaults'}; "
-          f"{WEAK}")
+          f"{args.others}")
     print("| bridge/blocks/lr | " + " | ".join(f"seed {s} (per epoch)" for s in args.seeds)
           + " |\n|---|" + "---|" * len(args.seeds))
     scores = []
     for spec in args.corners:
         cells = []
         for seed in args.seeds:
-            per_epoch = first_round(corner_values(spec), data, seed, args.epochs, **options)
+            per_epoch = first_round(corner_values(spec, args.others), data, seed, args.epochs, **options)
             scores.append(max(per_epoch))
             cells.append(f"{max(per_epoch):.3f} ({'/'.join(f'{a:.2f}' for a in per_epoch)})")
         print(f"| {spec} | " + " | ".join(cells) + " |", flush=True)
@@ -131,7 +132,11 @@ def main():
                                                     "(e.g. --space FILE.py:Class)")
     parser.add_argument("--corners", nargs="+", default=CORNERS,
                         help="bridge/residual_blocks/learning_rate")
+    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=INT",
+                        help=f"other hyperparameters than the weakest corner {WEAK}")
     args = parser.parse_args()
+    args.others = {**WEAK, **{name: int(value) if value.isdigit() else float(value)
+                              for name, value in (item.split("=") for item in args.set)}}
     if args.search:
         import bench_quality
         args.data = args.data or bench_quality.DIGITS
