@@ -110,8 +110,8 @@ def server_command(store, artifacts_uri, host, port, workers=1):
 
 # MLflow 3's server also starts a job runner (8 huey consumer processes) for its
 # GenAI jobs (scorers, trace roll-ups); a search uses none of them. Off unless the
-# user turned it on: a server starts with 2 processes instead of 10, in about
-# half the CPU (docs/scale.md).
+# user turned it on: a server starts with 2 processes instead of 10, in half the
+# CPU or less (docs/multi-machine.md).
 JOB_EXECUTION_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 

@@ -5,17 +5,15 @@
   the end of the command, and picks the largest Hyperband plan whose estimate fits.
 - The oracle asks `Deadline.may_start_trial` before each trial: keras-tuner's search
   loop ends cleanly once it says no (a STOPPED trial, see search/tuning/plan.py).
-- `DeadlineStop` ends a fit after the epoch past which another would eat into the
+- `DeadlineStop` (search/tuning/callbacks.py) ends a fit after the epoch past which another would eat into the
   reserve, and cuts an epoch that runs past it; the trial completes with its best
   epoch. The deadline uses the slower of the timed and observed seconds per epoch.
 """
 
 import dataclasses
 import logging
-import threading
 import time
 
-import keras
 
 from search.errors import UsageError
 from search.tuning.plan import format_plan, hyperband_plan
@@ -89,78 +87,6 @@ class Deadline:
         left = self.final_training_end() - time.perf_counter() - fixed_seconds
         fits = max(0, min(epochs, int(left // max(seconds_per_epoch, 1e-6))))
         return fits if fits >= least else 0
-
-
-class DeadlineStop(keras.callbacks.Callback):
-    """Stops a fit when another epoch would not end before the search's share is
-    spent, and cuts an epoch when only the time to score it is left: a timer sets
-    `model.stop_training`, which Keras checks after every batch (a batch hook
-    would make Keras turn every step's logs into numbers, a device sync a step)."""
-
-    def __init__(self, deadline):
-        super().__init__()
-        self.deadline = deadline
-        self._timer = None
-
-    def on_train_begin(self, logs=None):
-        self._first = True
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-        self._cut = False
-        wait = max(self.deadline.search_left() - self.deadline.val_seconds, 0.0)
-        self._timer = threading.Timer(wait, self._cut_epoch)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _cut_epoch(self):
-        self._cut = self.model.stop_training = True
-        self.deadline.epochs_cut += 1
-        logger.info("Time budget: the search's share is spent; this epoch ends after its "
-                    "current batch.")
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._stop_timer()
-        if not self._first and not self._cut:  # a fit's first epoch carries tracing
-            self.deadline.observe_epoch(time.perf_counter() - self._started)
-        self._first = False
-        if self.deadline.search_left() < self.deadline.epoch_seconds:
-            self.model.stop_training = True
-
-    def on_train_end(self, logs=None):  # a fit that ended otherwise (a failed trial)
-        self._stop_timer()
-
-    def _stop_timer(self):
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def __deepcopy__(self, memo):  # keras-tuner copies callbacks; the deadline is shared
-        return DeadlineStop(self.deadline)
-
-
-class StopBefore(keras.callbacks.Callback):
-    """Ends a fit after the epoch past which another one, as slow as the slowest
-    so far, would end after `end` (a time.perf_counter() value). For the final
-    training, whose epochs were counted at the winner's trial speed: a 10m glyphs28
-    run's final training ran 63 s an epoch against 48 s counted, and ended 25 s
-    past its budget (docs/budget.md)."""
-
-    def __init__(self, end):
-        super().__init__()
-        self.end = end
-        self.epochs_done = 0
-        self._slowest = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        self._slowest = max(self._slowest, now - self._started)
-        self.epochs_done += 1
-        if now + self._slowest > self.end:
-            self.model.stop_training = True
 
 
 def finish_seconds(timing):

@@ -27,7 +27,7 @@ from search.tuning import cost, kt_compat, limits, training
 from search.crashpoints import crash_point
 from search.errors import last_line
 from search.tuning.plan import hyperband_plan, make_oracle, user_values
-from search.tuning.budget import DeadlineStop
+from search.tuning.callbacks import DeadlineStop
 from search.tuning.device import apply_jit_compile
 from search.tuning.progress import Progress
 from search.tuning.callbacks import (OBJECTIVE, BestEpochKeeper, EpochLogger, FailOnNaN,

@@ -13,7 +13,7 @@ from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.crashpoints import crash_point
 from search.errors import SearchFailed, last_line
 from search.tracking import description
-from search.tuning import budget, training
+from search.tuning import budget, callbacks, training
 from search.tuning.plan import user_values
 from search.tuning.progress import format_seconds
 from search.winner import export, select, tflite
@@ -127,7 +127,7 @@ def _retrain(config, best_run, best_trial, build, image_data, search_model, metr
             return search_model, metrics
     log.info(f"Training the winner afresh on train+val for {epochs} epochs (--retrain).")
     started = time.perf_counter()
-    stop = [] if deadline is None else [budget.StopBefore(deadline.final_training_end())]
+    stop = [] if deadline is None else [callbacks.StopBefore(deadline.final_training_end())]
     model = training.retrain_on_train_and_val(
         build, best_trial.hyperparameters, image_data, epochs, config.batch_size,
         config.seed, config.lr_schedule, callbacks=stop)
