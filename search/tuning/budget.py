@@ -5,15 +5,16 @@
   the end of the command, and picks the largest Hyperband plan whose estimate fits.
 - The oracle asks `Deadline.may_start_trial` before each trial: keras-tuner's search
   loop ends cleanly once it says no (a STOPPED trial, see search/tuning/plan.py).
-- `DeadlineStop` (search/tuning/callbacks.py) ends a fit after the epoch past which another would eat into the
-  reserve, and cuts an epoch that runs past it; the trial completes with its best
-  epoch. The deadline uses the slower of the timed and observed seconds per epoch.
+- `DeadlineStop` (search/tuning/callbacks.py) ends a fit after the epoch past which
+  another would eat into the reserve, and cuts an epoch that runs past it; the trial
+  completes with its best epoch. The deadline uses the slower of the timed and
+  observed seconds per epoch. `StopBefore` (same module) ends the final training
+  early when its epochs run slower than counted.
 """
 
 import dataclasses
 import logging
 import time
-
 
 from search.errors import UsageError
 from search.tuning.plan import format_plan, hyperband_plan

@@ -170,9 +170,8 @@ class DeadlineStop(keras.callbacks.Callback):
 class StopBefore(keras.callbacks.Callback):
     """Ends a fit after the epoch past which another one, as slow as the slowest
     so far, would end after `end` (a time.perf_counter() value). For the final
-    training, whose epochs were counted at the winner's trial speed: a 10m glyphs28
-    run's final training ran 63 s an epoch against 48 s counted, and ended 25 s
-    past its budget (docs/budget.md)."""
+    training under --time-budget, whose epochs were counted at the winner's trial
+    speed and can run slower (docs/budget.md, "Figures on a quiet machine")."""
 
     def __init__(self, end):
         super().__init__()
