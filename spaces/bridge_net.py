@@ -28,8 +28,9 @@ FLATTEN_POOL = "flatten_pool"  # only exists when bridge == flatten
 # width that wastes epochs); the figures behind each are in docs/benchmarks.md,
 # "Defaults, and why", and come from scripts/bench_defaults.py. BatchNorm
 # momentum 0.8, the rate's floor of 2e-3 and pooled bridges only after >= 2
-# residual blocks keep every first Hyperband round above chance (with the
-# warm-up of search/tuning/training.py; docs/budget.md, "First-round trials").
+# residual blocks lift first Hyperband rounds away from chance (with the warm-up
+# of search/tuning/training.py; one 28x28 Flatten corner still ends below 0.5:
+# docs/budget.md, "First-round trials").
 DEFAULT_BN_MOMENTUM = 0.8
 DEFAULT_MIN_SIZE = 16
 DEFAULT_SHIFT_PIXELS = 0
