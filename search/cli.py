@@ -108,10 +108,10 @@ def export_command(args):
     from search.winner import registry
     ownership.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
     client = MlflowClient(tracking_uri=uri)
-    registry.trial_run(client, args.run_id)  # an unknown run too
+    run = registry.trial_run(client, args.run_id)  # an unknown run too
     quiet.import_tensorflow()
     from search.winner import export
-    model, run = export.load_trial_model(client, args.run_id, unsafe=args.unsafe_load)
+    model, _ = export.load_trial_model(client, args.run_id, unsafe=args.unsafe_load, run=run)
     out = export.export_model(model, args.out, export.trial_info(run),
                               owner=f"bridge-search export --run-id {args.run_id}")
     print(f"exported run {args.run_id} to {out}")

@@ -167,7 +167,7 @@ class DeadlineStop(keras.callbacks.Callback):
         return DeadlineStop(self.deadline)
 
 
-class StopBefore(keras.callbacks.Callback):
+class StopBefore(EpochTimer):
     """Ends a fit after the epoch past which another one, as slow as the slowest
     so far, would end after `end` (a time.perf_counter() value). For the final
     training under --time-budget, whose epochs were counted at the winner's trial
@@ -176,15 +176,12 @@ class StopBefore(keras.callbacks.Callback):
     def __init__(self, end):
         super().__init__()
         self.end = end
-        self.epochs_done = 0
-        self._slowest = 0.0
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
+    @property
+    def epochs_done(self):
+        return len(self.epoch_seconds)
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        self._slowest = max(self._slowest, now - self._started)
-        self.epochs_done += 1
-        if now + self._slowest > self.end:
+        super().on_epoch_end(epoch, logs)
+        if time.perf_counter() + max(self.epoch_seconds) > self.end:
             self.model.stop_training = True

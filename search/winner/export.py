@@ -113,11 +113,12 @@ def load_model_safely(path: str | Path, unsafe: bool = False,
                          f"to load; pass {flag} only if you trust where it came from.") from None
 
 
-def load_trial_model(client, run_id: str,
-                     unsafe: bool = False) -> tuple[keras.Model, "mlflow.entities.Run"]:
+def load_trial_model(client, run_id: str, unsafe: bool = False,
+                     run: "mlflow.entities.Run | None" = None
+                     ) -> tuple[keras.Model, "mlflow.entities.Run"]:
     """Download and load the best-epoch model a trial logged (Keras safe mode
-    unless `unsafe`)."""
-    run = trial_run(client, run_id)
+    unless `unsafe`); `run`: the trial's run, when the caller has read it already."""
+    run = run or trial_run(client, run_id)
     with tempfile.TemporaryDirectory() as scratch:
         try:
             folder = mlflow.artifacts.download_artifacts(

@@ -34,7 +34,7 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
     if local_model.is_file():
         model = export.load_model_safely(local_model)
     else:  # trained by a worker on another machine: take it from MLflow
-        model, _ = export.load_trial_model(tracker.client, best_run.info.run_id)
+        model, _ = export.load_trial_model(tracker.client, best_run.info.run_id, run=best_run)
     metrics = {"best_val_accuracy": best_trial.score}
     if config.retrain != "none":
         model, metrics = _retrain(config, best_run, best_trial, tuner.build_fresh, image_data,
@@ -127,14 +127,14 @@ def _retrain(config, best_run, best_trial, build, image_data, search_model, metr
             return search_model, metrics
     log.info(f"Training the winner afresh on train+val for {epochs} epochs (--retrain).")
     started = time.perf_counter()
-    stop = [] if deadline is None else [callbacks.StopBefore(deadline.final_training_end())]
+    stop = None if deadline is None else callbacks.StopBefore(deadline.final_training_end())
     model = training.retrain_on_train_and_val(
         build, best_trial.hyperparameters, image_data, epochs, config.batch_size,
-        config.seed, config.lr_schedule, callbacks=stop)
-    if stop and stop[0].epochs_done < epochs:
+        config.seed, config.lr_schedule, callbacks=[stop] if stop else [])
+    if stop and stop.epochs_done < epochs:
         log.warning(f"Time budget: the final training ran slower than its trial and "
-                    f"stopped after {stop[0].epochs_done} of {epochs} epochs.")
-        epochs = stop[0].epochs_done
+                    f"stopped after {stop.epochs_done} of {epochs} epochs.")
+        epochs = stop.epochs_done
     metrics.update({"retrain_epochs": epochs,
                     "retrain_seconds": time.perf_counter() - started})
     return model, metrics
