@@ -29,14 +29,16 @@ FLATTEN_POOL = "flatten_pool"  # only exists when bridge == flatten
 # "Defaults, and why", and come from scripts/bench_defaults.py. BatchNorm
 # momentum 0.8, the rate's floor of 2e-3 and pooled bridges only after >= 2
 # residual blocks lift first Hyperband rounds away from chance (with the warm-up
-# of search/tuning/training.py; one 28x28 Flatten corner still ends below 0.5:
-# docs/budget.md, "First-round trials").
+# of search/tuning/training.py); Flatten's wide head diverges at rates above
+# 3e-3 on 28x28 inputs (one corner at 0.47), so its draws stop there:
+# docs/budget.md, "First-round trials".
 DEFAULT_BN_MOMENTUM = 0.8
 DEFAULT_MIN_SIZE = 16
 DEFAULT_SHIFT_PIXELS = 0
 DEFAULT_FILTER_CHOICES = (16, 32)
 DEFAULT_LEARNING_RATE_RANGE = (2e-3, 5e-3)
 DEFAULT_MIN_POOLED_BLOCKS = 2
+DEFAULT_MAX_FLATTEN_LEARNING_RATE = 3e-3
 POOLED_BRIDGES = tuple(b for b in blocks.BRIDGES if b != blocks.FLATTEN)
 
 
@@ -54,6 +56,9 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         min_pooled_blocks: fewest residual blocks a pooled bridge (gap, gmp,
             concat) is worth training with (`rejects`); capped at
             `max_residual_blocks`.
+        max_flatten_learning_rate: highest learning rate a Flatten model is
+            trained with (`rejects`); ignored when it lies outside
+            `learning_rate_range` (a range moved on purpose is the caller's).
         bn_momentum: BatchNormalization momentum.
         min_size: inputs with a side below this are upsampled to at least it
             (0 turns upsampling off).
@@ -71,6 +76,7 @@ class HyperBridgeNet(keras_tuner.HyperModel):
                  dropout: float | None = None, learning_rate: float | None = None,
                  max_residual_blocks: int = 3,
                  min_pooled_blocks: int = DEFAULT_MIN_POOLED_BLOCKS,
+                 max_flatten_learning_rate: float = DEFAULT_MAX_FLATTEN_LEARNING_RATE,
                  bn_momentum: float = DEFAULT_BN_MOMENTUM, min_size: int = DEFAULT_MIN_SIZE,
                  shift_pixels: int = DEFAULT_SHIFT_PIXELS,
                  filter_choices: tuple[int, ...] = DEFAULT_FILTER_CHOICES,
@@ -97,6 +103,9 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         self.shift_pixels = shift_pixels
         self.filter_choices = list(filter_choices)
         self.learning_rate_range = tuple(learning_rate_range)
+        low, high = self.learning_rate_range
+        self.max_flatten_learning_rate = (
+            max_flatten_learning_rate if low < max_flatten_learning_rate < high else None)
 
     @property
     def min_input_size(self) -> int:
@@ -111,19 +120,28 @@ class HyperBridgeNet(keras_tuner.HyperModel):
     def rejects(self, values: dict) -> str | None:
         """Why a drawn set of hyperparameter values is not worth training, or None.
 
-        A 3x3 stem and at most one residual block see a few pixels each; pooling
-        their maps over the image leaves too little to tell classes apart, so
-        such trials end near chance. keras-tuner has no rule between two
-        hyperparameters (a second `residual_blocks` in a conditional scope is
-        dropped by its `ensure_active_values`), so the depth range stays 0..max
-        for every bridge and bridge-search's oracle draws a rejected set again.
-        A depth pinned by the caller is never rejected.
+        - A pooled bridge after fewer than `min_pooled_blocks` residual blocks:
+          a 3x3 stem and at most one block see a few pixels each; pooling their
+          maps over the image leaves too little to tell classes apart, so such
+          trials end near chance.
+        - Flatten above `max_flatten_learning_rate`: its head sees H*W times
+          more inputs than a pooled one and diverges in its first epochs.
+
+        keras-tuner has no rule between two hyperparameters (a second
+        `residual_blocks` or `learning_rate` in a conditional scope is dropped by
+        its `ensure_active_values`), so the ranges stay the same for every bridge
+        and bridge-search's oracle draws a rejected set again. A value pinned by
+        the caller is never rejected.
         """
-        depth = values.get(RESIDUAL_BLOCKS)
-        if (values.get(BRIDGE) in POOLED_BRIDGES and depth is not None
+        bridge, depth = values.get(BRIDGE), values.get(RESIDUAL_BLOCKS)
+        if (bridge in POOLED_BRIDGES and depth is not None
                 and depth < self.min_pooled_blocks and self.pinned[RESIDUAL_BLOCKS] is None):
-            return (f"bridge {values[BRIDGE]!r} needs residual_blocks >= "
-                    f"{self.min_pooled_blocks}, got {depth}")
+            return (f"bridge {bridge!r} needs residual_blocks >= {self.min_pooled_blocks}, "
+                    f"got {depth}")
+        rate, cap = values.get(LEARNING_RATE), self.max_flatten_learning_rate
+        if (bridge == blocks.FLATTEN and rate is not None and cap is not None
+                and rate > cap and self.pinned[LEARNING_RATE] is None):
+            return f"bridge 'flatten' needs learning_rate <= {cap:g}, got {rate:.3g}"
         return None
 
     def _value(self, hp, name, declare):

@@ -1,6 +1,7 @@
 """The search never trains what the space rejects: the default HyperBridgeNet's
-pooled bridges after fewer than 2 residual blocks (near chance in a first round,
-docs/budget.md) are drawn again by the tuner's oracle."""
+pooled bridges after fewer than 2 residual blocks and Flatten above a 3e-3
+learning rate (near chance in a first round, docs/budget.md) are drawn again by
+the tuner's oracle."""
 
 import keras
 import keras_tuner
@@ -14,11 +15,11 @@ def residual_blocks_in(model):
     return sum(layer.name.endswith("_add") for layer in model.layers)
 
 
-def test_the_search_draws_no_pooled_bridge_shallower_than_two_blocks(tmp_path):
+def test_the_search_draws_no_pooled_bridge_shallower_than_two_blocks_nor_a_fast_flatten(tmp_path):
     hypermodel = HyperBridgeNet((8, 8, 1), 10, pixel_max=16)
     tuner = BridgeHyperband(hypermodel, tracker=None, max_epochs=4, factor=3, seed=0,
                             directory=str(tmp_path), project_name="p")
-    depths = {}
+    depths, flatten_rates = {}, []
     for _ in range(24):  # Hyperband opens only a round's trials: ask its random draw
         trial_hp = tuner.oracle.get_space()
         trial_hp.values = tuner.oracle._random_values()
@@ -26,10 +27,13 @@ def test_the_search_draws_no_pooled_bridge_shallower_than_two_blocks(tmp_path):
         built = residual_blocks_in(tuner.hypermodel.build(trial_hp))
         assert built == trial_hp.values["residual_blocks"]  # the logged depth is the model's
         depths.setdefault(trial_hp.values["bridge"], set()).add(built)
+        if trial_hp.values["bridge"] == "flatten":
+            flatten_rates.append(trial_hp.values["learning_rate"])
     assert set(depths) == set(spaces.BRIDGES)
     flatten = depths.pop("flatten")
     assert min(min(found) for found in depths.values()) == 2
     assert min(flatten) < 2  # Flatten keeps the layout: still drawn shallow
+    assert max(flatten_rates) <= 3e-3
 
 
 def test_a_plain_keras_tuner_space_is_drawn_as_before(tmp_path):

@@ -4,7 +4,8 @@ import pytest
 
 import spaces
 from spaces import blocks
-from spaces.bridge_net import BRIDGE, DENSE_UNITS, FLATTEN_POOL, RESIDUAL_BLOCKS, HyperBridgeNet
+from spaces.bridge_net import (BRIDGE, DENSE_UNITS, FLATTEN_POOL, LEARNING_RATE, RESIDUAL_BLOCKS,
+                               HyperBridgeNet)
 
 
 def fixed_hp(**values):
@@ -122,3 +123,17 @@ def test_pooled_bridge_with_fewer_than_two_blocks_is_rejected_with_the_rule():
     shallow = HyperBridgeNet((8, 8, 1), 10, max_residual_blocks=1, min_pooled_blocks=2)
     assert shallow.rejects({BRIDGE: "gap", RESIDUAL_BLOCKS: 1}) is None
     assert shallow.rejects({BRIDGE: "gap", RESIDUAL_BLOCKS: 0}) is not None
+
+
+def test_flatten_above_its_rate_cap_is_rejected_with_the_rule():
+    # Figures (a 28x28 Flatten model at 5e-3 ends its first round at 0.47): docs/budget.md.
+    space = HyperBridgeNet((8, 8, 1), 10)  # rates 2e-3..5e-3, Flatten's cap 3e-3
+    assert space.rejects({BRIDGE: "flatten", RESIDUAL_BLOCKS: 3, LEARNING_RATE: 0.004}) == (
+        "bridge 'flatten' needs learning_rate <= 0.003, got 0.004")
+    assert space.rejects({BRIDGE: "flatten", RESIDUAL_BLOCKS: 3, LEARNING_RATE: 0.003}) is None
+    assert space.rejects({BRIDGE: "gap", RESIDUAL_BLOCKS: 2, LEARNING_RATE: 0.005}) is None
+    # A rate the caller pinned, or a range moved past the cap, is theirs.
+    pinned = HyperBridgeNet((8, 8, 1), 10, learning_rate=0.005)
+    assert pinned.rejects({BRIDGE: "flatten", LEARNING_RATE: 0.005}) is None
+    moved = HyperBridgeNet((8, 8, 1), 10, learning_rate_range=(4e-3, 1e-2))
+    assert moved.rejects({BRIDGE: "flatten", LEARNING_RATE: 0.008}) is None
