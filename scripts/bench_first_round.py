@@ -13,11 +13,15 @@ Two modes, each over seeds run one after the other; both print the minimum.
   --max-epochs 4 --factor 3) with the search's cosine schedule, scored by the
   best epoch's val accuracy in inference mode (BatchNorm moving statistics).
   For data where whole searches are too slow (the 28x28 set).
+- `--draws N`: like corners, but N value sets per seed drawn at random from the
+  default space by the search's own oracle (its rules included, seeded by the
+  seed): what a search's first round would train, without the search.
 
     python scripts/bench_first_round.py --search [--data npz:PATH] [--seeds 0 1 2] [--extra F]
     python scripts/bench_first_round.py [--data digits|npz:PATH] [--seeds 0 1 2]
         [--epochs 2] [--corners gap/2/2e-3 flatten/0/5e-3 ...] [--bn-momentum M]
         [--set filters=32 flatten_pool=2]
+    python scripts/bench_first_round.py --draws 8 [--data npz:PATH] [--seeds 0 1 2]
 """
 
 import argparse
@@ -85,6 +89,38 @@ def run_corners(args):
     print(f"\nmin over corners and seeds: {min(scores):.3f}")
 
 
+def drawn_values(data, seed, count):
+    """`count` value sets the default space's search would draw with this seed."""
+    from search.tuning.tuner import BridgeHyperband
+    from spaces.bridge_net import HyperBridgeNet
+    space = HyperBridgeNet(data.input_shape, data.num_classes, data.pixel_max)
+    with tempfile.TemporaryDirectory() as work:
+        tuner = BridgeHyperband(space, tracker=None, max_epochs=4, factor=3, seed=seed,
+                                directory=work, project_name="draws")
+        return [tuner.oracle._random_values() for _ in range(count)]
+
+
+def run_draws(args):
+    from search.data import load
+    data = load(args.data)
+    print(f"{args.data}: {len(data.y_train)} train images; {args.epochs} epoch(s), cosine; "
+          f"{args.draws} draws per seed\n| seed | bridge/blocks/filters/dense/dropout/pool/lr: "
+          "best val acc (per epoch) | min |\n|---|---|---|")
+    scores = []
+    for seed in args.seeds:
+        cells = []
+        for values in drawn_values(data, seed, args.draws):
+            per_epoch = first_round(values, data, seed, args.epochs)
+            scores.append(max(per_epoch))
+            v = values
+            cells.append(f"{v['bridge']}/{v['residual_blocks']}/{v['filters']}/{v['dense_units']}/"
+                         f"{v['dropout']}/{v.get('flatten_pool', '-')}/{v['learning_rate']:.1e}: "
+                         f"{max(per_epoch):.3f} ({'/'.join(f'{a:.2f}' for a in per_epoch)})")
+            print(f"  seed {seed}: {cells[-1]}", file=sys.stderr, flush=True)
+        print(f"| {seed} | {'; '.join(cells)} | {min(scores[-len(cells):]):.3f} |", flush=True)
+    print(f"\nmin over {len(scores)} drawn trials: {min(scores):.3f}")
+
+
 def first_round_trials(work, seed):
     """(hyperparameters, best_val_accuracy) of every first-round trial's run."""
     import mlflow
@@ -127,6 +163,8 @@ def main():
                              "(bench_quality's) for --search")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--draws", type=int, default=0,
+                        help="train this many value sets per seed drawn from the default space")
     parser.add_argument("--bn-momentum", type=float, default=None)
     parser.add_argument("--extra", default="", help="--search: extra flags for bridge-search run "
                                                     "(e.g. --space FILE.py:Class)")
@@ -142,7 +180,7 @@ def main():
         args.data = args.data or bench_quality.DIGITS
         return run_searches(args)
     args.data = args.data or "digits"
-    return run_corners(args)
+    return run_draws(args) if args.draws else run_corners(args)
 
 
 if __name__ == "__main__":
