@@ -16,7 +16,8 @@ from search import data
 def search(tmp_path, tracking_uri, experiment_name, *data_options):
     summary = tmp_path / "summary.json"
     result = run_cli("run", *data_options, "--space", "bridge-small", "--max-epochs", "1",
-                     "--batch-size", "8", "--experiment", experiment_name,
+                     "--min-retrain-epochs", "1", "--batch-size", "8",
+                     "--experiment", experiment_name,
                      "--tracking-uri", tracking_uri, "--project-dir", tmp_path / "project",
                      "--export-dir", tmp_path / "export", "--summary-json", summary,
                      cwd=tmp_path)

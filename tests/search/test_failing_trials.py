@@ -26,7 +26,8 @@ def child_runs(client, summary):
 def faulty_search(tmp_path_factory, tracking_uri):
     work = tmp_path_factory.mktemp("faulty")
     result = run_cli("run", "--space", f"{FAULTY}:Faulty", "--max-epochs", 4, "--factor", 2,
-                     "--seed", 3, "--experiment", "faulty", "--project-dir", work / "project",
+                     "--seed", 3, "--retrain", "none",
+                     "--experiment", "faulty", "--project-dir", work / "project",
                      "--tracking-uri", tracking_uri, "--summary-json", work / "summary.json",
                      "--export-dir", work / "export", cwd=work)
     return work, result
