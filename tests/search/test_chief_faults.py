@@ -1,5 +1,6 @@
-"""The chief of a distributed search can die: kill -9 of the chief mid-search,
-the launcher starts it again, and the search finishes as if nothing happened.
+"""The chief of a distributed search can die: kill -9 of a worker and then of the
+chief mid-search, the launcher starts each again, and the search finishes as if
+nothing happened (one trial trained again: the one the worker lost).
 A worker whose chief stays away stops after --chief-timeout with one line.
 Real processes throughout: launcher, chief, workers, MLflow server."""
 
@@ -20,38 +21,67 @@ from tests.search.test_scale import assert_each_trial_finished_once, launch, tri
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
 
-def _wait_for_a_trial_in_flight(client, project, timeout=600):
-    """The chief's pid and parent run once one trial has finished and another is
-    being trained by a worker: a chief killed then leaves a worker mid-trial."""
+def _poll(what, condition, timeout=600):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        state, pids = project / STATE_FILE, project / "launch.json"
-        if not (state.is_file() and pids.is_file()):
-            continue
-        parent = json.loads(state.read_text())["parent_run_id"]
-        statuses = [r.info.status for r in trial_runs(client, parent)]
-        if "FINISHED" in statuses and "RUNNING" in statuses:
-            return json.loads(pids.read_text())["chief"], parent
-    pytest.fail("no moment with a finished trial and a trial in flight")
+        found = condition()
+        if found:
+            return found
+    pytest.fail(f"never saw {what}")
 
 
-def test_a_killed_chief_is_restarted_and_no_trial_is_trained_twice(
+def _search_runs(client, project):
+    """(launch.json's pids, the search's trial runs) once the search has both."""
+    state, pids = project / STATE_FILE, project / "launch.json"
+    if not (state.is_file() and pids.is_file()):
+        return None, []
+    parent = json.loads(state.read_text())["parent_run_id"]
+    return json.loads(pids.read_text()), trial_runs(client, parent)
+
+
+def test_a_killed_worker_then_a_killed_chief_are_restarted_and_no_trial_is_trained_twice(
         tmp_path, tracking_uri, experiment_name, mlflow_client):
+    """One distributed search (chief, 2 workers, MLflow server), two kill -9s:
+    1. worker tuner1 inside its trial: it is started again under its tuner id,
+       its lost run ends KILLED and the trial is trained again;
+    2. then the chief, once one trial has finished and another (not the lost one)
+       is being trained: it is started again and serves the same search, and no
+       trial is handed to a second worker."""
     process = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 3, "--factor", 3,
                      "--retrain", "none", background=True)
     project = tmp_path / "project" / experiment_name
-    chief_pid, parent_before = _wait_for_a_trial_in_flight(mlflow_client, project)
+
+    def tuner1_in_a_trial():
+        pids, runs = _search_runs(mlflow_client, project)
+        running = [r for r in runs if r.info.status == "RUNNING"
+                   and r.data.tags.get("tuner_id") == "tuner1"]
+        return running and (pids["tuner1"], running[0].info.run_id)
+
+    worker_pid, lost_run = _poll("tuner1 in a trial", tuner1_in_a_trial)
+    os.kill(worker_pid, signal.SIGKILL)
+
+    def another_trial_in_flight():
+        pids, runs = _search_runs(mlflow_client, project)
+        statuses = {r.info.run_id: r.info.status for r in runs if r.info.run_id != lost_run}
+        in_flight = "FINISHED" in statuses.values() and "RUNNING" in statuses.values()
+        return in_flight and (pids["chief"], runs[0].data.tags["mlflow.parentRunId"])
+
+    chief_pid, parent_before = _poll("a finished trial and another in flight",
+                                     another_trial_in_flight)
     os.kill(chief_pid, signal.SIGKILL)
     output, _ = process.communicate(timeout=900)
     assert process.returncode == 0, output[-4000:]
+    assert "tuner1 exited with code -9; starting it again" in output
     assert "chief exited with code -9; starting it again (1/2) to serve the oracle" in output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["parent_run_id"] == parent_before  # the same search, resumed
     runs = assert_each_trial_finished_once(mlflow_client, summary)
-    # Each trial has exactly one run, FINISHED: none was handed to a second worker
-    # (it would leave a second run) and none was left RUNNING or KILLED.
-    assert sorted(r.info.status for r in runs) == ["FINISHED"] * summary["n_trials"], \
+    # One run per trial, FINISHED, and the worker's lost run KILLED: none was handed
+    # to a second worker (it would leave a second run), none was left RUNNING.
+    statuses = {r.info.run_id: r.info.status for r in runs}
+    assert statuses.pop(lost_run) == "KILLED"
+    assert sorted(statuses.values()) == ["FINISHED"] * summary["n_trials"], \
         [(r.info.status, r.data.tags.get(tracking.TAG_TRIAL_ID)) for r in runs]
     assert mlflow_client.get_run(parent_before).info.status == "FINISHED"
     timings = json.loads((project / "oracle_timings.json").read_text())
