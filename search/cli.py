@@ -64,7 +64,7 @@ def launch_command(args):
     if finished_summary(config):  # as for `run`: no processes for a finished search
         report_finished(config, finished_summary(config))
         return 0
-    quiet.import_tensorflow()  # input judged: now TensorFlow may load
+    # No TensorFlow here: the chief and workers load it, the launcher only starts them.
     from search.distributed.launch import Launcher
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
                     store=args.store, artifacts=args.artifacts).run()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from search.config import to_cli_args
 from search.errors import SearchFailed
-from search.runner import STATE_FILE
+from search.state import STATE_FILE
 from search import ownership
 from search.distributed import server
 from search.logs import verbosity_flags
@@ -62,9 +62,21 @@ def free_port(host="127.0.0.1"):
         return sock.getsockname()[1]
 
 
-def gpu_count():
-    import tensorflow as tf
-    return len(tf.config.list_physical_devices("GPU"))
+def visible_gpus():
+    """The GPU ids a worker may be pinned to, found without TensorFlow: the
+    launcher only starts processes, and loading TensorFlow here cost every
+    launch ~8 CPU-s and its memory. CUDA_VISIBLE_DEVICES when the user set it
+    (its ids, so "2,3" pins workers to 2 and 3), else the GPUs nvidia-smi lists;
+    none where there is no NVIDIA driver."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [gpu.strip() for gpu in visible.split(",") if gpu.strip()]
+    try:
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return listed.stdout.split() if listed.returncode == 0 else []
 
 
 @contextlib.contextmanager
@@ -157,11 +169,11 @@ class Launcher:
         env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id,
                "KERASTUNER_ORACLE_IP": self.host,
                "KERASTUNER_ORACLE_PORT": str(self.oracle_port)}
-        gpus = gpu_count()
+        gpus = visible_gpus()
         # The chief keeps every GPU: it trains and exports the winner at the end.
         # Serving the oracle takes no GPU memory meanwhile (memory growth is on).
         if tuner_id != "chief" and gpus:
-            env["CUDA_VISIBLE_DEVICES"] = str((int(tuner_id[len("tuner"):]) - 1) % gpus)
+            env["CUDA_VISIBLE_DEVICES"] = gpus[(int(tuner_id[len("tuner"):]) - 1) % len(gpus)]
         return env
 
     def _start(self, tuner_id):

@@ -2,6 +2,8 @@
 explicit False (Keras' "auto" turns XLA on wherever a GPU is visible), and the
 launcher's chief keeps the GPUs for the winner's final training."""
 
+import os
+
 import keras
 import keras_tuner
 import pytest
@@ -35,11 +37,24 @@ def test_jit_compile_flag_decides_xla_where_auto_would_turn_it_on(
     assert tuner.build_fresh(hp).jit_compile is jit_compile  # the winner's final training
 
 
-def test_the_chief_keeps_the_gpus_and_each_worker_gets_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(launch, "gpu_count", lambda: 2)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+@pytest.mark.parametrize("visible, pinned", [("0,1", ["0", "1", "0"]),
+                                             ("2, 3", ["2", "3", "2"])])
+def test_the_chief_keeps_the_gpus_and_each_worker_gets_one(tmp_path, monkeypatch, visible,
+                                                           pinned):
+    # The user's CUDA_VISIBLE_DEVICES names the GPUs: "2,3" pins workers to 2 and 3.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     config = SearchConfig(project_dir=str(tmp_path / "p"), export_dir=str(tmp_path / "e"))
     launcher = launch.Launcher(config, workers=3, oracle_port=1234)
-    assert launcher._env("chief")["CUDA_VISIBLE_DEVICES"] == "0,1"
-    assert [launcher._env(f"tuner{i}")["CUDA_VISIBLE_DEVICES"] for i in (1, 2, 3)] == \
-        ["0", "1", "0"]
+    assert launcher._env("chief")["CUDA_VISIBLE_DEVICES"] == visible
+    assert [launcher._env(f"tuner{i}")["CUDA_VISIBLE_DEVICES"] for i in (1, 2, 3)] == pinned
+
+
+def test_without_cuda_visible_devices_the_gpus_are_nvidia_smis(monkeypatch, tmp_path):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = tmp_path / "nvidia-smi"  # a stand-in for the driver's tool on this CPU machine
+    fake.write_text("#!/bin/sh\nprintf '0\\n1\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert launch.visible_gpus() == ["0", "1"]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert launch.visible_gpus() == []  # no driver: no pinning

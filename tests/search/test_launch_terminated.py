@@ -1,6 +1,7 @@
 """SIGTERM to `launch` (kill, Slurm's time limit, systemd) stops what it started:
 before, Python's default SIGTERM skipped every `finally`, and the MLflow server and
-the chief lived on without a parent. Real processes: launcher, server, chief, workers."""
+the chief lived on without a parent. Real processes: launcher, server, chief, workers.
+The launcher itself does not load TensorFlow."""
 
 import json
 import signal
@@ -33,6 +34,9 @@ def test_sigterm_to_launch_stops_the_server_chief_and_workers(tmp_path, tracking
     names = [" ".join(child.cmdline()) for child in children]
     assert any("mlflow" in name and "server" in name for name in names), names
     assert sum(" -m search " in name for name in names) == 3, names  # chief + 2 workers
+    # The launcher only starts processes: TensorFlow (~8 CPU-s, its memory) is theirs.
+    launcher_files = [m.path for m in psutil.Process(process.pid).memory_maps()]
+    assert not [f for f in launcher_files if "tensorflow" in f], launcher_files
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 1, output[-3000:]
