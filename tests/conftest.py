@@ -21,12 +21,38 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_SEARCH_LOG = "search_log.json"
 
 
+# The modules that read the shared `tiny_search`: pytest-xdist hands them to one
+# test process as one unit, so the search runs once, not once per process.
+TINY_SEARCH_MODULES = {f"tests/search/{name}.py" for name in (
+    "test_end_to_end", "test_report", "test_trial_metrics", "test_ui_browser",
+    "test_warm_start")}
+
+
 def pytest_collection_modifyitems(items):
     """Tests marked slow (several TensorFlow processes, or a long search) run first.
     scripts/test.sh runs the suite in two processes (pytest-xdist), one module at a
     time each: started first, the long modules overlap and the short ones fill the
     gaps, instead of one long module running alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if "tiny_search" in item.fixturenames and module not in TINY_SEARCH_MODULES:
+            raise pytest.UsageError(f"{module} uses tiny_search: add it to "
+                                    "TINY_SEARCH_MODULES in tests/conftest.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadscope, with the TINY_SEARCH_MODULES as one scope."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TinySearchScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::")[0]
+            return "tiny_search" if module in TINY_SEARCH_MODULES else super()._split_scope(nodeid)
+
+    return TinySearchScope(config, log)
 
 
 @pytest.fixture(autouse=True)
