@@ -129,6 +129,8 @@ def spaces_command(args):
                        if k not in ("name", "conditions", "default") and v is not None}
             condition = " (conditional)" if config.get("conditions") else ""
             print(f"  {config['name']}{condition}: {details}")
+        for rule in getattr(hypermodel, "rules", lambda: [])():
+            print(f"  rule: {rule} (other draws are drawn again)")
     return 0
 
 

@@ -144,6 +144,16 @@ class HyperBridgeNet(keras_tuner.HyperModel):
             return f"bridge 'flatten' needs learning_rate <= {cap:g}, got {rate:.3g}"
         return None
 
+    def rules(self) -> list[str]:
+        """`rejects`' rules in words, for `bridge-search spaces`."""
+        said = []
+        if self.min_pooled_blocks > 0 and self.pinned[RESIDUAL_BLOCKS] is None:
+            said.append(f"{', '.join(POOLED_BRIDGES)} only with residual_blocks >= "
+                        f"{self.min_pooled_blocks}")
+        if self.max_flatten_learning_rate is not None and self.pinned[LEARNING_RATE] is None:
+            said.append(f"flatten only with learning_rate <= {self.max_flatten_learning_rate:g}")
+        return said
+
     def _value(self, hp, name, declare):
         """A pinned value becomes hp.Fixed (still logged); otherwise declare()."""
         if self.pinned[name] is not None:

@@ -74,3 +74,8 @@ def test_spaces_lists_registered_spaces_and_hyperparameters(capsys):
     listed = capsys.readouterr().out
     assert "bridge  (default)" in listed
     assert "flatten_pool (conditional)" in listed
+    # the space's rules between hyperparameters, which the ranges above cannot say
+    default = listed.split("bridge-small")[0]
+    assert "  rule: gap, gmp, concat only with residual_blocks >= 2 (other draws are drawn " \
+           "again)" in default
+    assert "  rule: flatten only with learning_rate <= 0.003" in default
