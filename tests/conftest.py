@@ -23,9 +23,14 @@ TINY_SEARCH_LOG = "search_log.json"
 
 # The modules that read the shared `tiny_search`: pytest-xdist hands them to one
 # test process as one unit, so the search runs once, not once per process.
-TINY_SEARCH_MODULES = {f"tests/search/{name}.py" for name in (
+TINY_SEARCH_MODULES = {f"{name}.py" for name in (
     "test_end_to_end", "test_report", "test_trial_metrics", "test_ui_browser",
     "test_warm_start")}
+
+
+def _module_file(nodeid):
+    """The test file's name in a node id, whatever the rootdir."""
+    return nodeid.split("::")[0].rsplit("/", 1)[-1]
 
 
 def pytest_collection_modifyitems(items):
@@ -35,12 +40,13 @@ def pytest_collection_modifyitems(items):
     gaps, instead of one long module running alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
-        module = item.nodeid.split("::")[0]
+        module = _module_file(item.nodeid)
         if "tiny_search" in item.fixturenames and module not in TINY_SEARCH_MODULES:
             raise pytest.UsageError(f"{module} uses tiny_search: add it to "
                                     "TINY_SEARCH_MODULES in tests/conftest.py")
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: pytest runs without it too
 def pytest_xdist_make_scheduler(config, log):
     """--dist loadscope, with the TINY_SEARCH_MODULES as one scope."""
     if config.getoption("dist") != "loadscope":
@@ -49,8 +55,9 @@ def pytest_xdist_make_scheduler(config, log):
 
     class TinySearchScope(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            module = nodeid.split("::")[0]
-            return "tiny_search" if module in TINY_SEARCH_MODULES else super()._split_scope(nodeid)
+            if _module_file(nodeid) in TINY_SEARCH_MODULES:
+                return "tiny_search"
+            return super()._split_scope(nodeid)
 
     return TinySearchScope(config, log)
 

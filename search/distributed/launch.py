@@ -70,13 +70,26 @@ def visible_gpus():
     none where there is no NVIDIA driver."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        return [gpu.strip() for gpu in visible.split(",") if gpu.strip()]
+        return _cuda_visible_ids(visible)
     try:
         listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=30)
+                                capture_output=True, text=True, errors="replace", timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return []
-    return listed.stdout.split() if listed.returncode == 0 else []
+    # Only index lines: a driver warning or "No devices were found" is no GPU.
+    return [line.strip() for line in listed.stdout.splitlines()
+            if listed.returncode == 0 and line.strip().isdigit()]
+
+
+def _cuda_visible_ids(visible):
+    """CUDA_VISIBLE_DEVICES' ids as CUDA reads them: up to the first entry that is
+    neither an index nor a GPU-/MIG- UUID ("0,-1,1" shows GPU 0 only)."""
+    ids = []
+    for entry in (entry.strip() for entry in visible.split(",")):
+        if not (entry.isdigit() or entry.startswith(("GPU-", "MIG-"))):
+            break
+        ids.append(entry)
+    return ids
 
 
 @contextlib.contextmanager
@@ -136,6 +149,7 @@ class Launcher:
         self.max_restarts = max_restarts
         self.project = Path(config.project_dir) / config.project_name
         self.processes, self.restarts = {}, {}
+        self.gpus = visible_gpus()  # once: a restarted worker keeps its GPU
 
     def run(self):
         with sigterm_raises(), tracking_server(self.config.resolved_tracking_uri(), self.host,
@@ -169,7 +183,7 @@ class Launcher:
         env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id,
                "KERASTUNER_ORACLE_IP": self.host,
                "KERASTUNER_ORACLE_PORT": str(self.oracle_port)}
-        gpus = visible_gpus()
+        gpus = self.gpus
         # The chief keeps every GPU: it trains and exports the winner at the end.
         # Serving the oracle takes no GPU memory meanwhile (memory growth is on).
         if tuner_id != "chief" and gpus:

@@ -37,8 +37,10 @@ def test_jit_compile_flag_decides_xla_where_auto_would_turn_it_on(
     assert tuner.build_fresh(hp).jit_compile is jit_compile  # the winner's final training
 
 
-@pytest.mark.parametrize("visible, pinned", [("0,1", ["0", "1", "0"]),
-                                             ("2, 3", ["2", "3", "2"])])
+@pytest.mark.parametrize("visible, pinned", [
+    ("0,1", ["0", "1", "0"]), ("2, 3", ["2", "3", "2"]),
+    ("0,-1,1", ["0", "0", "0"]),  # CUDA stops at the first invalid id: GPU 0 only
+    ("GPU-5a1b,MIG-7c2d", ["GPU-5a1b", "MIG-7c2d", "GPU-5a1b"])])
 def test_the_chief_keeps_the_gpus_and_each_worker_gets_one(tmp_path, monkeypatch, visible,
                                                            pinned):
     # The user's CUDA_VISIBLE_DEVICES names the GPUs: "2,3" pins workers to 2 and 3.
@@ -49,12 +51,22 @@ def test_the_chief_keeps_the_gpus_and_each_worker_gets_one(tmp_path, monkeypatch
     assert [launcher._env(f"tuner{i}")["CUDA_VISIBLE_DEVICES"] for i in (1, 2, 3)] == pinned
 
 
-def test_without_cuda_visible_devices_the_gpus_are_nvidia_smis(monkeypatch, tmp_path):
+@pytest.mark.parametrize("printed, gpus", [
+    (b"0\n1\n", ["0", "1"]),
+    (b"WARNING: infoROM is corrupted at gpu 0000:00:04.0\n0\n1\n", ["0", "1"]),
+    (b"No devices were found\n", []), (b"\xff\xfe\n", [])])
+def test_without_cuda_visible_devices_the_gpus_are_nvidia_smis(monkeypatch, tmp_path, printed,
+                                                               gpus):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    (tmp_path / "printed").write_bytes(printed)
     fake = tmp_path / "nvidia-smi"  # a stand-in for the driver's tool on this CPU machine
-    fake.write_text("#!/bin/sh\nprintf '0\\n1\\n'\n")
+    fake.write_text(f"#!/bin/sh\ncat {tmp_path / 'printed'}\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    assert launch.visible_gpus() == ["0", "1"]
+    assert launch.visible_gpus() == gpus
+
+
+def test_without_a_driver_no_worker_is_pinned(monkeypatch, tmp_path):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert launch.visible_gpus() == []  # no driver: no pinning
+    assert launch.visible_gpus() == []
