@@ -57,8 +57,9 @@ class HyperBridgeNet(keras_tuner.HyperModel):
             concat) is worth training with (`rejects`); capped at
             `max_residual_blocks`.
         max_flatten_learning_rate: highest learning rate a Flatten model is
-            trained with (`rejects`); ignored when it lies outside
-            `learning_rate_range` (a range moved on purpose is the caller's).
+            trained with (`rejects`); None, or a value outside
+            `learning_rate_range` (a range moved on purpose is the caller's),
+            turns it off.
         bn_momentum: BatchNormalization momentum.
         min_size: inputs with a side below this are upsampled to at least it
             (0 turns upsampling off).
@@ -76,7 +77,7 @@ class HyperBridgeNet(keras_tuner.HyperModel):
                  dropout: float | None = None, learning_rate: float | None = None,
                  max_residual_blocks: int = 3,
                  min_pooled_blocks: int = DEFAULT_MIN_POOLED_BLOCKS,
-                 max_flatten_learning_rate: float = DEFAULT_MAX_FLATTEN_LEARNING_RATE,
+                 max_flatten_learning_rate: float | None = DEFAULT_MAX_FLATTEN_LEARNING_RATE,
                  bn_momentum: float = DEFAULT_BN_MOMENTUM, min_size: int = DEFAULT_MIN_SIZE,
                  shift_pixels: int = DEFAULT_SHIFT_PIXELS,
                  filter_choices: tuple[int, ...] = DEFAULT_FILTER_CHOICES,
@@ -104,8 +105,8 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         self.filter_choices = list(filter_choices)
         self.learning_rate_range = tuple(learning_rate_range)
         low, high = self.learning_rate_range
-        self.max_flatten_learning_rate = (
-            max_flatten_learning_rate if low < max_flatten_learning_rate < high else None)
+        cap = max_flatten_learning_rate  # None: no cap
+        self.max_flatten_learning_rate = cap if cap is not None and low < cap < high else None
 
     @property
     def min_input_size(self) -> int:
@@ -146,11 +147,13 @@ class HyperBridgeNet(keras_tuner.HyperModel):
 
     def rules(self) -> list[str]:
         """`rejects`' rules in words, for `bridge-search spaces`."""
-        said = []
-        if self.min_pooled_blocks > 0 and self.pinned[RESIDUAL_BLOCKS] is None:
+        said, bridge = [], self.pinned[BRIDGE]
+        if (self.min_pooled_blocks > 0 and self.pinned[RESIDUAL_BLOCKS] is None
+                and bridge in (None, *POOLED_BRIDGES)):
             said.append(f"{', '.join(POOLED_BRIDGES)} only with residual_blocks >= "
                         f"{self.min_pooled_blocks}")
-        if self.max_flatten_learning_rate is not None and self.pinned[LEARNING_RATE] is None:
+        if (self.max_flatten_learning_rate is not None and self.pinned[LEARNING_RATE] is None
+                and bridge in (None, blocks.FLATTEN)):
             said.append(f"flatten only with learning_rate <= {self.max_flatten_learning_rate:g}")
         return said
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 
 from search import data as data_module
-from search.tuning import checkpoints, kt_compat
+from search.tuning import checkpoints, kt_compat, limits
 from search.tuning.callbacks import EpochTimer
 from search.tuning.device import apply_jit_compile, configure_devices
 from search.tuning.plan import format_plan, hyperband_plan
@@ -125,6 +125,7 @@ def _search_oracle(config, hypermodel):
     hp = keras_tuner.HyperParameters()
     hypermodel.build(hp)
     oracle.update_space(hp)
+    limits.install_space_rule(oracle, hypermodel)  # as BridgeHyperband does
     return oracle
 
 

@@ -226,13 +226,17 @@ def draw_values(oracle):
     return oracle._random_values()
 
 
-def filter_random_draws(oracle, accept, max_draws):
+def filter_random_draws(oracle, accept, max_draws, keep_queued=False):
     """Make `oracle` draw new trials' values again while `accept(values)` is
     False, at most `max_draws` times in a row (then no value set, as when the
-    space is exhausted: Hyperband finishes its open rounds and stops)."""
+    space is exhausted: Hyperband finishes its open rounds and stops).
+    keep_queued: values queued on the oracle (QueuedValuesMixin: --warm-start)
+    were chosen, not drawn, and pass unfiltered."""
     draw = oracle._random_values
 
     def draw_accepted():
+        if keep_queued and getattr(oracle, "queued_values", None):
+            return draw()
         for _ in range(max_draws):
             values = draw()
             if values is None or accept(values):

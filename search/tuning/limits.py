@@ -72,7 +72,8 @@ def install_space_rule(oracle, hypermodel):
     `hypermodel.rejects(values)` -> why the value set is not worth training, or
     None (HyperBridgeNet: a pooled bridge needs >= 2 residual blocks).
     keras-tuner cannot express a rule between two hyperparameters; a refused set
-    is drawn again like one over a limit."""
+    is drawn again like one over a limit. Queued values (--warm-start: an
+    earlier search's best) are trained as given, unlike those over a limit."""
     rejects = getattr(hypermodel, "rejects", None)
     if rejects is None:
         return
@@ -83,7 +84,7 @@ def install_space_rule(oracle, hypermodel):
             logger.debug("Drawing again: %s (values %s).", reason, values)
         return reason is None
 
-    kt_compat.filter_random_draws(oracle, accept, MAX_REFUSED_DRAWS)
+    kt_compat.filter_random_draws(oracle, accept, MAX_REFUSED_DRAWS, keep_queued=True)
 
 
 def install(oracle, hypermodel, model_limits):

@@ -104,25 +104,24 @@ def test_dry_run_says_first_that_it_trains_the_drawn_models_and_writes_no_mlflow
     assert not (work / "dry-project").exists()
 
 
-def test_the_dry_run_replays_the_models_the_search_draws():
-    """The same seed gives the same draws as a search's oracle (keras-tuner takes a
-    seed of 0 as none and draws one from `random`, which the runner seeds)."""
+def test_the_dry_run_replays_the_models_the_search_draws(tmp_path):
+    """The same seed gives the same draws as the search's own tuner, the space's
+    rules included (keras-tuner takes a seed of 0 as none and draws one from
+    `random`, which the runner seeds)."""
     import keras
-    import keras_tuner
     import spaces
     from search.config import SearchConfig
     from search.tuning import kt_compat
     from search.tuning.dry_run import planned_draws
-    from search.tuning.plan import make_oracle
+    from search.tuning.tuner import BridgeHyperband
     config = SearchConfig(max_epochs=3, factor=2, seed=0)
     hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
     plan = hyperband_plan(3, 2)
     drawn = [values for bracket in planned_draws(config, hypermodel, plan)
              for values, _ in bracket["draws"]]
     keras.utils.set_random_seed(0)  # as runner._make_tuner does
-    oracle = make_oracle(3, 2, seed=0)
-    hp = keras_tuner.HyperParameters()
-    hypermodel.build(hp)
-    oracle.update_space(hp)
-    assert drawn == [kt_compat.draw_values(oracle) for _ in drawn]
+    tuner = BridgeHyperband(hypermodel, tracker=None, max_epochs=3, factor=2, seed=0,
+                            directory=str(tmp_path), project_name="p")
+    assert drawn == [kt_compat.draw_values(tuner.oracle) for _ in drawn]
+    assert not [values for values in drawn if hypermodel.rejects(values)]
     assert len(drawn) == sum(r.trials for r in plan.rounds if r.round == 0)

@@ -46,3 +46,20 @@ def test_a_plain_keras_tuner_space_is_drawn_as_before(tmp_path):
                             directory=str(tmp_path), project_name="p")
     drawn = {tuner.oracle._random_values()["units"] for _ in range(12)}
     assert drawn == {1, 2, 3, 4}
+
+
+def test_queued_values_are_trained_as_given_even_against_the_rule(tmp_path):
+    """--warm-start queues an earlier search's best, which may predate a rule (a
+    Flatten model at 4e-3): it is chosen, not drawn, so it is not drawn again."""
+    from search.tuning import kt_compat
+    hypermodel = HyperBridgeNet((8, 8, 1), 10, pixel_max=16)
+    tuner = BridgeHyperband(hypermodel, tracker=None, max_epochs=4, factor=3, seed=0,
+                            directory=str(tmp_path), project_name="p")
+    earlier_best = {"bridge": "flatten", "residual_blocks": 1, "filters": 16,
+                    "dense_units": 64, "dropout": 0.25, "learning_rate": 0.004,
+                    "flatten_pool": 1}
+    assert hypermodel.rejects(earlier_best)
+    tuner.oracle.queued_values = [dict(earlier_best)]
+    first = kt_compat.draw_values(tuner.oracle)
+    assert {name: first[name] for name in earlier_best} == earlier_best
+    assert not hypermodel.rejects(kt_compat.draw_values(tuner.oracle))  # then random, ruled

@@ -137,3 +137,16 @@ def test_flatten_above_its_rate_cap_is_rejected_with_the_rule():
     assert pinned.rejects({BRIDGE: "flatten", LEARNING_RATE: 0.005}) is None
     moved = HyperBridgeNet((8, 8, 1), 10, learning_rate_range=(4e-3, 1e-2))
     assert moved.rejects({BRIDGE: "flatten", LEARNING_RATE: 0.008}) is None
+    uncapped = HyperBridgeNet((8, 8, 1), 10, max_flatten_learning_rate=None)
+    assert uncapped.rejects({BRIDGE: "flatten", LEARNING_RATE: 0.005}) is None
+
+
+def test_rules_name_only_what_can_be_drawn():
+    assert HyperBridgeNet((8, 8, 1), 10).rules() == [
+        "gap, gmp, concat only with residual_blocks >= 2",
+        "flatten only with learning_rate <= 0.003"]
+    assert HyperBridgeNet((8, 8, 1), 10, bridge="gap").rules() == [
+        "gap, gmp, concat only with residual_blocks >= 2"]
+    assert HyperBridgeNet((8, 8, 1), 10, bridge="flatten").rules() == [
+        "flatten only with learning_rate <= 0.003"]
+    assert HyperBridgeNet((8, 8, 1), 10, residual_blocks=3, learning_rate=0.004).rules() == []
