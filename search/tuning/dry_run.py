@@ -198,7 +198,10 @@ def _time_model(config, image_data, hypermodel, hp):
             "val_seconds": batches["val"] * val_batch,
             "test_seconds": batches["test"] * val_batch,
             "trial_overhead_seconds": build_seconds + max(first - steady, 0) + model_save,
-            "timed_params": params, "timed_hyperparameters": dict(hp.values)}
+            "timed_params": params,
+            # the model's own values: not a flatten_pool left from building the space
+            "timed_hyperparameters": {name: value for name, value in hp.values.items()
+                                      if hp.is_active(name)}}
 
 
 def _save_seconds(model):
