@@ -11,7 +11,6 @@ as KILLED.
 """
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from search.config import to_cli_args
 from search.errors import SearchFailed
-from search.state import STATE_FILE
+from search.state import STATE_FILE, write_state
 from search import ownership
 from search.distributed import server
 from search.logs import verbosity_flags
@@ -195,9 +194,9 @@ class Launcher:
                                    env=self._env(tuner_id))
         self.processes[tuner_id] = process
         log.info(f"launch: started {tuner_id} (pid {process.pid})")
-        self.project.mkdir(parents=True, exist_ok=True)
-        (self.project / LAUNCH_FILE).write_text(json.dumps(
-            {name: p.pid for name, p in self.processes.items()}))
+        # Whole or not at all: a reader polling it never sees a half-written file.
+        write_state(self.project / LAUNCH_FILE,
+                    {name: p.pid for name, p in self.processes.items()})
 
     def _wait_for_chief_state(self, started, timeout=600):
         state = self.project / STATE_FILE
