@@ -70,7 +70,8 @@ def over_limits(model, model_limits):
 def install_space_rule(oracle, hypermodel):
     """Filter `oracle`'s random draws by the space's own rule, when it has one:
     `hypermodel.rejects(values)` -> why the value set is not worth training, or
-    None (HyperBridgeNet: a pooled bridge needs >= 2 residual blocks).
+    None (HyperBridgeNet: a pooled bridge needs >= 2 residual blocks, Flatten a
+    learning rate <= 3e-3).
     keras-tuner cannot express a rule between two hyperparameters; a refused set
     is drawn again like one over a limit. Queued values (--warm-start: an
     earlier search's best) are trained as given, unlike those over a limit."""
