@@ -3,6 +3,7 @@ sqlite store per test session (migrating a fresh store takes seconds), with a
 fresh experiment name per test so tests never see each other's runs."""
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -148,6 +149,31 @@ def run_cli(*args, cwd, env=None, timeout=600):
     full_env = {k: v for k, v in full_env.items() if v is not None}  # env={"X": None} unsets X
     return subprocess.run([sys.executable, "-m", "search", *map(str, args)], cwd=cwd,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli_here(*args, cwd, env=None):
+    """`bridge-search ARGS` through the CLI's own main() in this test process, in
+    `cwd`, with `env` added to the environment for the call; returns what run_cli
+    returns (exit code, stdout, stderr). For tests of what a command does, not of
+    its process: this process has TensorFlow, keras-tuner and MLflow loaded
+    already, so a search costs ~8 CPU-s less than in a new interpreter (the suite
+    starts ~50 such; issue 13 item 7). Crash points, signals, a fresh process's
+    own output (TensorFlow's C++ logs) and -m search itself need run_cli."""
+    from search.cli import main
+    argv = [str(arg) for arg in args]
+    saved_environ = dict(os.environ)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        os.environ.update({k: v for k, v in (env or {}).items() if v is not None})
+        for name in [k for k, v in (env or {}).items() if v is None]:
+            os.environ.pop(name, None)
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), \
+                contextlib.redirect_stderr(stderr):
+            code = main(argv) or 0  # as sys.exit(None) in search/__main__.py
+    finally:  # what the run set (e.g. MLflow's HTTP retries) must not reach later tests
+        os.environ.clear()
+        os.environ.update(saved_environ)
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 # run_cli(..., env=LIST_IMPORTS): Python writes every module it imports to stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here
 from tests.search.data_helpers import write_image_tree, write_npz
 from search import SearchConfig, UsageError, run_search
 
@@ -150,8 +150,8 @@ def test_cli_exits_2_with_one_error_line_and_no_traceback(make_bad_data, tmp_pat
     options = make_bad_data(tmp_path)
     argv = [arg for name, value in options.items()
             for arg in (f"--{name.replace('_', '-')}", value)]
-    result = run_cli("run", *argv, "--tracking-uri", f"sqlite:///{tmp_path}/mlruns/mlflow.db",
-                     cwd=tmp_path, timeout=300)
+    result = run_cli_here("run", *argv, "--tracking-uri", f"sqlite:///{tmp_path}/mlruns/mlflow.db",
+                          cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     ours = [line for line in result.stderr.splitlines() if line.startswith("bridge-search:")]
     assert len(ours) == 1 and ours[0].startswith("bridge-search: error: --data ")

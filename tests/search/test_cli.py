@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LIST_IMPORTS, imported_tensorflow, run_cli
+from tests.conftest import LIST_IMPORTS, imported_tensorflow, run_cli, run_cli_here
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
@@ -36,8 +36,8 @@ def test_export_any_trial_by_run_id(cli_search, tracking_uri):
     work, _ = cli_search
     summary = json.loads((work / "summary.json").read_text())
     out = work / "exported-trial"
-    result = run_cli("export", "--run-id", summary["best_run_id"], "--out", out,
-                     "--tracking-uri", tracking_uri, cwd=work)
+    result = run_cli_here("export", "--run-id", summary["best_run_id"], "--out", out,
+                          "--tracking-uri", tracking_uri, cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
     assert {"model.keras", "saved_model", "model_info.json"} <= {p.name for p in out.iterdir()}
     info = json.loads((out / "model_info.json").read_text())
@@ -59,8 +59,8 @@ def test_export_of_unknown_run_is_a_usage_error_before_tensorflow_loads(tmp_path
     (["--space", "nope"], "--space 'nope' is not a registered space"),
 ])
 def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, args, message):
-    result = run_cli("run", *args, "--tracking-uri", f"sqlite:///{tmp_path}/store/mlflow.db",
-                     cwd=tmp_path)
+    result = run_cli_here("run", *args, "--tracking-uri", f"sqlite:///{tmp_path}/store/mlflow.db",
+                          cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -11,7 +11,7 @@ from search.cli import config_from, parse_args
 from search.config import SearchConfig
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, load_config_file
 from search.errors import UsageError
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
@@ -60,7 +60,7 @@ def test_unknown_file_type_and_missing_file(tmp_path):
 
 def test_a_bad_key_is_exit_2_with_one_line(tmp_path):
     path = write(tmp_path / "s.yaml", "max_epochs: 3\nbatchsize: 16\n")
-    result = run_cli("run", "--config", path, cwd=tmp_path)
+    result = run_cli_here("run", "--config", path, cwd=tmp_path)
     assert result.returncode == 2
     assert "unknown key 'batchsize'; did you mean 'batch_size'?" in result.stderr
     assert "Traceback" not in result.stderr
@@ -80,14 +80,14 @@ def search_from_file(tmp_path_factory, tracking_uri):
     # Hyperband(2, 3): two trials whose drawn values the second search must repeat.
     path = write(work / "search.yaml", "space: bridge-small\nmax_epochs: 2\nfactor: 3\n"
                                        "seed: 5\nkeep_checkpoints: 2\nretrain: none\n")
-    first = run_cli("run", "--config", path, "--experiment", "cfg-first",
-                    "--tracking-uri", tracking_uri, "--project-dir", work / "p1",
-                    "--export-dir", work / "e1", "--summary-json", work / "s1.json", cwd=work)
+    first = run_cli_here("run", "--config", path, "--experiment", "cfg-first",
+                         "--tracking-uri", tracking_uri, "--project-dir", work / "p1",
+                         "--export-dir", work / "e1", "--summary-json", work / "s1.json", cwd=work)
     assert first.returncode == 0, first.stderr[-3000:]
     written = work / "e1" / RESOLVED_CONFIG_FILE
-    again = run_cli("run", "--config", written, "--experiment", "cfg-again",
-                    "--project-dir", work / "p2", "--export-dir", work / "e2",
-                    "--summary-json", work / "s2.json", cwd=work)
+    again = run_cli_here("run", "--config", written, "--experiment", "cfg-again",
+                         "--project-dir", work / "p2", "--export-dir", work / "e2",
+                         "--summary-json", work / "s2.json", cwd=work)
     assert again.returncode == 0, again.stderr[-3000:]
     return work, [json.loads((work / f"s{i}.json").read_text()) for i in (1, 2)]
 

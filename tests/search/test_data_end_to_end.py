@@ -1,6 +1,7 @@
-"""Searches on real data sources through the CLI (real processes, TensorFlow,
-keras-tuner and MLflow): the data description lands on the parent run and a
-test split, when the source has one, scores the winner and nothing else."""
+"""Searches on real data sources through the CLI's main() (real TensorFlow,
+keras-tuner and MLflow, in the test process): the data description lands on
+the parent run and a test split, when the source has one, scores the winner
+and nothing else."""
 
 import json
 
@@ -8,19 +9,19 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here
 from tests.search.data_helpers import build_local_tfds, write_split_tree
 from search import data
 
 
 def search(tmp_path, tracking_uri, experiment_name, *data_options):
     summary = tmp_path / "summary.json"
-    result = run_cli("run", *data_options, "--space", "bridge-small", "--max-epochs", "1",
-                     "--min-retrain-epochs", "1", "--batch-size", "8",
-                     "--experiment", experiment_name,
-                     "--tracking-uri", tracking_uri, "--project-dir", tmp_path / "project",
-                     "--export-dir", tmp_path / "export", "--summary-json", summary,
-                     cwd=tmp_path)
+    result = run_cli_here("run", *data_options, "--space", "bridge-small", "--max-epochs", "1",
+                          "--min-retrain-epochs", "1", "--batch-size", "8",
+                          "--experiment", experiment_name,
+                          "--tracking-uri", tracking_uri, "--project-dir", tmp_path / "project",
+                          "--export-dir", tmp_path / "export", "--summary-json", summary,
+                          cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(summary.read_text())
 

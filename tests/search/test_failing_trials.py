@@ -8,7 +8,7 @@ import pytest
 
 from search import tracking
 from search.tuning.tuner import FAILURE_ARTIFACT
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, run_cli_here
 
 FAULTY = REPO_ROOT / "tests" / "fixtures_spaces" / "faulty.py"
 EXPECTED_REASON = {"nan": "FailedTrialError: loss became nan",
@@ -25,11 +25,11 @@ def child_runs(client, summary):
 @pytest.fixture(scope="module")
 def faulty_search(tmp_path_factory, tracking_uri):
     work = tmp_path_factory.mktemp("faulty")
-    result = run_cli("run", "--space", f"{FAULTY}:Faulty", "--max-epochs", 4, "--factor", 2,
-                     "--seed", 3, "--retrain", "none",
-                     "--experiment", "faulty", "--project-dir", work / "project",
-                     "--tracking-uri", tracking_uri, "--summary-json", work / "summary.json",
-                     "--export-dir", work / "export", cwd=work)
+    result = run_cli_here("run", "--space", f"{FAULTY}:Faulty", "--max-epochs", 4, "--factor", 2,
+                          "--seed", 3, "--retrain", "none",
+                          "--experiment", "faulty", "--project-dir", work / "project",
+                          "--tracking-uri", tracking_uri, "--summary-json", work / "summary.json",
+                          "--export-dir", work / "export", cwd=work)
     return work, result
 
 
@@ -68,9 +68,9 @@ def test_a_failed_build_does_not_report_the_previous_models_size(faulty_search, 
 
 def test_when_every_trial_fails_run_exits_1_with_one_clear_line(tmp_path, tracking_uri,
                                                                  mlflow_client):
-    result = run_cli("run", "--space", f"{FAULTY}:AlwaysOOM", "--max-epochs", 1, "--factor", 2,
-                     "--experiment", "always-oom", "--project-dir", tmp_path / "project",
-                     "--tracking-uri", tracking_uri, cwd=tmp_path)
+    result = run_cli_here("run", "--space", f"{FAULTY}:AlwaysOOM", "--max-epochs", 1, "--factor", 2,
+                          "--experiment", "always-oom", "--project-dir", tmp_path / "project",
+                          "--tracking-uri", tracking_uri, cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]

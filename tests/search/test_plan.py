@@ -8,7 +8,7 @@ import pytest
 
 from search.tuning import kt_compat
 from search.tuning.plan import MinEpochsHyperbandOracle, hyperband_plan
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
@@ -41,7 +41,7 @@ def test_min_epochs_drops_the_brackets_that_train_fewer(max_epochs, factor, min_
 
 
 def test_min_epochs_above_max_epochs_is_a_usage_error(tmp_path):
-    result = run_cli("run", "--max-epochs", 3, "--min-epochs", 4, "--dry-run", cwd=tmp_path)
+    result = run_cli_here("run", "--max-epochs", 3, "--min-epochs", 4, "--dry-run", cwd=tmp_path)
     assert result.returncode == 2
     assert "--min-epochs 4 is invalid" in result.stderr and "Traceback" not in result.stderr
 
@@ -54,12 +54,13 @@ BUDGET = ["--space", "bridge-small", "--max-epochs", 4, "--factor", 2, "--min-ep
 def dry_and_real(tmp_path_factory, tracking_uri):
     work = tmp_path_factory.mktemp("plan")
     untouched_store = work / "never.db"
-    dry = run_cli("run", *BUDGET, "--dry-run", "--tracking-uri", f"sqlite:///{untouched_store}",
-                  "--project-dir", work / "dry-project", cwd=work)
-    real = run_cli("run", *BUDGET, "--retrain", "none", "--experiment", "plan-real",
-                   "--tracking-uri", tracking_uri,
-                   "--project-dir", work / "project", "--export-dir", work / "export",
-                   "--summary-json", work / "summary.json", cwd=work)
+    dry = run_cli_here("run", *BUDGET, "--dry-run",
+                       "--tracking-uri", f"sqlite:///{untouched_store}",
+                       "--project-dir", work / "dry-project", cwd=work)
+    real = run_cli_here("run", *BUDGET, "--retrain", "none", "--experiment", "plan-real",
+                        "--tracking-uri", tracking_uri,
+                        "--project-dir", work / "project", "--export-dir", work / "export",
+                        "--summary-json", work / "summary.json", cwd=work)
     return work, dry, real, untouched_store
 
 

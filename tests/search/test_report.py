@@ -8,7 +8,7 @@ import requests
 
 from search.tracking import pareto, report
 from search.tuning.tuner import INACTIVE
-from tests.conftest import child_runs, run_cli
+from tests.conftest import child_runs, run_cli_here
 from tests.search.servers import mlflow_server
 
 REPORT_FILES = {report.REPORT_FILE, report.CSV_FILE, report.CURVES_PLOT, report.PARAMS_PLOT,
@@ -38,8 +38,8 @@ def test_report_command_rebuilds_the_same_report_from_the_store(tiny_search, tra
                                                                  mlflow_client, tmp_path):
     import mlflow
     config, summary, _ = tiny_search
-    result = run_cli("report", "--experiment", config.experiment, "--tracking-uri",
-                     tracking_uri, "--out", tmp_path / "out", cwd=tmp_path)
+    result = run_cli_here("report", "--experiment", config.experiment, "--tracking-uri",
+                          tracking_uri, "--out", tmp_path / "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert {p.name for p in (tmp_path / "out").iterdir()} == REPORT_FILES
     logged = Path(mlflow.artifacts.download_artifacts(
@@ -57,8 +57,8 @@ def test_report_command_rebuilds_the_same_report_from_the_store(tiny_search, tra
 
 def test_report_command_by_run_id_and_default_out_folder(tiny_search, tracking_uri, tmp_path):
     config, summary, _ = tiny_search
-    result = run_cli("report", "--experiment", config.experiment, "--run-id",
-                     summary["parent_run_id"], "--tracking-uri", tracking_uri, cwd=tmp_path)
+    result = run_cli_here("report", "--experiment", config.experiment, "--run-id",
+                          summary["parent_run_id"], "--tracking-uri", tracking_uri, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "reports" / config.experiment / summary["parent_run_id"]
     assert {p.name for p in out.iterdir()} == REPORT_FILES
@@ -72,7 +72,7 @@ def test_report_command_by_run_id_and_default_out_folder(tiny_search, tracking_u
 ])
 def test_report_of_unknown_experiment_or_run_exits_2(tiny_search, tracking_uri, tmp_path, args,
                                                       message):
-    result = run_cli("report", *args, "--tracking-uri", tracking_uri, cwd=tmp_path)
+    result = run_cli_here("report", *args, "--tracking-uri", tracking_uri, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr

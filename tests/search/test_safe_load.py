@@ -9,7 +9,7 @@ import pytest
 from search import tracking
 from search.winner.export import load_model_safely
 from search.errors import UsageError
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here
 
 
 def lambda_model(path):
@@ -44,16 +44,16 @@ def test_a_lambda_model_file_is_refused_unless_the_user_opts_in(tmp_path):
 
 
 def test_export_refuses_a_lambda_model_with_exit_2(run_with_lambda_model, tmp_path, tracking_uri):
-    result = run_cli("export", "--run-id", run_with_lambda_model, "--out", tmp_path / "out",
-                     "--tracking-uri", tracking_uri, cwd=tmp_path)
+    result = run_cli_here("export", "--run-id", run_with_lambda_model, "--out", tmp_path / "out",
+                          "--tracking-uri", tracking_uri, cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     line = result.stderr.strip().splitlines()[-1]
     assert "the model holds Python code (e.g. a Lambda layer)" in line
     assert "--unsafe-load" in line and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 
-    opted_in = run_cli("export", "--run-id", run_with_lambda_model, "--out", tmp_path / "out",
-                       "--tracking-uri", tracking_uri, "--unsafe-load", cwd=tmp_path)
+    opted_in = run_cli_here("export", "--run-id", run_with_lambda_model, "--out", tmp_path / "out",
+                            "--tracking-uri", tracking_uri, "--unsafe-load", cwd=tmp_path)
     assert opted_in.returncode == 0, opted_in.stderr[-2000:]
     assert (tmp_path / "out" / "model.keras").is_file()
 

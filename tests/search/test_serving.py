@@ -17,7 +17,7 @@ from search.data import load_digits
 from search.winner.export import log_winner
 from search.winner.registry import CHAMPION_ALIAS, registered_model_name
 from search.distributed.launch import free_port
-from tests.conftest import LIST_IMPORTS, imported_tensorflow, run_cli
+from tests.conftest import LIST_IMPORTS, imported_tensorflow, run_cli, run_cli_here
 from tests.search.servers import http_process, mlflow_server
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
@@ -31,11 +31,11 @@ def served_store(tmp_path_factory):
     artifacts = work / "server-artifacts"
     with mlflow_server(f"sqlite:///{work}/server.db", work, artifacts) as uri:
         # Hyperband(2, 3): two trials; the default final training, cut to two epochs.
-        result = run_cli("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 3,
-                         "--min-retrain-epochs", 1, "--experiment", "served",
-                         "--project-dir", work / "project",
-                         "--tracking-uri", uri, "--export-dir", work / "export",
-                         "--summary-json", work / "summary.json", cwd=work)
+        result = run_cli_here("run", "--space", "bridge-small", "--max-epochs", 2, "--factor", 3,
+                              "--min-retrain-epochs", 1, "--experiment", "served",
+                              "--project-dir", work / "project",
+                              "--tracking-uri", uri, "--export-dir", work / "export",
+                              "--summary-json", work / "summary.json", cwd=work)
         assert result.returncode == 0, result.stderr[-3000:]
         yield uri, json.loads((work / "summary.json").read_text()), artifacts, work
 

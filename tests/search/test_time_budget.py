@@ -9,7 +9,7 @@ from search.config import SearchConfig, parse_duration
 from search.errors import UsageError
 from search.tuning import budget
 from search.tuning.dry_run import estimate_seconds
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
@@ -28,7 +28,7 @@ def test_bad_durations_name_the_value_and_the_accepted_form(text):
 
 
 def test_a_bad_duration_on_the_command_line_is_exit_2_and_one_line(tmp_path):
-    result = run_cli("run", "--time-budget", "ten minutes", cwd=tmp_path)
+    result = run_cli_here("run", "--time-budget", "ten minutes", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "bridge-search: error: --time-budget 'ten minutes' is invalid: expected a number and a unit s, m or "
@@ -67,22 +67,22 @@ def test_the_deadline_refuses_a_later_trial_that_would_eat_the_reserve():
 def test_a_tiny_budget_ends_in_time_with_an_exported_registered_winner(
         tmp_path, tracking_uri, experiment_name, mlflow_client):
     summary_path = tmp_path / "summary.json"
-    result = run_cli("run", "--time-budget", "90s", "--space", "bridge-small",
-                     "--min-retrain-epochs", 2, "--experiment", experiment_name,
-                     "--tracking-uri", tracking_uri, "--project-dir", tmp_path / "project",
-                     "--export-dir", tmp_path / "export", "--summary-json", summary_path,
-                     cwd=tmp_path)
+    result = run_cli_here("run", "--time-budget", "60s", "--space", "bridge-small",
+                          "--min-retrain-epochs", 2, "--experiment", experiment_name,
+                          "--tracking-uri", tracking_uri, "--project-dir", tmp_path / "project",
+                          "--export-dir", tmp_path / "export", "--summary-json", summary_path,
+                          cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Time budget 90s:" in result.stderr and "kept for the final training" in result.stderr
+    assert "Time budget 60s:" in result.stderr and "kept for the final training" in result.stderr
     summary = json.loads(summary_path.read_text())
-    assert summary["time_budget_seconds"] == 90
+    assert summary["time_budget_seconds"] == 60
     assert summary["budget_used_fraction"] <= 1.0, summary
     assert (tmp_path / "export" / "model.keras").is_file()
     assert summary["registered_version"]
     parent = mlflow_client.get_run(summary["parent_run_id"])
-    assert parent.data.params["time_budget"] == "90s"
+    assert parent.data.params["time_budget"] == "60s"
     assert float(parent.data.params["budget_reserve_seconds"]) > 0
-    assert parent.data.metrics["budget_used_seconds"] <= 90
+    assert parent.data.metrics["budget_used_seconds"] <= 60
     print("budget figures:", {k: v for k, v in summary.items()
                               if k.startswith(("budget", "wall", "n_trials", "test_acc"))},
           "plan:", parent.data.params["max_epochs"], parent.data.params["factor"],
