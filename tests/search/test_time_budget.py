@@ -2,6 +2,7 @@
 search that ends inside its budget with an exported, registered winner."""
 
 import json
+import time
 
 import pytest
 
@@ -33,6 +34,19 @@ def test_a_bad_duration_on_the_command_line_is_exit_2_and_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "bridge-search: error: --time-budget 'ten minutes' is invalid: expected a number and a unit s, m or "
         "h (e.g. 90s, 15m, 2h), at least 10s."]
+
+
+def test_a_later_command_in_the_same_process_counts_its_budget_from_its_own_call(
+        monkeypatch):
+    """The first main() of a process counts from the CLI's import (TensorFlow's
+    import is part of `bridge-search run`); a later one, e.g. a Python caller's
+    second search, from its own call: counted from the import, a 60s budget in a
+    test process minutes old was "too short for one trial"."""
+    from search import cli
+    monkeypatch.setattr(cli, "_main_called", False)
+    assert cli._command_started() == cli.IMPORTED_AT
+    before = time.perf_counter()
+    assert before <= cli._command_started() <= time.perf_counter()
 
 
 TIMING = {"epoch_seconds": 2.0, "trial_overhead_seconds": 1.0}
