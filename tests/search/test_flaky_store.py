@@ -22,7 +22,7 @@ from search import SearchConfig, tracking
 from search.distributed.launch import free_port
 from search.errors import SearchFailed, UsageError
 from search.tracking.retry import StoreRetry, bound_mlflow_http_retries, is_transient
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, run_cli_here
 from tests.search.servers import mlflow_server
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
@@ -229,7 +229,7 @@ def test_a_store_down_too_long_fails_with_one_line_and_the_same_command_resumes(
                                 f"not answered for ")
     assert "Run the same command again to resume" in errors[0]
     with mlflow_server(store, tmp_path, artifacts, port=port):
-        again = run_cli(*args, cwd=tmp_path, timeout=900)
+        again = run_cli_here(*args, cwd=tmp_path)  # the same command, in this process
     assert again.returncode == 0, again.stderr[-4000:]
     assert "(resumed)" in again.stderr
     assert_search_complete(store, tmp_path)

@@ -11,7 +11,7 @@ import time
 
 from search.crashpoints import ENV as CRASH_ENV
 from search.winner.registry import registered_model_name
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_cli_here
 
 
 def test_kill_after_registry_resumes_once_and_a_finished_search_is_a_no_op(
@@ -30,7 +30,7 @@ def test_kill_after_registry_resumes_once_and_a_finished_search_is_a_no_op(
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert len(versions()) == 1
 
-    resumed = run_cli(*args, cwd=tmp_path)
+    resumed = run_cli_here(*args, cwd=tmp_path)  # the same command, in this process
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads(summary_file.read_text())
     assert len(versions()) == 1 and summary["registered_version"] == "1"
