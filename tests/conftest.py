@@ -156,8 +156,8 @@ def run_cli_here(*args, cwd, env=None):
     `cwd`, with `env` added to the environment for the call; returns what run_cli
     returns (exit code, stdout, stderr). For tests of what a command does, not of
     its process: this process has TensorFlow, keras-tuner and MLflow loaded
-    already, so a search costs ~8 CPU-s less than in a new interpreter (the suite
-    starts ~50 such; issue 13 item 7). Crash points, signals, a fresh process's
+    already, so a command costs ~8 CPU-s less than in a new interpreter
+    (docs/benchmarks.md, "test suite"). Crash points, signals, a fresh process's
     own output (TensorFlow's C++ logs) and -m search itself need run_cli."""
     from search.cli import main
     argv = [str(arg) for arg in args]
