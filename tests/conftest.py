@@ -169,7 +169,10 @@ def run_cli_here(*args, cwd, env=None):
             os.environ.pop(name, None)
         with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), \
                 contextlib.redirect_stderr(stderr):
-            code = main(argv) or 0  # as sys.exit(None) in search/__main__.py
+            try:
+                code = main(argv) or 0  # as sys.exit(None) in search/__main__.py
+            except SystemExit as stop:  # argparse's own errors (unknown flag): exit 2
+                code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
     finally:  # what the run set (e.g. MLflow's HTTP retries) must not reach later tests
         os.environ.clear()
         os.environ.update(saved_environ)
