@@ -8,6 +8,8 @@ import json
 import logging
 from pathlib import Path
 
+from search.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 STATE_FILE = "bridge_search_state.json"  # in project_dir/project_name
@@ -18,7 +20,25 @@ def state_path(config):
 
 
 def read_state(path):
-    return json.loads(path.read_text()) if Path(path).is_file() else {}
+    """The state as written by write_state; {} when there is none. A file that is
+    not one (edited by hand, a disk fault) is exit 2 naming it, not a traceback."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        state = json.loads(path.read_text())
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        state = error
+    if not isinstance(state, dict):
+        raise UsageError(f"{path} is not a bridge-search state file ({_what(state)}); move it "
+                         f"away to start this search afresh, or pass --overwrite.")
+    return state
+
+
+def _what(content):
+    if isinstance(content, ValueError):
+        return f"{type(content).__name__}: {str(content).splitlines()[0][:120]}"
+    return f"a JSON {type(content).__name__}, not an object"
 
 
 def write_state(path, state):

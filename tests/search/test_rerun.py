@@ -54,3 +54,32 @@ def test_kill_after_registry_resumes_once_and_a_finished_search_is_a_no_op(
     runs_after = mlflow_client.search_runs([summary["experiment_id"]])
     assert [(r.info.run_id, r.info.status, r.info.end_time) for r in runs_after] == \
         [(r.info.run_id, r.info.status, r.info.end_time) for r in runs_before]
+
+
+def test_a_state_file_that_is_not_ours_is_exit_2_and_overwrite_starts_afresh(
+        tmp_path, tracking_uri, experiment_name):
+    """A state file that is not JSON (edited by hand, a disk fault) or not an object
+    is one line naming it and the way out, not a traceback; --overwrite runs."""
+    from search.config import SearchConfig
+    from search.state import state_path
+    args = ["run", "--space", "bridge-small", "--max-epochs", 1, "--factor", 2,  # one trial
+            "--retrain", "none", "--log-models", "none", "--experiment", experiment_name,
+            "--project-dir", tmp_path / "projects", "--tracking-uri", tracking_uri,
+            "--export-dir", tmp_path / "export"]
+    path = state_path(SearchConfig(experiment=experiment_name,
+                                   project_dir=str(tmp_path / "projects")))
+    path.parent.mkdir(parents=True)
+    for content, what in [(b"{not json", "JSONDecodeError: Expecting property name"),
+                          (b"\xff\xfe", "UnicodeDecodeError: 'utf-8' codec"),
+                          (b"[1, 2]", "a JSON list, not an object")]:
+        path.write_bytes(content)
+        refused = run_cli_here(*args, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith(f"bridge-search: error: {path} is not a bridge-search state "
+                               f"file ({what}"), line
+        assert line.endswith("; move it away to start this search afresh, or pass "
+                             "--overwrite."), line
+    fresh = run_cli_here(*args, "--overwrite", cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "finished" in json.loads(path.read_text())
