@@ -72,6 +72,8 @@ def config_from(args):
 def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
+    from search.distributed.launch import Launcher, check_oracle_address
+    check_oracle_address(args.oracle_host, args.oracle_port)
     config = config_from(args)
     if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds
         from search.distributed.server import check_launch_store
@@ -81,7 +83,6 @@ def launch_command(args):
         report_finished(config, finished_summary(config))
         return 0
     # No TensorFlow here: the chief and workers load it, the launcher only starts them.
-    from search.distributed.launch import Launcher
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
                     store=args.store, artifacts=args.artifacts).run()
 

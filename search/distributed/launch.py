@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from search.config import to_cli_args
-from search.errors import SearchFailed
+from search.errors import SearchFailed, UsageError
 from search.state import STATE_FILE, write_state
 from search import ownership
 from search.distributed import server
@@ -59,6 +59,20 @@ def free_port(host="127.0.0.1"):
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def check_oracle_address(host, port):
+    """Exit 2, before any process starts, for an --oracle-host this machine cannot
+    listen on (unknown name, another machine's address) or an --oracle-port
+    outside 1-65535: the chief's oracle and the MLflow server bind there."""
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"--oracle-port {port} is invalid: must be a port number 1-65535.")
+    try:
+        free_port(host)
+    except OSError as error:  # socket.gaierror for a name that does not resolve
+        raise UsageError(f"--oracle-host {host}: this machine cannot listen there "
+                         f"({error.strerror or error}); give one of its own addresses "
+                         f"(127.0.0.1 for one machine, its LAN address for several).") from None
 
 
 def visible_gpus():

@@ -77,3 +77,19 @@ def test_overrides_replace_a_field(tmp_path):
     argv = ["run", *to_cli_args(config, tracking_uri="http://127.0.0.1:5999")]
     assert config_from(parse_args(argv)) == dataclasses.replace(
         config, tracking_uri="http://127.0.0.1:5999")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--oracle-port", "0"], "--oracle-port 0 is invalid: must be a port number 1-65535."),
+    (["--oracle-port", "70000"], "--oracle-port 70000 is invalid: must be a port number 1-65535."),
+    (["--oracle-host", "no-such-host.invalid"],
+     "--oracle-host no-such-host.invalid: this machine cannot listen there ("),
+    (["--oracle-host", "192.0.2.1"],  # TEST-NET-1: never an address of this machine
+     "--oracle-host 192.0.2.1: this machine cannot listen there (")])
+def test_an_oracle_address_launch_cannot_use_is_exit_2_before_any_process(
+        flags, message, tmp_path, capsys):
+    from search.cli import main
+    assert main(["launch", *flags, "--project-dir", str(tmp_path / "project")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"bridge-search: error: {message}"), line
+    assert not (tmp_path / "project").exists()  # nothing started, nothing written
