@@ -28,17 +28,16 @@ def read_state(path):
     try:
         state = json.loads(path.read_text())
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
-        state = error
+        first_line = str(error).splitlines()[0][:120]
+        raise _not_a_state_file(path, f"{type(error).__name__}: {first_line}") from None
     if not isinstance(state, dict):
-        raise UsageError(f"{path} is not a bridge-search state file ({_what(state)}); move it "
-                         f"away to start this search afresh, or pass --overwrite.")
+        raise _not_a_state_file(path, f"a JSON {type(state).__name__}, not an object")
     return state
 
 
-def _what(content):
-    if isinstance(content, ValueError):
-        return f"{type(content).__name__}: {str(content).splitlines()[0][:120]}"
-    return f"a JSON {type(content).__name__}, not an object"
+def _not_a_state_file(path, what):
+    return UsageError(f"{path} is not a bridge-search state file ({what}); move it away to "
+                      f"start this search afresh, or pass --overwrite.")
 
 
 def write_state(path, state):
