@@ -89,9 +89,10 @@ def visible_gpus():
                                 capture_output=True, text=True, errors="replace", timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return []
+    if listed.returncode != 0:
+        return []
     # Only index lines: a driver warning or "No devices were found" is no GPU.
-    return [line.strip() for line in listed.stdout.splitlines()
-            if listed.returncode == 0 and line.strip().isdigit()]
+    return [line.strip() for line in listed.stdout.splitlines() if line.strip().isdigit()]
 
 
 def _cuda_visible_ids(visible):
