@@ -128,7 +128,7 @@ def main():
             except ValueError as refused:  # exit 2: the budget cannot hold one trial
                 print(f"{budget:>6} refused: {refused} (load {load():.1f})", flush=True)
                 continue
-            from search.config import parse_duration
+            from search.core.config import parse_duration
             print(f"{row['budget']:>6} {row['wall']:>7.1f} "
                   f"{str(row['wall'] <= parse_duration(budget)):>9} {row['plan']:>10} "
                   f"{row['trials']:>6} {row['search']:>8.1f} {row['estimate']:>13} "

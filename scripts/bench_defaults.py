@@ -23,7 +23,7 @@ import keras  # noqa: E402
 import keras_tuner  # noqa: E402
 import numpy as np  # noqa: E402
 
-from search.tuning import training  # noqa: E402
+from search.kt import training  # noqa: E402
 from search.data import ImageData, load  # noqa: E402
 from spaces.bridge_net import HyperBridgeNet  # noqa: E402
 

@@ -54,7 +54,7 @@ def first_round(values, data, seed, epochs, **space_options):
     """Best val accuracy (inference mode) over a first round's epochs, per epoch."""
     import keras
     import keras_tuner
-    from search.tuning.training import CosineEpochs
+    from search.kt.training import CosineEpochs
     from spaces.bridge_net import HyperBridgeNet
     keras.utils.set_random_seed(seed)
     keras.backend.clear_session()
@@ -91,7 +91,7 @@ def run_corners(args):
 
 def drawn_values(data, seed, count):
     """`count` value sets the default space's search would draw with this seed."""
-    from search.tuning.tuner import BridgeHyperband
+    from search.kt.tuner import BridgeHyperband
     from spaces.bridge_net import HyperBridgeNet
     space = HyperBridgeNet(data.input_shape, data.num_classes, data.pixel_max)
     with tempfile.TemporaryDirectory() as work:

@@ -26,7 +26,7 @@ import keras_tuner  # noqa: E402
 
 import spaces  # noqa: E402
 from search.data import load  # noqa: E402
-from search.tuning.plan import hyperband_plan  # noqa: E402
+from search.plan.hyperband import hyperband_plan  # noqa: E402
 
 
 class EpochCounter(keras.callbacks.Callback):

@@ -8,7 +8,7 @@ from the metrics each child run logged in MLflow, then the ratio of RSS after th
 last trial to RSS after the fifth. Flat means the ratio is within 1.2.
 
 `--no-release` skips the per-trial release of TensorFlow's gradient registry
-entries (search/tuning/resources.py GraphJanitor) to show the leak it fixes.
+entries (search/kt/resources.py GraphJanitor) to show the leak it fixes.
 
     nice -n 10 .venv/bin/python scripts/bench_memory.py [--iterations 11] [--no-release]
 """
@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from search import SearchConfig  # noqa: E402
-from search.tuning import resources  # noqa: E402
-from search.runner import run_search  # noqa: E402
+from search.kt import resources  # noqa: E402
+from search.run import run_search  # noqa: E402
 
 LIMIT = 1.2
 

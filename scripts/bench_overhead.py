@@ -30,7 +30,7 @@ import keras_tuner  # noqa: E402
 import spaces  # noqa: E402
 from search import SearchConfig  # noqa: E402
 from search.data import load  # noqa: E402
-from search.runner import run_search  # noqa: E402
+from search.run import run_search  # noqa: E402
 
 
 def bare_keras_tuner(args, work):
@@ -134,14 +134,14 @@ TRIAL_STEPS = [
     ("hypermodel.py", "fit", "model.fit"),
     ("keras_tuner/src/engine/tuner.py", "_try_build", "build (incl. clear_session, gc)"),
     ("~", "<built-in method gc.collect>", "  gc.collect"),
-    ("search/tuning/tuner.py", "on_trial_begin", "on_trial_begin (MLflow child run)"),
-    ("search/tuning/tuner.py", "on_trial_end", "on_trial_end"),
+    ("search/kt/tuner.py", "on_trial_begin", "on_trial_begin (MLflow child run)"),
+    ("search/kt/tuner.py", "on_trial_end", "on_trial_end"),
     ("search/tracking/__init__.py", "end_trial", "  MLflow end_trial"),
-    ("search/tuning/tuner.py", "_prune_checkpoints", "  checkpoint budget"),
-    ("search/tuning/tuner.py", "on_train_end", "best model .keras save"),
+    ("search/kt/tuner.py", "_prune_checkpoints", "  checkpoint budget"),
+    ("search/kt/tuner.py", "on_train_end", "best model .keras save"),
     ("tuner_utils.py", "_save_model", "keras-tuner weights checkpoint"),
-    ("search/tuning/tuner.py", "_load_predecessor", "load predecessor"),
-    ("search/tuning/tuner.py", "on_epoch_end", "per-epoch callbacks (ours)"),
+    ("search/kt/tuner.py", "_load_predecessor", "load predecessor"),
+    ("search/kt/tuner.py", "on_epoch_end", "per-epoch callbacks (ours)"),
     ("oracle.py", "get_best_trials", "oracle.get_best_trials"),
     ("search/tracking/__init__.py", "trial_runs", "MLflow search_runs"),
 ]

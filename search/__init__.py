@@ -2,8 +2,8 @@
 
 import logging
 
-from search.config import SearchConfig
-from search.errors import SearchFailed, UsageError
+from search.core.config import SearchConfig
+from search.core.errors import SearchFailed, UsageError
 
 __all__ = ["SearchConfig", "UsageError", "SearchFailed", "run_search"]
 
@@ -15,6 +15,6 @@ def run_search(config: SearchConfig) -> dict:
     """Run a search and return its summary; imported lazily so `import search`
     stays light. Progress goes to the "search" logger: nothing is printed unless
     logging is configured, e.g. `logging.basicConfig(level=logging.INFO)` or
-    `search.logs.configure()` for the CLI's own lines on stderr."""
-    from search.runner import run_search as _run
+    `search.core.logs.configure()` for the CLI's own lines on stderr."""
+    from search.run import run_search as _run
     return _run(config)

@@ -5,7 +5,7 @@ CLI, the validation and what is logged to MLflow cannot drift apart."""
 import argparse
 import dataclasses
 
-from search.config import SearchConfig, flag
+from search.core.config import SearchConfig, flag
 
 
 def build_parser(search_defaults=None):

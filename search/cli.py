@@ -12,19 +12,19 @@ import time
 
 IMPORTED_AT = time.perf_counter()  # a process's first command counts its imports too
 
-from search import logs, quiet  # noqa: E402
+from search.core import logs, quiet  # noqa: E402
 
 quiet.set_quiet_defaults()  # before anything imports TensorFlow or MLflow
 
 from search.arguments import build_parser  # noqa: E402
-from search.config import SearchConfig, resolve_tracking_uri  # noqa: E402
-from search.errors import SearchFailed, UsageError  # noqa: E402
+from search.core.config import SearchConfig, resolve_tracking_uri  # noqa: E402
+from search.core.errors import SearchFailed, UsageError  # noqa: E402
 
 
 def parse_args(argv=None):
     args = build_parser().parse_args(argv)
     if getattr(args, "config", None):
-        from search.config_file import load_config_file
+        from search.core.config_file import load_config_file
         # Parse again with the file's values as defaults: flags still override them.
         args = build_parser(load_config_file(args.config)).parse_args(argv)
     return args
@@ -78,7 +78,7 @@ def launch_command(args):
     if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds
         from search.distributed.server import check_launch_store
         check_launch_store(args.store, config.resolved_tracking_uri())
-    from search.state import finished_summary, report_finished
+    from search.core.state import finished_summary, report_finished
     if finished_summary(config):  # as for `run`: no processes for a finished search
         report_finished(config, finished_summary(config))
         return 0
@@ -103,17 +103,17 @@ def run_command(args):
     config = config_from(args)  # every check that needs no TensorFlow
     if args.dry_run:
         quiet.import_tensorflow()
-        from search.tuning.dry_run import dry_run
+        from search.plan.dry_run import dry_run
         dry_run(config, out=print)
         return 0
-    from search.state import finished_summary, report_finished
+    from search.core.state import finished_summary, report_finished
     if finished_summary(config):  # the same command again: answered before TensorFlow loads
         report_finished(config, finished_summary(config))
         return 0
     from search.tracking.reachable import check_reachable
     check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     quiet.import_tensorflow()
-    from search.runner import run_search
+    from search.run import run_search
     run_search(config, started=args.command_started)
     return 0
 
@@ -121,8 +121,8 @@ def run_command(args):
 def export_command(args):
     uri = _store_uri(args)  # a missing store: exit 2 before Keras loads
     from mlflow.tracking import MlflowClient
-    from search import ownership
-    from search.winner import registry
+    from search.core import ownership
+    from search.tracking import registry
     ownership.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
     client = MlflowClient(tracking_uri=uri)
     run = registry.trial_run(client, args.run_id)  # an unknown run too
@@ -168,7 +168,7 @@ def report_command(args):
     from search.tracking import report
     client = MlflowClient(tracking_uri=_store_uri(args))
     _, parent = report.find_search(client, args.experiment, args.run_id)
-    from search.ownership import path_slug
+    from search.core.ownership import path_slug
     out = args.out or os.path.join("reports", path_slug(args.experiment), parent.info.run_id)
     text, _ = report.build_report(client, args.experiment, out, parent.info.run_id)
     print(text)
@@ -177,7 +177,7 @@ def report_command(args):
 
 
 def serve_command(args):
-    from search.winner import registry  # not export: no TensorFlow to find the model
+    from search.tracking import registry  # not export: no TensorFlow to find the model
     uri = _store_uri(args)
     model_uri = args.model_uri or registry.champion_uri(uri, args.experiment, args.alias)
     from search.distributed import server  # the venv's bin/ on PATH, for uvicorn

@@ -29,7 +29,7 @@ FLATTEN_POOL = "flatten_pool"  # only exists when bridge == flatten
 # "Defaults, and why", and come from scripts/bench_defaults.py. BatchNorm
 # momentum 0.8, the rate's floor of 2e-3 and pooled bridges only after >= 2
 # residual blocks lift first Hyperband rounds away from chance (with the warm-up
-# of search/tuning/training.py); Flatten's wide head diverges at rates above
+# of search/kt/training.py); Flatten's wide head diverges at rates above
 # 3e-3 on 28x28 inputs (one corner at 0.47), so its draws stop there:
 # docs/budget.md, "First-round trials".
 DEFAULT_BN_MOMENTUM = 0.8

@@ -1,5 +1,7 @@
-"""The layout rules of DESIGN.md, checked on the source: no module over 300 lines,
-no import cycle between modules, and `spaces/` never imports `search/`."""
+"""The layout rules of ../shared/DESIGN.md ("Layout"), checked on the source:
+layers import downward only (imports inside functions count), no module cycle,
+project modules imported inside functions only in the CLI, no module over 300
+lines, and `spaces/` never imports `search/`."""
 
 import ast
 from pathlib import Path
@@ -9,6 +11,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("search", "spaces")
 MAX_LINES = 300
+# Highest first; a module may import its own layer's modules or lower ones.
+LAYERS = (
+    ("search", "search.__main__", "search.cli", "search.arguments"),
+    ("search.run", "search.preflight"),
+    ("search.winner", "search.distributed"),
+    ("search.plan", "search.tracking"),
+    ("search.kt",),
+    ("search.data", "spaces"),
+    ("search.core",),
+)
+# Only the CLI imports project modules inside functions: it keeps TensorFlow
+# out of `--help` and the bad-input paths.
+LAZY_IMPORTERS = ("search", "search.cli", "search.arguments")
 
 
 def modules():
@@ -22,22 +37,44 @@ def modules():
     return found
 
 
-def imported_modules(name, path, known):
-    """Project modules `name` imports at module level (not inside functions: a
-    lazy import inside a function cannot make an import-time cycle)."""
-    targets = set()
+def imports_of(name, path, known):
+    """[(target, lineno, top_level)] of the project modules `name` imports,
+    anywhere in its syntax tree."""
+    found = []
+    top = set(id(node) for node in ast.parse(path.read_text()).body)
+    tree = ast.parse(path.read_text())
+    top = {id(node) for node in tree.body}
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.walk(tree):
+        targets = []
         if isinstance(node, ast.Import):
-            targets.update(alias.name for alias in node.names)
+            targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
                                 + ([base] if base else []))
-            targets.add(base)
-            targets.update(f"{base}.{alias.name}" for alias in node.names)
-    return {t for t in targets if t in known and t != name}
+            names = [f"{base}.{alias.name}" for alias in node.names]
+            targets = [t for t in names if t in known] or [base]
+        for target in targets:
+            if target in known and target != name:
+                found.append((target, node.lineno, id(node) in top))
+    return found
+
+
+def layer_of(name):
+    best = None
+    for rank, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if name == prefix or name.startswith(prefix + "."):
+                if best is None or len(prefix) > best[1]:
+                    best = (rank, len(prefix))
+    return best[0] if best else None
+
+
+def graph():
+    known = modules()
+    return {name: imports_of(name, path, known) for name, path in known.items()}
 
 
 @pytest.mark.parametrize("name", sorted(modules()))
@@ -46,11 +83,27 @@ def test_no_module_over_300_lines(name):
     assert lines <= MAX_LINES, f"{name} has {lines} lines; split it by idea (limit {MAX_LINES})"
 
 
+def test_every_module_has_a_layer():
+    assert [name for name in modules() if layer_of(name) is None] == []
+
+
+def test_layers_import_downward_only():
+    upward = [f"{name}:{line} imports {target}"
+              for name, imports in graph().items() for target, line, _ in imports
+              if layer_of(target) < layer_of(name)]
+    assert upward == []
+
+
+def test_only_the_cli_imports_project_modules_inside_functions():
+    lazy = [f"{name}:{line} imports {target} inside a function"
+            for name, imports in graph().items() if name not in LAZY_IMPORTERS
+            for target, line, top_level in imports if not top_level]
+    assert lazy == []
+
+
 def test_no_import_cycle():
-    known = modules()
-    graph = {name: imported_modules(name, path, known) for name, path in known.items()}
-    # A package's __init__ importing its own submodule is how packages re-export;
-    # a submodule importing its package back is the cycle to catch.
+    edges = {name: sorted({t for t, _, _ in imports if not t.startswith(name + ".")})
+             for name, imports in graph().items()}
     visiting, done = [], set()
 
     def visit(node):
@@ -59,18 +112,15 @@ def test_no_import_cycle():
         assert node not in visiting, "import cycle: " + " -> ".join(
             visiting[visiting.index(node):] + [node])
         visiting.append(node)
-        for target in sorted(graph[node]):
-            if not (target.startswith(node + ".")):  # package -> own submodule
-                visit(target)
+        for target in edges[node]:
+            visit(target)
         visiting.pop()
         done.add(node)
 
-    for name in sorted(graph):
+    for name in sorted(edges):
         visit(name)
 
 
 def test_spaces_never_import_search():
-    known = modules()
-    for name, path in known.items():
-        if name.startswith("spaces"):
-            assert not any(t.startswith("search") for t in imported_modules(name, path, known)), name
+    assert [(name, t) for name, imports in graph().items() if name.startswith("spaces")
+            for t, _, _ in imports if t.startswith("search")] == []

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 AUTOTUNE = tf.data.AUTOTUNE
 

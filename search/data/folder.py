@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from search.data import convert_image, make_image_data
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # keras' allow-list
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}

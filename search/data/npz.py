@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from search.data import make_image_data
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 SPLITS = ("train", "val", "test")
 HOW_TO_SAVE = "numpy.savez(PATH, x_train=images, y_train=labels[, x_val=..., y_val=..., " \

@@ -13,7 +13,7 @@ import difflib
 import numpy as np
 
 from search.data import AUTOTUNE, convert_image, make_image_data
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 SPLITS = {"train": "train", "val": "validation", "test": "test"}  # ours -> TFDS names
 

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from search.tuning import kt_compat
+from search.kt import compat as kt_compat
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-from search.config import to_cli_args
-from search.errors import SearchFailed, UsageError
-from search.state import STATE_FILE, write_state
-from search import ownership
+from search.core.config import to_cli_args
+from search.core.errors import SearchFailed, UsageError
+from search.core.state import STATE_FILE, write_state
+from search.core import ownership
 from search.distributed import server
-from search.logs import verbosity_flags
+from search.core.logs import verbosity_flags
 
 log = logging.getLogger(__name__)
 

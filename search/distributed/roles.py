@@ -13,8 +13,8 @@ import os
 import time
 
 from search import tracking
-from search.errors import SearchFailed
-from search.tuning import kt_compat
+from search.core.errors import SearchFailed
+from search.kt import compat as kt_compat
 
 
 def role():

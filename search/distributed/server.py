@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from search import tracking
-from search.errors import SearchFailed
+from search.core.errors import SearchFailed
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import time
 import grpc
 from keras_tuner.errors import FatalError
 
-from search.errors import SearchFailed
-from search.tuning import kt_compat
+from search.core.errors import SearchFailed
+from search.kt import compat as kt_compat
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 
 from search import tracking
-from search.errors import UsageError
+from search.core.errors import UsageError
 from search.tracking import pareto
 from search.tracking.pareto import best_row_per_bridge
 from search.tracking.report_plots import (colours_by_bridge, plot_accuracy_vs_params,

@@ -26,7 +26,7 @@ from pathlib import Path
 from mlflow.entities import Metric, RunTag
 
 from search import tracking
-from search.errors import last_line
+from search.core.errors import last_line
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 
-from search.errors import SearchFailed
+from search.core.errors import SearchFailed
 
 log = logging.getLogger(__name__)
 

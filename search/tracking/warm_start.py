@@ -3,7 +3,7 @@ become this search's first trial.
 
 They are read back from MLflow (the earlier parent run's `best_run_id` tag, that
 child run's params), turned back into the space's types, and queued on the oracle
-(search/tuning/kt_compat.py, QueuedValuesMixin): Hyperband trains them in the first
+(search/kt/compat.py, QueuedValuesMixin): Hyperband trains them in the first
 round of its first bracket and keeps them on merit. The parent run is tagged with
 where they came from.
 """
@@ -12,7 +12,7 @@ import json
 import logging
 import re
 
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -8,13 +8,14 @@ import keras
 import mlflow
 import numpy as np
 
-from search import ownership, quiet, tracking
+from search.core import ownership, quiet
+from search import tracking
 from search.winner import tflite
-from search.crashpoints import crash_point
-from search.errors import UsageError
-from search.winner.registry import (CHAMPION_ALIAS, beats, current_champion_tags,
-                                    registered_model_name, registry_tags, trial_run,
-                                    version_of_run)
+from search.core.crashpoints import crash_point
+from search.core.errors import UsageError
+from search.tracking.registry import (CHAMPION_ALIAS, beats, current_champion_tags,
+                                      registered_model_name, registry_tags, trial_run,
+                                      version_of_run)
 
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"

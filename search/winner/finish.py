@@ -8,14 +8,15 @@ import shlex
 import time
 from pathlib import Path
 
-from search import ownership
-from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml
-from search.crashpoints import crash_point
-from search.errors import SearchFailed, last_line
+from search.core import ownership
+from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml
+from search.core.crashpoints import crash_point
+from search.core.errors import SearchFailed, last_line
 from search.tracking import description
-from search.tuning import budget, callbacks, training
-from search.tuning.plan import user_values
-from search.tuning.progress import format_seconds
+from search.plan import budget
+from search.kt import callbacks, training
+from search.plan.hyperband import user_values
+from search.kt.progress import format_seconds
 from search.winner import export, select, tflite
 
 log = logging.getLogger(__name__)

@@ -13,12 +13,12 @@ This module is light (no TensorFlow, no MLflow): config.py validates with it.
 
 from dataclasses import dataclass
 
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 MODES = ("best", "smallest-within", "fastest-within")
 ACCEPTED = "best | smallest-within:DELTA | fastest-within:DELTA (DELTA: 0.5pt, 1pt or a " \
            "fraction below 1 such as 0.01)"
-# The cost each mode minimises (a metric of every trial run, search/tuning/cost.py).
+# The cost each mode minimises (a metric of every trial run, search/kt/cost.py).
 COST_METRIC = {"smallest-within": "param_count", "fastest-within": "latency_ms_batch1"}
 
 

@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from search.config import SearchConfig
-from search.errors import UsageError
-from search.tuning import budget, callbacks
+from search.core.config import SearchConfig
+from search.core.errors import UsageError
+from search.plan import budget
+from search.kt import callbacks
 
 DATA = SimpleNamespace(y_train=np.zeros(80), y_val=np.zeros(20))  # sizes only
 CHEAP = {"epoch_seconds": 2.0, "trial_overhead_seconds": 1.0, "timed_hyperparameters": {"a": 1}}
@@ -82,8 +83,8 @@ def test_an_epoch_longer_than_timed_is_cut_at_the_deadline():
 
 def test_the_budget_times_the_search_s_first_draw_at_least():
     from search import data as data_module
-    from search.runner import load_checked_space
-    from search.tuning.dry_run import search_draws, time_draws
+    from search.run import load_checked_space
+    from search.plan.dry_run import search_draws, time_draws
     config = SearchConfig(data="digits")
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from search import SearchConfig, run_search, tracking
-from search.tuning.checkpoints import BEST_MODEL_FILE
+from search.kt.checkpoints import BEST_MODEL_FILE
 
 KEEP = 1
 ROUND0_SIZE = 2  # Hyperband(2, 2): bracket 1 starts with 2 trials, both candidates for round 1
@@ -108,6 +108,6 @@ def test_log_models_none_logs_no_trial_model_but_exports_the_winner(tmp_path, tr
 
 
 def test_keep_checkpoints_0_is_refused():
-    from search.errors import UsageError
+    from search.core.errors import UsageError
     with pytest.raises(UsageError, match=r"--keep-checkpoints 0 is invalid: must be an integer"):
         SearchConfig(keep_checkpoints=0)

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from search import SearchConfig, tracking
-from search.errors import UsageError
+from search.core.errors import UsageError
 from search.distributed.launch import free_port
-from search.state import STATE_FILE
+from search.core.state import STATE_FILE
 from tests.conftest import run_cli
 from tests.search.test_scale import assert_each_trial_finished_once, launch, trial_runs
 

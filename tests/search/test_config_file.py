@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from search.cli import config_from, parse_args
-from search.config import SearchConfig
-from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml, load_config_file
-from search.errors import UsageError
+from search.core.config import SearchConfig
+from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml, load_config_file
+from search.core.errors import UsageError
 from tests.conftest import run_cli_here
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from search import tracking
 from search.data import load_digits
-from search.winner.registry import CHAMPION_ALIAS, registered_model_name
+from search.tracking.registry import CHAMPION_ALIAS, registered_model_name
 from tests.conftest import child_runs
 
 HYPERPARAMETERS = {"bridge", "residual_blocks", "filters", "dense_units", "dropout",
@@ -94,7 +94,7 @@ def test_continued_trial_keeps_its_optimizer_state(tiny_search, tracking_uri):
     """Hyperband's round-1 trial resumes its predecessor's best model: with our
     fix Adam's iteration count continues (keras-tuner's own loader resets it)."""
     import spaces
-    from search.tuning.tuner import BridgeHyperband
+    from search.kt.tuner import BridgeHyperband
     config, _, _ = tiny_search
     data = load_digits()
     tracker = tracking.SearchTracker(tracking_uri, config.experiment)

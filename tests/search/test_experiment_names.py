@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from search.cli import main
-from search.config import MAX_EXPERIMENT_NAME_LENGTH, SearchConfig
-from search.errors import UsageError
-from search.ownership import path_slug
-from search.runner import run_search
-from search.winner.registry import registered_model_name
+from search.core.config import MAX_EXPERIMENT_NAME_LENGTH, SearchConfig
+from search.core.errors import UsageError
+from search.core.ownership import path_slug
+from search.run import run_search
+from search.tracking.registry import registered_model_name
 
 # Four searches cover six kinds of name: an absolute path with a slash inside,
 # "..", spaces with non-ASCII letters, and a sibling folder's relative path.

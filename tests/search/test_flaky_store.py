@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from search import SearchConfig, tracking
 from search.distributed.launch import free_port
-from search.errors import SearchFailed, UsageError
+from search.core.errors import SearchFailed, UsageError
 from search.tracking.retry import StoreRetry, bound_mlflow_http_retries, is_transient
 from tests.conftest import REPO_ROOT, run_cli_here
 from tests.search.servers import mlflow_server

@@ -10,7 +10,7 @@ import pytest
 
 from search import SearchConfig
 from search.distributed import launch
-from search.tuning.tuner import BridgeHyperband
+from search.kt.tuner import BridgeHyperband
 from spaces.bridge_net import small_bridge_net
 
 

@@ -1,4 +1,4 @@
-"""Every private keras-tuner name that search/tuning/kt_compat.py touches still
+"""Every private keras-tuner name that search/kt/compat.py touches still
 exists, with the signature it had on the tested releases. When a keras-tuner
 release changes one, the failure names it and the tested range."""
 
@@ -13,7 +13,7 @@ import keras_tuner
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from search.tuning import kt_compat
+from search.kt import compat as kt_compat
 from tests.conftest import REPO_ROOT
 
 
@@ -44,7 +44,7 @@ def resolve(dotted):
 def problem(dotted, expected_signature):
     """None when `dotted` is as kt_compat expects; else one clear line."""
     where = (f"keras-tuner {keras_tuner.__version__} (bridge-search is tested with "
-             f"keras-tuner{kt_compat.TESTED_RANGE}); adapt search/tuning/kt_compat.py")
+             f"keras-tuner{kt_compat.TESTED_RANGE}); adapt search/kt/compat.py")
     try:
         target = resolve(dotted)
     except (AttributeError, TypeError) as error:
@@ -108,7 +108,7 @@ def test_setup_cfg_pins_keras_tuner_to_the_tested_range_which_holds_the_installe
 
 def test_importing_the_tuner_changes_no_global_setting_until_a_search_starts():
     code = ("import warnings\n"
-            "import search.runner, search.tuning.tuner, search.tuning.dry_run\n"
+            "import search.run, search.kt.tuner, search.plan.dry_run\n"
             "from keras_tuner.src import config\n"
             "from search.tuning import kt_compat\n"
             "def state():\n"

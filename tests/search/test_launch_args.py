@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from search.cli import config_from, parse_args
-from search.config import SearchConfig, to_cli_args
+from search.core.config import SearchConfig, to_cli_args
 
 ODD_TEXT = "odd name -x 'q' \"dq\" ü=1 $HOME"
 

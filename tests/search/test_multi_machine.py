@@ -131,7 +131,7 @@ def test_a_continued_trial_loads_its_predecessor_from_mlflow(tmp_path, tracking_
 def test_a_predecessor_without_a_model_in_mlflow_says_what_to_do(tmp_path, tracking_uri,
                                                                 experiment_name):
     import pytest
-    from search.errors import SearchFailed
+    from search.core.errors import SearchFailed
     tracker = tracking.SearchTracker(tracking_uri, experiment_name)
     tracker.open_experiment()
     tracker.start_search("search", params={}, tags={})
@@ -157,7 +157,7 @@ def test_the_slurm_script_runs_the_recipes_chief_and_worker_commands():
 def test_a_worker_finds_the_running_parent_run_in_mlflow(tracking_uri, experiment_name):
     import pytest
     from search.distributed.roles import wait_for_parent_run
-    from search.errors import SearchFailed
+    from search.core.errors import SearchFailed
     tracker = tracking.SearchTracker(tracking_uri, experiment_name)
     tracker.open_experiment()
     with pytest.raises(SearchFailed, match=rf"worker \w+: no chief opened a search in experiment "

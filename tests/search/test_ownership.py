@@ -16,9 +16,9 @@ from pathlib import Path
 import keras
 import pytest
 
-from search import ownership
-from search.crashpoints import ENV as CRASH_ENV
-from search.errors import UsageError
+from search.core import ownership
+from search.core.crashpoints import ENV as CRASH_ENV
+from search.core.errors import UsageError
 from search.winner.export import export_model
 from tests.conftest import REPO_ROOT
 from tests.search.test_bad_input import assert_one_line, run_main
@@ -180,8 +180,8 @@ def test_export_refuses_a_target_that_gained_user_files_since_the_check(tmp_path
 def test_overwrite_restarts_our_own_search_and_keeps_every_user_file(workdir, tracking_uri):
     """The legitimate case: --overwrite on a project folder and export we wrote
     replaces them, and the user's files around them stay byte for byte."""
-    from search.config import SearchConfig
-    from search.runner import run_search
+    from search.core.config import SearchConfig
+    from search.run import run_search
     (workdir / "projects" / "plan.txt").write_bytes(b"beside the project folder\n")
     options = dict(space="bridge-small", max_epochs=1, factor=2, retrain="none",
                    log_models="none", experiment="own-overwrite", project_dir="projects",

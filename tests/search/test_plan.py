@@ -6,8 +6,8 @@ import re
 import keras_tuner
 import pytest
 
-from search.tuning import kt_compat
-from search.tuning.plan import MinEpochsHyperbandOracle, hyperband_plan
+from search.kt import compat as kt_compat
+from search.plan.hyperband import MinEpochsHyperbandOracle, hyperband_plan
 from tests.conftest import run_cli_here
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
@@ -93,7 +93,7 @@ def test_dry_run_totals_equal_the_real_runs_trials_and_epochs(dry_and_real, mlfl
 
 def test_dry_run_says_first_that_it_trains_the_drawn_models_and_writes_no_mlflow(
         dry_and_real):
-    from search.tuning.dry_run import DRY_RUN_NOTE
+    from search.plan.dry_run import DRY_RUN_NOTE
     work, dry, _, untouched_store = dry_and_real  # the real run names its own folders
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert dry.stdout.splitlines()[0] == (
@@ -111,10 +111,10 @@ def test_the_dry_run_replays_the_models_the_search_draws(tmp_path):
     `random`, which the runner seeds)."""
     import keras
     import spaces
-    from search.config import SearchConfig
-    from search.tuning import kt_compat
-    from search.tuning.dry_run import planned_draws
-    from search.tuning.tuner import BridgeHyperband
+    from search.core.config import SearchConfig
+    from search.kt import compat as kt_compat
+    from search.plan.dry_run import planned_draws
+    from search.kt.tuner import BridgeHyperband
     config = SearchConfig(max_epochs=3, factor=2, seed=0)
     hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
     plan = hyperband_plan(3, 2)

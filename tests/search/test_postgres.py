@@ -8,7 +8,7 @@ import time
 import pytest
 
 from search import tracking
-from search.winner.registry import registered_model_name
+from search.tracking.registry import registered_model_name
 from tests.conftest import run_cli
 from tests.search.postgres import ADMIN_URI, postgres_store  # noqa: F401 (fixture)
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from search.errors import UsageError
-from search.distributed.lock import ProjectLock, lock_path
+from search.core.errors import UsageError
+from search.core.lock import ProjectLock, lock_path
 from tests.conftest import REPO_ROOT, run_cli
 
 
@@ -58,7 +58,7 @@ def test_a_live_holder_is_refused(tmp_path):
     path = lock_path(tmp_path, "p", "tuner0")
     holder = subprocess.Popen(["sleep", "60"])
     try:
-        from search.distributed.lock import _process_start
+        from search.core.lock import _process_start
         write_lock(path, pid=holder.pid, process_start=_process_start(holder.pid))
         with pytest.raises(UsageError, match=f"in use by process {holder.pid} on this host"):
             ProjectLock(path, str(tmp_path)).acquire()
@@ -116,8 +116,8 @@ def test_distributed_tuner_ids_lock_separately(tmp_path):
 # non-atomic takeover deletes the winner's fresh lock.
 RACER = '''
 import pathlib, sys, time
-from search.distributed.lock import ProjectLock
-from search.errors import UsageError
+from search.core.lock import ProjectLock
+from search.core.errors import UsageError
 slow_unlink = pathlib.Path.unlink
 def unlink(self, *args, **kwargs):
     time.sleep(float(sys.argv[4]))

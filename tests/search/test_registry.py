@@ -7,7 +7,7 @@ search_val_accuracy)."""
 from search import tracking
 from search.data import load_digits
 from search.winner.export import log_winner
-from search.winner.registry import CHAMPION_ALIAS, beats, champion_metric, registered_model_name
+from search.tracking.registry import CHAMPION_ALIAS, beats, champion_metric, registered_model_name
 from tests.search.test_serving import tiny_model
 
 

@@ -9,8 +9,8 @@ import json
 import signal
 import time
 
-from search.crashpoints import ENV as CRASH_ENV
-from search.winner.registry import registered_model_name
+from search.core.crashpoints import ENV as CRASH_ENV
+from search.tracking.registry import registered_model_name
 from tests.conftest import run_cli, run_cli_here
 
 
@@ -60,8 +60,8 @@ def test_a_state_file_that_is_not_ours_is_exit_2_and_overwrite_starts_afresh(
         tmp_path, tracking_uri, experiment_name):
     """A state file that is not JSON (edited by hand, a disk fault) or not an object
     is one line naming it and the way out, not a traceback; --overwrite runs."""
-    from search.config import SearchConfig
-    from search.state import state_path
+    from search.core.config import SearchConfig
+    from search.core.state import state_path
     args = ["run", "--space", "bridge-small", "--max-epochs", 1, "--factor", 2,  # one trial
             "--retrain", "none", "--log-models", "none", "--experiment", experiment_name,
             "--project-dir", tmp_path / "projects", "--tracking-uri", tracking_uri,

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from search import tracking
-from search.crashpoints import ENV as CRASH_ENV
+from search.core.crashpoints import ENV as CRASH_ENV
 from search.tracking.resume import JOURNAL_FILE
 from tests.conftest import REPO_ROOT, run_cli_here
 

@@ -8,7 +8,7 @@ import pytest
 
 from search import tracking
 from search.winner.export import load_model_safely
-from search.errors import UsageError
+from search.core.errors import UsageError
 from tests.conftest import run_cli_here
 
 

@@ -14,7 +14,7 @@ import keras
 import pytest
 
 from search import SearchConfig, run_search, tracking
-from search.crashpoints import ENV as CRASH_ENV, ONCE_ENV as CRASH_ONCE_ENV
+from search.core.crashpoints import ENV as CRASH_ENV, ONCE_ENV as CRASH_ONCE_ENV
 from search.tracking.resume import TAG_RECOVERED
 from tests.conftest import REPO_ROOT, run_cli
 
@@ -114,7 +114,7 @@ def test_chief_and_two_workers_share_one_search_and_survive_a_worker_lost_after_
     runs = assert_each_trial_finished_once(mlflow_client, summary)
     assert len(runs) == summary["n_trials"] == 5  # Hyperband(2, 2): 2 + 1 + 2 trials
     assert {r.data.tags["tuner_id"] for r in runs} == {"tuner1", "tuner2"}
-    from search.winner.registry import registered_model_name
+    from search.tracking.registry import registered_model_name
     versions = mlflow_client.search_model_versions(
         f"name = '{registered_model_name(experiment_name)}'")
     assert len(versions) == 1  # the winner is exported and registered once, by the chief

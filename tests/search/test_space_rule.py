@@ -8,7 +8,7 @@ import keras_tuner
 
 import spaces
 from spaces.bridge_net import HyperBridgeNet
-from search.tuning.tuner import BridgeHyperband
+from search.kt.tuner import BridgeHyperband
 
 
 def residual_blocks_in(model):
@@ -51,7 +51,7 @@ def test_a_plain_keras_tuner_space_is_drawn_as_before(tmp_path):
 def test_queued_values_are_trained_as_given_even_against_the_rule(tmp_path):
     """--warm-start queues an earlier search's best, which may predate a rule (a
     Flatten model at 4e-3): it is chosen, not drawn, so it is not drawn again."""
-    from search.tuning import kt_compat
+    from search.kt import compat as kt_compat
     hypermodel = HyperBridgeNet((8, 8, 1), 10, pixel_max=16)
     tuner = BridgeHyperband(hypermodel, tracker=None, max_epochs=4, factor=3, seed=0,
                             directory=str(tmp_path), project_name="p")

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from search.config import SearchConfig, parse_duration
-from search.errors import UsageError
-from search.tuning import budget
-from search.tuning.dry_run import estimate_seconds
+from search.core.config import SearchConfig, parse_duration
+from search.core.errors import UsageError
+from search.plan import budget
+from search.plan.dry_run import estimate_seconds
 from tests.conftest import run_cli_here
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py

@@ -11,10 +11,10 @@ import pytest
 
 from search import SearchConfig, run_search
 from search.data import load_digits
-from search.errors import UsageError
-from search.tuning import kt_compat
-from search.tuning.limits import Limits, over_limits
-from search.tuning.plan import hyperband_plan
+from search.core.errors import UsageError
+from search.kt import compat as kt_compat
+from search.kt.limits import Limits, over_limits
+from search.plan.hyperband import hyperband_plan
 from search.winner import tflite
 from search.winner.select import Selection, parse_select, pick
 from tests.conftest import child_runs

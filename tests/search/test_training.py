@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from search import SearchConfig, run_search
-from search.tuning import training
+from search.kt import training
 from search.data import ImageData, load_digits
-from search.errors import UsageError
-from search.tuning.tuner import BridgeHyperband
+from search.core.errors import UsageError
+from search.kt.tuner import BridgeHyperband
 from spaces.bridge_net import HyperBridgeNet
 
 

@@ -10,8 +10,8 @@ import pytest
 import spaces
 from search import SearchConfig, run_search
 from search.data import load_digits
-from search.tuning.resources import GraphJanitor, _gradient_registry
-from search.tuning.tuner import BridgeHyperband
+from search.kt.resources import GraphJanitor, _gradient_registry
+from search.kt.tuner import BridgeHyperband
 from tests.conftest import child_runs
 
 

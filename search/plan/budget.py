@@ -1,11 +1,11 @@
 """`--time-budget`: pick the Hyperband budget that fits, and keep to the deadline.
 
-- `plan_within_budget`: times the search's first draws (search/tuning/dry_run.py),
+- `plan_within_budget`: times the search's first draws (search/plan/dry_run.py),
   keeps back a reserve for the final training (shrunk, down to none, when short) and
   the end of the command, and picks the largest Hyperband plan whose estimate fits.
 - The oracle asks `Deadline.may_start_trial` before each trial: keras-tuner's search
-  loop ends cleanly once it says no (a STOPPED trial, see search/tuning/plan.py).
-- `DeadlineStop` (search/tuning/callbacks.py) ends a fit after the epoch past which
+  loop ends cleanly once it says no (a STOPPED trial, see search/plan/hyperband.py).
+- `DeadlineStop` (search/kt/callbacks.py) ends a fit after the epoch past which
   another would eat into the reserve, and cuts an epoch that runs past it; the trial
   completes with its best epoch. The deadline uses the slower of the timed and
   observed seconds per epoch. `StopBefore` (same module) ends the final training
@@ -16,9 +16,9 @@ import dataclasses
 import logging
 import time
 
-from search.errors import UsageError
-from search.tuning.plan import format_plan, hyperband_plan
-from search.tuning.progress import format_seconds
+from search.core.errors import UsageError
+from search.plan.hyperband import format_plan, hyperband_plan
+from search.kt.progress import format_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
     """The plan with most epochs (then fewest iterations) whose estimate fits
     `search_seconds`; `fits_reserve(max_epochs)` says whether the final training
     of a winner from that plan still fits. None when nothing fits."""
-    from search.tuning.dry_run import estimate_seconds
+    from search.plan.dry_run import estimate_seconds
     best = None
     for factor in FACTORS:
         for max_epochs in MAX_EPOCHS:
@@ -145,7 +145,7 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
 
 
 def _with_report(plan, timing):
-    from search.tuning.dry_run import estimate_seconds
+    from search.plan.dry_run import estimate_seconds
     return estimate_seconds(plan, timing) + plan.total_trials * REPORT_SECONDS_PER_TRIAL
 
 
@@ -174,7 +174,7 @@ def tiny_plan(search_seconds, timing, min_epochs):
     """A budget with room for no whole trial: one trial of the cheapest timed
     model, if its overhead and TINY_EPOCH_SHARE of an epoch fit (the deadline
     cuts the epoch); else None."""
-    from search.tuning.dry_run import MLFLOW_TRIAL_SECONDS
+    from search.plan.dry_run import MLFLOW_TRIAL_SECONDS
     cheapest = timing["cheapest"]
     need = (cheapest["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS
             + TINY_EPOCH_SHARE * cheapest["epoch_seconds"])
@@ -186,7 +186,7 @@ def tiny_plan(search_seconds, timing, min_epochs):
 
 def plan_within_budget(config, image_data, hypermodel, started):
     """(config with the chosen Hyperband settings, Deadline, params to log)."""
-    from search.tuning.dry_run import time_draws
+    from search.plan.dry_run import time_draws
     budget = config.time_budget_seconds
     timing = time_draws(config, image_data, hypermodel, TIMING_SHARE * budget)
     end = started + budget

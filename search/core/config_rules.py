@@ -1,12 +1,12 @@
 """The rules for single option values that need neither TensorFlow nor MLflow to
 judge: a duration, a tracking URI's form, a space spec, the data spec and the
-options only some sources read. `search.config.validate` applies them, so a bad
+options only some sources read. `search.core.config.validate` applies them, so a bad
 value is exit 2 with one line within a second of the command starting."""
 
 import re
 from pathlib import Path
 
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 
 def flag(name):

@@ -42,7 +42,7 @@ Private names touched, and why:
   checkpoints a later round may still load.
 - `keras_tuner.oracles.HyperbandOracle._random_values`: the random draw of a new
   trial's values, filtered so that models over --max-params / --max-latency-ms
-  are drawn again instead of failing (search/tuning/limits.py).
+  are drawn again instead of failing (search/kt/limits.py).
 - `keras_tuner.oracles.HyperbandOracle._retry_queue`: where `Oracle.reload` puts
   every trial the dead chief listed as ongoing; a restarted chief takes back
   those its workers still hold or that had ended (search/distributed/chief_oracle.py).
@@ -54,7 +54,7 @@ import warnings
 
 import keras_tuner
 
-from search.tuning import hp_values
+from search.kt import hp_values
 
 TESTED_RANGE = ">=1.4.7,<1.5"
 

@@ -8,7 +8,7 @@ number of trials and none fails. Continued Hyperband trials reuse an accepted
 value set, so they are within the limits too, and so is the winner.
 
 The check builds the drawn model (milliseconds for these spaces) and, with a
-latency limit, times a few batch-1 calls of it (search/tuning/cost.py).
+latency limit, times a few batch-1 calls of it (search/kt/cost.py).
 """
 
 import logging
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import keras
 
-from search.tuning import cost, kt_compat
+from search.kt import cost, compat as kt_compat
 
 logger = logging.getLogger(__name__)
 # Draws in a row that may be refused before the search gives up drawing (the

@@ -24,7 +24,7 @@ import socket
 import time
 from pathlib import Path
 
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 
 def lock_path(project_dir, project_name, tuner_id):

@@ -3,7 +3,7 @@
 Measured on each trial's best model after training (metrics on its child run, so
 the MLflow UI plots accuracy against cost) and, as a quick probe, on a value set
 the oracle draws when `--max-params` / `--max-latency-ms` limit the search
-(search/tuning/limits.py).
+(search/kt/limits.py).
 
 Latency is the median of a few timed calls of `model(x, training=False)` on the
 search device, after warm-up calls (the first calls trace and allocate). The

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import tomli_w
 
-from search.config import SearchConfig
-from search.errors import UsageError
+from search.core.config import SearchConfig
+from search.core.errors import UsageError
 
 FIELDS = {f.name: f for f in dataclasses.fields(SearchConfig)}
 SUFFIXES = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import keras_tuner
 
-from search.tuning import kt_compat
+from search.kt import compat as kt_compat
 
 
 class MinEpochsHyperbandOracle(kt_compat.QueuedValuesMixin,

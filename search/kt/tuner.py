@@ -7,8 +7,8 @@ The search loop is keras-tuner's own; we only hook into it:
 - `on_trial_end`: close the run with its summary metrics, best model and status,
   and print one progress line.
 It also fixes optimizer state on Hyperband's continued trials (see `build_model`),
-keeps local checkpoints within `--keep-checkpoints` (search/tuning/checkpoints.py) and
-releases what TensorFlow keeps of each trial's graphs (search/tuning/resources.py).
+keeps local checkpoints within `--keep-checkpoints` (search/kt/checkpoints.py) and
+releases what TensorFlow keeps of each trial's graphs (search/kt/resources.py).
 """
 
 import json
@@ -20,19 +20,18 @@ from pathlib import Path
 import keras
 
 from search import tracking
-from search.tuning import checkpoints
+from search.kt import checkpoints
 from search.distributed import roles as distributed, shared_checkpoint
 from search.tracking import resume
-from search.tuning import cost, kt_compat, limits, training
-from search.crashpoints import crash_point
-from search.errors import last_line
-from search.tuning.plan import hyperband_plan, make_oracle, user_values
-from search.tuning.callbacks import DeadlineStop
-from search.tuning.device import apply_jit_compile
-from search.tuning.progress import Progress
-from search.tuning.callbacks import (OBJECTIVE, BestEpochKeeper, EpochLogger, FailOnNaN,
-                                     ResourceMonitor)
-from search.tuning.resources import GraphJanitor
+from search.kt import cost, compat as kt_compat, limits, training
+from search.core.crashpoints import crash_point
+from search.core.errors import last_line
+from search.plan.hyperband import hyperband_plan, make_oracle, user_values
+from search.kt.callbacks import DeadlineStop
+from search.kt.device import apply_jit_compile
+from search.kt.progress import Progress
+from search.kt.callbacks import OBJECTIVE, BestEpochKeeper, EpochLogger, FailOnNaN, ResourceMonitor
+from search.kt.resources import GraphJanitor
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         # The space's own rule first: the limits build models, it only reads values.
         limits.install_space_rule(oracle, hypermodel)
         self.limit_checker = limits.install(oracle, self.hypermodel, model_limits)
-        self.deadline = deadline  # --time-budget (search/tuning/budget.py)
+        self.deadline = deadline  # --time-budget (search/plan/budget.py)
         if deadline is not None:
             self.oracle.may_start_trial = deadline.may_start_trial
         self.tracker = tracker

@@ -11,7 +11,7 @@ import keras
 import keras_tuner
 
 from search.tracking import resume
-from search.tuning import resources
+from search.kt import resources
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 # Written into an export dir by the search that exports there (its identity),
 # or by `bridge-search export` (the run exported).

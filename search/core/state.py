@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from search.errors import UsageError
+from search.core.errors import UsageError
 
 log = logging.getLogger(__name__)
 

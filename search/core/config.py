@@ -10,11 +10,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from search.config_rules import (check_data_options, check_space, check_tracking_uri,
-                                 require, flag, parse_duration)
-from search.errors import UsageError
-from search.ownership import (check_export_target, check_project_overwrite, path_slug,
-                              protected_paths)
+from search.core.config_rules import (check_data_options, check_space, check_tracking_uri,
+                                      require, flag, parse_duration)
+from search.core.errors import UsageError
+from search.core.ownership import (check_export_target, check_project_overwrite, path_slug,
+                                   protected_paths)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
@@ -22,7 +22,7 @@ LOG_MODELS = ("all", "best", "none")
 # MLflow's own limit (mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH, checked by a
 # test): copied, because importing MLflow here would slow every check down.
 MAX_EXPERIMENT_NAME_LENGTH = 500
-LR_SCHEDULES = ("cosine", "constant")  # search.tuning.training implements them
+LR_SCHEDULES = ("cosine", "constant")  # search.kt.training implements them
 RETRAIN_CHOICES = ("train+val", "none")
 
 

@@ -13,23 +13,25 @@ import keras
 
 import spaces
 from search import data as data_module
-from search import ownership, tracking
+from search.core import ownership
+from search import tracking
 from search.distributed import chief_oracle, roles as distributed
 from search.winner import export
 from search.tracking import lineage, links, resume, warm_start
-from search.tuning import budget, kt_compat
-from search.config import SearchConfig
-from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml
-from search.tuning.device import configure_devices
-from search.errors import SearchFailed, UsageError
-from search.state import STATE_FILE, finished_summary, report_finished  # noqa: F401
-from search.state import read_state as _read_state, write_state as _write_state
+from search.plan import budget
+from search.kt import compat as kt_compat
+from search.core.config import SearchConfig
+from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml
+from search.kt.device import configure_devices
+from search.core.errors import SearchFailed, UsageError
+from search.core.state import STATE_FILE, finished_summary, report_finished  # noqa: F401
+from search.core.state import read_state as _read_state, write_state as _write_state
 from search.distributed import worker_link
-from search.distributed.lock import ProjectLock, lock_path
-from search.tuning.plan import hyperband_plan
-from search.tuning.resources import long_lived_objects_frozen
-from search.tuning.limits import Limits
-from search.tuning.tuner import BridgeHyperband
+from search.core.lock import ProjectLock, lock_path
+from search.plan.hyperband import hyperband_plan
+from search.kt.resources import long_lived_objects_frozen
+from search.kt.limits import Limits
+from search.kt.tuner import BridgeHyperband
 from search.winner.finish import finish, log_report
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from search.tuning import kt_compat
+from search.kt import compat as kt_compat
 
 BEST_MODEL_FILE = "best_model.keras"
 FINISHED = ("COMPLETED", "FAILED", "INVALID")

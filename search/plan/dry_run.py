@@ -25,11 +25,11 @@ from pathlib import Path
 import keras
 
 from search import data as data_module
-from search.tuning import checkpoints, kt_compat, limits
-from search.tuning.callbacks import EpochTimer
-from search.tuning.device import apply_jit_compile, configure_devices
-from search.tuning.plan import format_plan, hyperband_plan
-from search.tuning.progress import format_seconds
+from search.kt import checkpoints, compat as kt_compat, limits
+from search.kt.callbacks import EpochTimer
+from search.kt.device import apply_jit_compile, configure_devices
+from search.plan.hyperband import format_plan, hyperband_plan
+from search.kt.progress import format_seconds
 
 
 # Said first, because the dry run does train (the models the search will draw, to time them).
@@ -60,7 +60,7 @@ def time_planned_models(config, plan):
     the search's seed) and weighs each by the epochs its bracket gives it: its
     first round, and its bracket's later rounds shared by the bracket's models
     (which of them Hyperband promotes is not known before training)."""
-    from search.runner import load_checked_space
+    from search.run import load_checked_space
     configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
@@ -116,7 +116,7 @@ def search_draws(config, hypermodel, count):
 def _search_oracle(config, hypermodel):
     """An oracle that draws as the search's will."""
     import keras_tuner
-    from search.tuning.plan import make_oracle
+    from search.plan.hyperband import make_oracle
     # As the tuner is made (runner._make_tuner): keras-tuner takes a seed of 0 as
     # none and draws its own from `random`, which this seeds.
     keras.utils.set_random_seed(config.seed)

@@ -4,8 +4,8 @@ No Keras here, so `serve` and `export` judge their input before TensorFlow loads
 
 import mlflow
 
-from search import ownership
-from search.errors import UsageError
+from search.core import ownership
+from search.core.errors import UsageError
 
 CHAMPION_ALIAS = "champion"
 

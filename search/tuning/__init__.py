@@ -1,2 +1,0 @@
-"""Tuning stage: the Hyperband tuner, its plan and dry run, training choices,
-checkpoint budget, devices and progress."""
