@@ -91,12 +91,14 @@ def run_corners(args):
 
 def drawn_values(data, seed, count):
     """`count` value sets the default space's search would draw with this seed."""
+    from search.core.config import SearchConfig
+    from search.kt.oracle import search_oracle
     from search.kt.tuner import BridgeHyperband
     from spaces.bridge_net import HyperBridgeNet
     space = HyperBridgeNet(data.input_shape, data.num_classes, data.pixel_max)
     with tempfile.TemporaryDirectory() as work:
-        tuner = BridgeHyperband(space, tracker=None, max_epochs=4, factor=3, seed=seed,
-                                directory=work, project_name="draws")
+        oracle, _ = search_oracle(SearchConfig(max_epochs=4, factor=3, seed=seed), space)
+        tuner = BridgeHyperband(oracle, space, directory=work, project_name="draws")
         return [tuner.oracle._random_values() for _ in range(count)]
 
 

@@ -11,26 +11,28 @@ from pathlib import Path
 
 import keras
 
-import spaces
 from search import data as data_module
 from search.core import ownership
 from search import tracking
-from search.distributed import chief_oracle, roles as distributed
-from search.winner import export
+from search.distributed import chief_oracle, roles as distributed, shared_checkpoint
 from search.tracking import lineage, links, resume, warm_start
 from search.plan import budget
-from search.kt import compat as kt_compat
+from search.kt import compat as kt_compat, space_check
 from search.core.config import SearchConfig
 from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.kt.device import configure_devices
-from search.core.errors import SearchFailed, UsageError
+from search.core.errors import SearchFailed
 from search.core.state import STATE_FILE, finished_summary, report_finished  # noqa: F401
 from search.core.state import read_state as _read_state, write_state as _write_state
 from search.distributed import worker_link
 from search.core.lock import ProjectLock, lock_path
 from search.plan.hyperband import hyperband_plan
 from search.kt.resources import long_lived_objects_frozen
-from search.kt.limits import Limits
+from search.kt.checkpoints import CheckpointBudget
+from search.kt.oracle import search_oracle
+from search.kt.progress import Progress
+from search.kt.resources import GraphRelease
+from search.tracking.trial_logger import MlflowTrialLogger
 from search.kt.tuner import BridgeHyperband
 from search.winner.finish import finish, log_report
 
@@ -52,7 +54,7 @@ def run_search(config: SearchConfig, started: float | None = None) -> dict:
     tracking.check_reachable(config.resolved_tracking_uri())
     strategy, device = configure_devices(config)
     image_data = data_module.load_from_config(config)
-    hypermodel = load_checked_space(config.space, image_data)
+    hypermodel = space_check.load_checked_space(config.space, image_data)
     for note in image_data.notes:
         log.info(note)
     # Everything above only reads; from here on the project dir and MLflow are written.
@@ -108,7 +110,7 @@ def _search(config, started, strategy, device, image_data, hypermodel):
     tracker.log_search_text(config_to_toml(config), RESOLVED_CONFIG_FILE)
     tracker.log_datasets(parent_run_id, lineage.split_inputs(image_data))
     if resume_run_id == parent_run_id:  # a killed run may have left child runs RUNNING
-        resume.settle_interrupted_runs(tracker, tuner)
+        resume.settle_interrupted_runs(tracker, tuner, config.log_models)
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
     log.info(f"Searching space '{config.space}' on {image_data.source} "
@@ -132,7 +134,7 @@ def _search(config, started, strategy, device, image_data, hypermodel):
                      f"({timings_file.name}).")
         # Every trial is over: a run still RUNNING was left by a dead worker (or by a
         # create_run retried after a lost answer); it must not stay so for good.
-        resume.settle_interrupted_runs(tracker, tuner, when="Search end")
+        resume.settle_interrupted_runs(tracker, tuner, config.log_models, when="Search end")
         timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = finish(config, tuner, tracker, image_data, timings, deadline)
@@ -150,17 +152,27 @@ def _search(config, started, strategy, device, image_data, hypermodel):
 
 
 def _make_tuner(config, hypermodel, tracker, strategy, overwrite, deadline=None):
+    """The tuner with its oracle (search/kt/oracle.py) and its trial hooks, in
+    order: MLflow logging, the checkpoint budget (its disk figures are logged,
+    so it measures before the logger and prunes after), graph release, progress."""
     keras.utils.set_random_seed(config.seed)
-    return BridgeHyperband(
-        hypermodel, tracker, patience=config.patience, jit_compile=config.jit_compile,
+    oracle, limit_checker = search_oracle(config, hypermodel)
+    tuner = BridgeHyperband(
+        oracle, hypermodel, patience=config.patience, jit_compile=config.jit_compile,
         lr_schedule=config.lr_schedule,
         precision_policy="mixed_float16" if config.mixed_precision else "float32",
-        max_epochs=config.max_epochs, factor=config.factor, min_epochs=config.min_epochs,
-        hyperband_iterations=config.hyperband_iterations, seed=config.seed,
-        keep_checkpoints=config.keep_checkpoints, log_models=config.log_models,
-        model_limits=Limits(config.max_params, config.max_latency_ms),
         distribution_strategy=strategy, directory=config.project_dir,
-        project_name=config.project_name, overwrite=overwrite, deadline=deadline)
+        project_name=config.project_name, overwrite=overwrite, deadline=deadline,
+        fetch_predecessor=shared_checkpoint.predecessor_fetcher(tracker))
+    tuner.limit_checker = limit_checker
+    plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
+                          config.min_epochs)
+    tuner.progress = Progress(plan.total_trials,
+                              prefix=f"{tuner.tuner_id} " if distributed.role() else "")
+    tuner.hooks = [CheckpointBudget(tuner, config.keep_checkpoints),
+                   MlflowTrialLogger(tracker, tuner, config.log_models),
+                   GraphRelease(), tuner.progress]
+    return tuner
 
 
 def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data):
@@ -175,7 +187,7 @@ def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data):
     log.info(f"Worker {tuner.tuner_id}: logging into parent run {parent_run_id}.")
     # A restarted worker: its previous life may have died between keras-tuner
     # recording a trial and MLflow closing the run (crash point "trial_end").
-    resume.settle_interrupted_runs(tracker, tuner, tuner_id=tuner.tuner_id,
+    resume.settle_interrupted_runs(tracker, tuner, config.log_models, tuner_id=tuner.tuner_id,
                                    when=f"Worker {tuner.tuner_id}")
     with tracker.system_metrics(node_id=tuner.tuner_id), long_lived_objects_frozen():
         tuner.search(*fit_data[:1], validation_data=fit_data[1], epochs=config.max_epochs,
@@ -183,30 +195,6 @@ def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data):
     log.info(f"Worker {tuner.tuner_id}: done after {tuner.progress.done} trials.")
     return {"role": "worker", "tuner_id": tuner.tuner_id, "parent_run_id": parent_run_id,
             "trials_run": tuner.progress.done}
-
-
-def load_checked_space(spec, image_data):
-    """Load the space and build one model from it, so a broken space is a usage
-    error before anything is logged or trained."""
-    hypermodel = spaces.load_space(spec, image_data.input_shape, image_data.num_classes,
-                                   image_data.pixel_max)
-    data_module.check_fits_space(image_data, hypermodel, spec)
-    import keras_tuner
-    try:
-        model = hypermodel.build(keras_tuner.HyperParameters())
-    except Exception as error:
-        raise UsageError(f"--space {spec}: building a model failed: "
-                         f"{type(error).__name__}: {error}") from error
-    else:
-        if export.code_layers(model):  # found now, not when loading the winner at the end
-            raise UsageError(
-                f"--space {spec}: the model has Lambda layer(s) "
-                f"{', '.join(export.code_layers(model))}; they hold Python code that Keras "
-                f"safe mode refuses to load. Write them as layer subclasses registered "
-                f"with @keras.saving.register_keras_serializable().")
-    finally:
-        keras.backend.clear_session()
-    return hypermodel
 
 
 def _interrupted():

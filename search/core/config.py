@@ -13,6 +13,7 @@ from pathlib import Path
 from search.core.config_rules import (check_data_options, check_space, check_tracking_uri,
                                       require, flag, parse_duration)
 from search.core.errors import UsageError
+from search.core.select_rule import parse_select
 from search.core.ownership import (check_export_target, check_project_overwrite, path_slug,
                                    protected_paths)
 
@@ -184,7 +185,6 @@ def validate(config):
 
 
 def _check_cost_options(config):
-    from search.winner.select import parse_select  # light: no TensorFlow, no MLflow
     require(config.max_params is None or config.max_params >= 1, "max_params",
              config.max_params, "must be an integer >= 1 (a number of parameters)")
     require(config.max_latency_ms is None or config.max_latency_ms > 0, "max_latency_ms",

@@ -6,6 +6,7 @@ value is exit 2 with one line within a second of the command starting."""
 import re
 from pathlib import Path
 
+import spaces  # light: a space's module (Keras) is imported only when it is loaded
 from search.core.errors import UsageError
 
 
@@ -65,7 +66,6 @@ def plugin_schemes():
 
 def check_space(spec):
     """A registered name or an existing FILE.py, judged without importing Keras."""
-    import spaces  # light: its factories are imported when a space is loaded
     try:
         spaces.check_space_spec(spec)
     except spaces.SpaceError as error:

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from search.data import convert_image, make_image_data
+from search.data.images import convert_image, make_image_data
 from search.core.errors import UsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # keras' allow-list

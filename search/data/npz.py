@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.data import make_image_data
+from search.data.images import make_image_data
 from search.core.errors import UsageError
 
 SPLITS = ("train", "val", "test")

@@ -12,7 +12,7 @@ import difflib
 
 import numpy as np
 
-from search.data import AUTOTUNE, convert_image, make_image_data
+from search.data.images import AUTOTUNE, convert_image, make_image_data
 from search.core.errors import UsageError
 
 SPLITS = {"train": "train", "val": "validation", "test": "test"}  # ours -> TFDS names

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from search.core.errors import UsageError
+from search.core.stores import resolve_store
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,6 @@ def backend_and_artifacts(store, artifacts=None):
         # SQLAlchemy 2.1 defaults to psycopg 3; the [postgres] extra installs psycopg2.
         store = "postgresql+psycopg2://" + store[len("postgresql://"):]
     if artifacts is None and store.startswith("sqlite:///"):
-        from search.tracking import resolve_store
         return resolve_store(store)
     if store.startswith("sqlite:///"):
         Path(store[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)

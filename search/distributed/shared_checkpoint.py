@@ -18,7 +18,11 @@ from search.core.errors import SearchFailed
 
 logger = logging.getLogger(__name__)
 
-TAG_CHECKPOINT_FROM = "checkpoint_from"  # on a continued trial: "local" or "mlflow:RUN_ID"
+
+def predecessor_fetcher(tracker):
+    """BridgeHyperband's `fetch_predecessor`: a trial another host trained, from MLflow."""
+    return lambda model, trial_id: "mlflow:" + load_predecessor_weights(model, tracker,
+                                                                         trial_id)
 
 
 def load_predecessor_weights(model, tracker, trial_id, timeout=300.0, poll=1.0):

@@ -1,5 +1,5 @@
-"""The Keras callbacks of a trial, in one place: metrics to MLflow, NaN stops,
-the best epoch's model, epoch timing and memory peaks (also the dry run's timer),
+"""The Keras callbacks of a trial (its MLflow epoch logger is the trial hook's,
+search/tracking/trial_logger.py): NaN stops, the best epoch's model, epoch timing and memory peaks (also the dry run's timer),
 and the --time-budget stops of a trial and of the final training."""
 
 import logging
@@ -10,32 +10,11 @@ import time
 import keras
 import keras_tuner
 
-from search.tracking import resume
 from search.kt import resources
 
 logger = logging.getLogger(__name__)
 
 OBJECTIVE = "val_accuracy"
-
-
-class EpochLogger(keras.callbacks.Callback):
-    """Sends each epoch's metrics to the trial's child run (step = epoch number,
-    counted from 1 and continuing across Hyperband rounds), and appends them to
-    the trial's local journal first: metrics still queued for MLflow when the
-    process is killed are sent from there on resume (see search/tracking/resume.py)."""
-
-    def __init__(self, tracker, run_id, journal_path=None):
-        super().__init__()
-        self.tracker, self.run_id = tracker, run_id
-        self.journal_path = journal_path
-        self.epochs_logged = 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if self.journal_path:
-            resume.append_journal(self.journal_path, self.run_id, epoch + 1, logs)
-        self.tracker.log_epoch(self.run_id, epoch + 1, logs)
-        self.epochs_logged += 1
 
 
 class FailOnNaN(keras.callbacks.Callback):
@@ -66,9 +45,11 @@ class BestEpochKeeper(keras.callbacks.Callback):
         super().__init__()
         self.path = path
         self.best_value, self.best_epoch, self.best_logs = -float("inf"), None, {}
+        self.epochs_seen = 0
         self._best_state = None
 
     def on_epoch_end(self, epoch, logs=None):
+        self.epochs_seen += 1
         value = (logs or {}).get(OBJECTIVE)
         if value is not None and value > self.best_value:
             self.best_value, self.best_epoch, self.best_logs = value, epoch + 1, dict(logs)

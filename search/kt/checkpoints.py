@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from search.kt import compat as kt_compat
+from search.kt.hooks import TrialHook
 
 BEST_MODEL_FILE = "best_model.keras"
 FINISHED = ("COMPLETED", "FAILED", "INVALID")
@@ -98,3 +99,27 @@ def disk_usage_mb(folder):
 def trials_with_checkpoints(tuner):
     return sum(any(p.exists() for p in checkpoint_paths(tuner, trial_id))
                for trial_id in tuner.oracle.trials)
+
+
+class CheckpointBudget(TrialHook):
+    """--keep-checkpoints as a trial hook: before a trial is logged, other trials'
+    checkpoints over the budget go and the disk figures join its metrics; once
+    every hook has it (MLflow has its model), its own checkpoint may go too."""
+
+    def __init__(self, tuner, keep):
+        self.tuner, self.keep = tuner, keep
+
+    def trial_end(self, report):
+        report.metrics.update(self._prune(spare={report.trial_id}))
+
+    def trial_closed(self, report):
+        self._prune()
+
+    def _prune(self, spare=()):
+        """Apply the budget; return the disk figures to log (none on a worker,
+        whose oracle cannot say which checkpoints Hyperband still needs)."""
+        if still_needed(self.tuner.oracle) is None:
+            return {}
+        prune(self.tuner, self.keep, spare)
+        return {"project_dir_mb": disk_usage_mb(self.tuner.project_dir),
+                "trials_with_checkpoints": trials_with_checkpoints(self.tuner)}

@@ -43,3 +43,9 @@ def ranked_first(oracle, trial_ids):
     finally:
         for trial_id, score in saved.items():
             oracle.trials[trial_id].score = score
+
+
+def user_values(values):
+    """A trial's hyperparameter values without the `tuner/` keys Hyperband adds
+    (epochs, initial epoch, bracket, round, predecessor)."""
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}

@@ -6,6 +6,8 @@ tests grep it)."""
 import logging
 import time
 
+from search.kt.hooks import TrialHook
+
 log = logging.getLogger(__name__)
 
 
@@ -14,7 +16,9 @@ def format_seconds(seconds):
     return f"{minutes}:{seconds:02d}"
 
 
-class Progress:
+class Progress(TrialHook):
+    """The progress line as a trial hook (and a failed trial's reason)."""
+
     def __init__(self, total_trials, prefix=""):
         self.total_trials = total_trials
         self.prefix = prefix
@@ -35,3 +39,8 @@ class Progress:
             f"bridge={values.get('bridge', '-')} depth={values.get('residual_blocks', '-')} "
             f"width={values.get('dense_units', '-')} | val_accuracy {score} | best {best} | "
             f"elapsed {format_seconds(time.perf_counter() - self.started)}")
+
+    def trial_closed(self, report):
+        if not report.completed:
+            log.warning(f"trial {report.trial_id} failed: {report.failure}")
+        self.trial_done(report.trial, report.score, report.best_score)

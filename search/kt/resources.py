@@ -12,6 +12,8 @@ import resource
 import sys
 from pathlib import Path
 
+from search.kt.hooks import TrialHook
+
 
 MB = 1024 * 1024
 
@@ -126,3 +128,17 @@ class GraphJanitor:
         # trial (docs/benchmarks.md), and keras-tuner's clear_session() before the
         # next build collects anyway.
         return len(new)
+
+
+class GraphRelease(TrialHook):
+    """A GraphJanitor per trial, as a trial hook: else each trial's graphs stay
+    in memory for the rest of the search."""
+
+    def __init__(self):
+        self._janitors = {}
+
+    def trial_begin(self, trial):
+        self._janitors[trial.trial_id] = GraphJanitor()
+
+    def trial_closed(self, report):
+        self._janitors.pop(report.trial_id).release()

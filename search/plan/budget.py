@@ -17,6 +17,7 @@ import logging
 import time
 
 from search.core.errors import UsageError
+from search.plan.dry_run import MLFLOW_TRIAL_SECONDS, estimate_seconds, time_draws
 from search.plan.hyperband import format_plan, hyperband_plan
 from search.kt.progress import format_seconds
 
@@ -121,7 +122,6 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
     """The plan with most epochs (then fewest iterations) whose estimate fits
     `search_seconds`; `fits_reserve(max_epochs)` says whether the final training
     of a winner from that plan still fits. None when nothing fits."""
-    from search.plan.dry_run import estimate_seconds
     best = None
     for factor in FACTORS:
         for max_epochs in MAX_EPOCHS:
@@ -145,7 +145,6 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
 
 
 def _with_report(plan, timing):
-    from search.plan.dry_run import estimate_seconds
     return estimate_seconds(plan, timing) + plan.total_trials * REPORT_SECONDS_PER_TRIAL
 
 
@@ -174,7 +173,6 @@ def tiny_plan(search_seconds, timing, min_epochs):
     """A budget with room for no whole trial: one trial of the cheapest timed
     model, if its overhead and TINY_EPOCH_SHARE of an epoch fit (the deadline
     cuts the epoch); else None."""
-    from search.plan.dry_run import MLFLOW_TRIAL_SECONDS
     cheapest = timing["cheapest"]
     need = (cheapest["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS
             + TINY_EPOCH_SHARE * cheapest["epoch_seconds"])
@@ -186,7 +184,6 @@ def tiny_plan(search_seconds, timing, min_epochs):
 
 def plan_within_budget(config, image_data, hypermodel, started):
     """(config with the chosen Hyperband settings, Deadline, params to log)."""
-    from search.plan.dry_run import time_draws
     budget = config.time_budget_seconds
     timing = time_draws(config, image_data, hypermodel, TIMING_SHARE * budget)
     end = started + budget

@@ -23,11 +23,13 @@ import time
 from pathlib import Path
 
 import keras
+import keras_tuner
 
 from search import data as data_module
-from search.kt import checkpoints, compat as kt_compat, limits
+from search.kt import checkpoints, compat as kt_compat, space_check
 from search.kt.callbacks import EpochTimer
 from search.kt.device import apply_jit_compile, configure_devices
+from search.kt.oracle import search_oracle
 from search.plan.hyperband import format_plan, hyperband_plan
 from search.kt.progress import format_seconds
 
@@ -60,10 +62,9 @@ def time_planned_models(config, plan):
     the search's seed) and weighs each by the epochs its bracket gives it: its
     first round, and its bracket's later rounds shared by the bracket's models
     (which of them Hyperband promotes is not known before training)."""
-    from search.run import load_checked_space
     configure_devices(config)
     image_data = data_module.load_from_config(config)
-    hypermodel = load_checked_space(config.space, image_data)
+    hypermodel = space_check.load_checked_space(config.space, image_data)
     brackets = planned_draws(config, hypermodel, plan)
     draws = [(values, weight) for bracket in brackets for values, weight in bracket["draws"]]
     heaviest = sorted(range(len(draws)), key=lambda i: -draws[i][1])[:MAX_TIMED_DRAWS]
@@ -115,22 +116,17 @@ def search_draws(config, hypermodel, count):
 
 def _search_oracle(config, hypermodel):
     """An oracle that draws as the search's will."""
-    import keras_tuner
-    from search.plan.hyperband import make_oracle
-    # As the tuner is made (runner._make_tuner): keras-tuner takes a seed of 0 as
+    # As the search's oracle is made (search/run.py): keras-tuner takes a seed of 0 as
     # none and draws its own from `random`, which this seeds.
     keras.utils.set_random_seed(config.seed)
-    oracle = make_oracle(config.max_epochs, config.factor, config.hyperband_iterations,
-                         config.min_epochs, seed=config.seed)
+    oracle, _ = search_oracle(config, hypermodel)
     hp = keras_tuner.HyperParameters()
     hypermodel.build(hp)
     oracle.update_space(hp)
-    limits.install_space_rule(oracle, hypermodel)  # as BridgeHyperband does
     return oracle
 
 
 def _hyperparameters(hypermodel, values):
-    import keras_tuner
     hp = keras_tuner.HyperParameters()
     hypermodel.build(hp)
     hp.values.update(values)

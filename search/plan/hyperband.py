@@ -1,7 +1,7 @@
 """The Hyperband schedule: brackets, rounds, trials and epochs, before training.
 
 The sizes come from the very oracle class the tuner searches with
-(`MinEpochsHyperbandOracle`, keras-tuner's HyperbandOracle with a first-round
+(search/kt/oracle.py: keras-tuner's HyperbandOracle with a first-round
 budget), asked rather than re-derived, so the plan equals what a search runs,
 minus epochs saved by early stopping.
 """
@@ -9,33 +9,8 @@ minus epochs saved by early stopping.
 import functools
 from dataclasses import dataclass
 
-import keras_tuner
-
 from search.kt import compat as kt_compat
-
-
-class MinEpochsHyperbandOracle(kt_compat.QueuedValuesMixin,
-                               keras_tuner.oracles.HyperbandOracle):
-    """HyperbandOracle whose most exploratory bracket trains >= `min_epochs`.
-
-    keras-tuner keeps a `min_epochs` attribute (fixed at 1) that bounds the number
-    of brackets: a bracket exists while max_epochs / factor**bracket >= min_epochs.
-    Raising it drops the brackets whose first round would train fewer epochs, so
-    the smallest budget any trial gets is ceil(max_epochs / factor**b) >= min_epochs.
-    The value is part of the oracle's saved state, so a resumed search keeps it.
-    """
-
-    may_start_trial = None  # --time-budget: a callable asked before each new trial
-
-    def __init__(self, *args, min_epochs=1, **kwargs):
-        super().__init__(*args, **kwargs)
-        kt_compat.apply_min_epochs(self, min_epochs)
-
-    @keras_tuner.synchronized
-    def create_trial(self, tuner_id):
-        if self.may_start_trial is not None and not self.may_start_trial():
-            return kt_compat.stopped_trial(self)
-        return super().create_trial(tuner_id)
+from search.kt.oracle import make_oracle
 
 
 @dataclass(frozen=True)
@@ -59,12 +34,6 @@ class HyperbandPlan:
     @property
     def total_epochs(self):
         return sum(r.trials * r.new_epochs for r in self.rounds)
-
-
-def make_oracle(max_epochs, factor, iterations=1, min_epochs=1, **kwargs):
-    return MinEpochsHyperbandOracle(
-        objective=kwargs.pop("objective", "val_accuracy"), max_epochs=max_epochs,
-        factor=factor, hyperband_iterations=iterations, min_epochs=min_epochs, **kwargs)
 
 
 @functools.lru_cache(maxsize=512)  # a plan is immutable; --time-budget asks for many
@@ -94,9 +63,3 @@ def format_plan(plan):
                      f"{r.new_epochs:>12} {r.epochs:>10}")
     lines.append(f"Total: {plan.total_trials} trials, {plan.total_epochs} epochs")
     return "\n".join(lines)
-
-
-def user_values(values):
-    """A trial's hyperparameter values without the `tuner/` keys Hyperband adds
-    (epochs, initial epoch, bracket, round, predecessor)."""
-    return {k: v for k, v in values.items() if not k.startswith("tuner/")}

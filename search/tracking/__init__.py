@@ -10,8 +10,6 @@ import contextlib
 from collections.abc import Iterator
 import logging
 import time
-from pathlib import Path
-from urllib.parse import urlparse
 
 import mlflow
 from mlflow.entities import Metric, RunStatus, RunTag
@@ -20,6 +18,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.core.errors import UsageError
 from search.core.ownership import path_slug
+from search.core.stores import resolve_store
 from search.tracking.reachable import check_reachable
 from search.tracking.sender import BackgroundSender
 from search.tracking.retry import RetryingClient, StoreRetry, bound_mlflow_http_retries
@@ -39,16 +38,6 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
 BEST_MODEL_ARTIFACT = "best_model"  # folder holding model.keras on each child run
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
-
-
-def resolve_store(tracking_uri):
-    """Create the folder of a sqlite store; return (uri, artifact root or None)."""
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme == "sqlite":
-        db_path = Path(tracking_uri[len("sqlite:///"):])
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        return tracking_uri, (db_path.parent / "artifacts").resolve().as_uri()
-    return tracking_uri, None
 
 
 class SearchTracker:

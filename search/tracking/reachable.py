@@ -2,6 +2,7 @@
 loaded (only `requests` here), so an unreachable `--tracking-uri` fails in seconds."""
 
 from search.core.errors import UsageError
+from search.core.ownership import store_path
 
 # Servers that answered in this process: the CLI asks before TensorFlow loads,
 # and run_search and SearchTracker (entry points of their own) need not ask again.
@@ -26,7 +27,6 @@ def check_reachable(tracking_uri, timeout=5.0):
 def check_store_exists(tracking_uri):
     """For commands that only read the store: a local store that is not there is
     a usage error (exit 2), raised before MLflow would create an empty one."""
-    from search.core.ownership import store_path
     path = store_path(tracking_uri)
     if path is None or path.exists():
         return

@@ -71,7 +71,8 @@ def read_journal(path, run_id):
     return epochs
 
 
-def settle_interrupted_runs(tracker, tuner, tuner_id=None, when="Resume"):
+def settle_interrupted_runs(tracker, tuner, log_models="all", tuner_id=None,
+                            when="Resume"):
     """Close every child run of the search that is still RUNNING (only those
     logged by `tuner_id` when given: a restarted worker settles its own)."""
     runs = tracker.trial_runs()
@@ -90,7 +91,7 @@ def settle_interrupted_runs(tracker, tuner, tuner_id=None, when="Resume"):
         trial = _oracle_trial(tuner, trial_id)
         status = trial.status if trial is not None else None
         if status == "COMPLETED" and trial_id not in finished:
-            _complete(tracker, tuner, run, trial)
+            _complete(tracker, tuner, run, trial, log_models)
             finished.add(trial_id)
             log.info(f"{when}: trial {trial_id} had finished; completed its MLflow run "
                      f"{run.info.run_id}.")
@@ -117,7 +118,7 @@ def _oracle_trial(tuner, trial_id):
         return None
 
 
-def _complete(tracker, tuner, run, trial):
+def _complete(tracker, tuner, run, trial, log_models):
     run_id = run.info.run_id
     trial_dir = Path(tuner.get_trial_dir(trial.trial_id))
     epochs = read_journal(trial_dir / JOURNAL_FILE, run_id)
@@ -128,7 +129,9 @@ def _complete(tracker, tuner, run, trial):
             tracker.client.log_batch(run_id, metrics=missing[start:start + 1000])
         tracker.client.log_batch(run_id, metrics=tracking._metrics(summary, step=0))
         model = Path(tuner.best_model_path(trial.trial_id))
-        if model.is_file() and tuner._logs_model(trial) and not tracker.client.list_artifacts(
+        best = tuner.oracle.get_best_trials(1)
+        is_best = bool(best) and best[0].trial_id == trial.trial_id
+        if model.is_file() and logs_model(log_models, is_best) and not tracker.client.list_artifacts(
                 run_id, tracking.BEST_MODEL_ARTIFACT):
             tracker.client.log_artifact(run_id, str(model), tracking.BEST_MODEL_ARTIFACT)
     _close(tracker, run_id, "FINISHED", {tracking.TAG_STATUS: "COMPLETED",
@@ -150,3 +153,9 @@ def _close(tracker, run_id, status, tags):
     with tracker._timed():
         tracker.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
         tracker.client.set_terminated(run_id, status=status)
+
+
+def logs_model(log_models, is_best):
+    """Whether a trial's best model goes to MLflow (--log-models; `best`: only
+    trials that beat every earlier one)."""
+    return log_models == "all" or (log_models == "best" and is_best)

@@ -89,17 +89,6 @@ def pip_requirements():
     return wanted
 
 
-def code_layers(model: keras.Model) -> list[str]:
-    """Names of the layers that hold Python code (Lambda), nested models included:
-    Keras safe mode refuses to load a file with them."""
-    found = []
-    for layer in getattr(model, "layers", []):
-        if isinstance(layer, keras.layers.Lambda):
-            found.append(layer.name)
-        found += code_layers(layer)
-    return found
-
-
 def load_model_safely(path: str | Path, unsafe: bool = False,
                       flag: str = "--unsafe-load") -> keras.Model:
     """Load a .keras file in Keras safe mode: a file holding Python code (a

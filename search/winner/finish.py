@@ -12,10 +12,10 @@ from search.core import ownership
 from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.core.crashpoints import crash_point
 from search.core.errors import SearchFailed, last_line
-from search.tracking import description
+from search.tracking import description, report
 from search.plan import budget
 from search.kt import callbacks, training
-from search.plan.hyperband import user_values
+from search.kt.hp_values import user_values
 from search.kt.progress import format_seconds
 from search.winner import export, select, tflite
 
@@ -97,7 +97,6 @@ def log_report(tracker):
     """Trial table and plots as artifacts on the parent run. The search and its
     winner are already stored, so a failing report only warns (and can be
     rebuilt from the store with `bridge-search report`)."""
-    from search.tracking import report
     rebuild = (f"bridge-search report --experiment {shlex.quote(tracker.experiment_name)} "
                f"--run-id {tracker.parent_run_id}")
     try:

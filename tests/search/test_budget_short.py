@@ -83,7 +83,7 @@ def test_an_epoch_longer_than_timed_is_cut_at_the_deadline():
 
 def test_the_budget_times_the_search_s_first_draw_at_least():
     from search import data as data_module
-    from search.run import load_checked_space
+    from search.kt.space_check import load_checked_space
     from search.plan.dry_run import search_draws, time_draws
     config = SearchConfig(data="digits")
     image_data = data_module.load_from_config(config)

@@ -94,13 +94,14 @@ def test_continued_trial_keeps_its_optimizer_state(tiny_search, tracking_uri):
     """Hyperband's round-1 trial resumes its predecessor's best model: with our
     fix Adam's iteration count continues (keras-tuner's own loader resets it)."""
     import spaces
+    from search.kt.oracle import search_oracle
     from search.kt.tuner import BridgeHyperband
     config, _, _ = tiny_search
     data = load_digits()
-    tracker = tracking.SearchTracker(tracking_uri, config.experiment)
-    tuner = BridgeHyperband(spaces.load_space(config.space, data.input_shape, 10, 16),
-                            tracker, max_epochs=3, factor=3, seed=1,
-                            directory=config.project_dir, project_name=config.project_name)
+    hypermodel = spaces.load_space(config.space, data.input_shape, 10, 16)
+    oracle, _ = search_oracle(config, hypermodel)
+    tuner = BridgeHyperband(oracle, hypermodel, directory=config.project_dir,
+                            project_name=config.project_name)
     continued = next(t for t in tuner.oracle.trials.values()
                      if "tuner/trial_id" in t.hyperparameters.values)
     hp = continued.hyperparameters

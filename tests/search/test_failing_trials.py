@@ -7,7 +7,7 @@ import json
 import pytest
 
 from search import tracking
-from search.kt.tuner import FAILURE_ARTIFACT
+from search.tracking.trial_logger import FAILURE_ARTIFACT
 from tests.conftest import REPO_ROOT, run_cli_here
 
 FAULTY = REPO_ROOT / "tests" / "fixtures_spaces" / "faulty.py"

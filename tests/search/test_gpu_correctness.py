@@ -10,7 +10,7 @@ import pytest
 
 from search import SearchConfig
 from search.distributed import launch
-from search.kt.tuner import BridgeHyperband
+from tests.search.tuner_helpers import bare_tuner
 from spaces.bridge_net import small_bridge_net
 
 
@@ -22,9 +22,8 @@ def auto_means_xla(monkeypatch):
 
 
 def _tuner(tmp_path, jit_compile):
-    return BridgeHyperband(small_bridge_net((8, 8, 1), 10, 16.0), tracker=None,
-                           jit_compile=jit_compile, max_epochs=1, factor=2,
-                           directory=str(tmp_path), project_name="p")
+    return bare_tuner(small_bridge_net((8, 8, 1), 10, 16.0), tmp_path, max_epochs=1, factor=2,
+                      tuner_options={"jit_compile": jit_compile})
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])

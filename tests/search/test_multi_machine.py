@@ -12,6 +12,7 @@ import subprocess
 import keras
 import numpy as np
 import pytest
+from search.kt.tuner import TAG_CHECKPOINT_FROM
 from mlflow.tracking import MlflowClient
 
 from search import tracking
@@ -101,7 +102,7 @@ def test_the_recipe_runs_a_search_across_hosts_with_separate_project_dirs(tmp_pa
     assert continued, "Hyperband(2, 2) continues one trial"
     for run in continued:
         predecessor = by_trial[run.data.tags[tracking.TAG_CONTINUES]]
-        source = run.data.tags[shared_checkpoint.TAG_CHECKPOINT_FROM]
+        source = run.data.tags[TAG_CHECKPOINT_FROM]
         same_host = predecessor.data.tags["tuner_id"] == run.data.tags["tuner_id"]
         assert source == ("local" if same_host else f"mlflow:{predecessor.info.run_id}")
 

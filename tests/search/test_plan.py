@@ -7,7 +7,8 @@ import keras_tuner
 import pytest
 
 from search.kt import compat as kt_compat
-from search.plan.hyperband import MinEpochsHyperbandOracle, hyperband_plan
+from search.kt.oracle import MinEpochsHyperbandOracle
+from search.plan.hyperband import hyperband_plan
 from tests.conftest import run_cli_here
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
@@ -114,15 +115,14 @@ def test_the_dry_run_replays_the_models_the_search_draws(tmp_path):
     from search.core.config import SearchConfig
     from search.kt import compat as kt_compat
     from search.plan.dry_run import planned_draws
-    from search.kt.tuner import BridgeHyperband
+    from tests.search.tuner_helpers import bare_tuner
     config = SearchConfig(max_epochs=3, factor=2, seed=0)
     hypermodel = spaces.load_space("bridge", (8, 8, 1), 10, 16)
     plan = hyperband_plan(3, 2)
     drawn = [values for bracket in planned_draws(config, hypermodel, plan)
              for values, _ in bracket["draws"]]
-    keras.utils.set_random_seed(0)  # as runner._make_tuner does
-    tuner = BridgeHyperband(hypermodel, tracker=None, max_epochs=3, factor=2, seed=0,
-                            directory=str(tmp_path), project_name="p")
+    keras.utils.set_random_seed(0)  # as search/run.py does
+    tuner = bare_tuner(hypermodel, tmp_path, max_epochs=3, factor=2, seed=0)
     assert drawn == [kt_compat.draw_values(tuner.oracle) for _ in drawn]
     assert not [values for values in drawn if hypermodel.rejects(values)]
     assert len(drawn) == sum(r.trials for r in plan.rounds if r.round == 0)

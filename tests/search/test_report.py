@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from search.tracking import pareto, report
-from search.kt.tuner import INACTIVE
+from search.tracking.trial_logger import INACTIVE
 from tests.conftest import child_runs, run_cli_here
 from tests.search.servers import mlflow_server
 

@@ -62,7 +62,7 @@ def test_spaces_build_no_code_layers():
     """The bundled spaces export files that safe mode loads."""
     import keras_tuner
     import spaces
-    from search.winner.export import code_layers
+    from search.kt.space_check import code_layers
     for name in spaces.SPACES:
         model = spaces.load_space(name, (8, 8, 1), 10, 16).build(keras_tuner.HyperParameters())
         assert code_layers(model) == [], name

@@ -8,7 +8,7 @@ import keras_tuner
 
 import spaces
 from spaces.bridge_net import HyperBridgeNet
-from search.kt.tuner import BridgeHyperband
+from tests.search.tuner_helpers import bare_tuner
 
 
 def residual_blocks_in(model):
@@ -17,8 +17,7 @@ def residual_blocks_in(model):
 
 def test_the_search_draws_no_pooled_bridge_shallower_than_two_blocks_nor_a_fast_flatten(tmp_path):
     hypermodel = HyperBridgeNet((8, 8, 1), 10, pixel_max=16)
-    tuner = BridgeHyperband(hypermodel, tracker=None, max_epochs=4, factor=3, seed=0,
-                            directory=str(tmp_path), project_name="p")
+    tuner = bare_tuner(hypermodel, tmp_path, max_epochs=4, factor=3, seed=0)
     depths, flatten_rates = {}, []
     for _ in range(24):  # Hyperband opens only a round's trials: ask its random draw
         trial_hp = tuner.oracle.get_space()
@@ -42,8 +41,7 @@ def test_a_plain_keras_tuner_space_is_drawn_as_before(tmp_path):
             hp.Int("units", 1, 4)
             return keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
 
-    tuner = BridgeHyperband(NoRule(), tracker=None, max_epochs=4, factor=3, seed=0,
-                            directory=str(tmp_path), project_name="p")
+    tuner = bare_tuner(NoRule(), tmp_path, max_epochs=4, factor=3, seed=0)
     drawn = {tuner.oracle._random_values()["units"] for _ in range(12)}
     assert drawn == {1, 2, 3, 4}
 
@@ -53,8 +51,7 @@ def test_queued_values_are_trained_as_given_even_against_the_rule(tmp_path):
     Flatten model at 4e-3): it is chosen, not drawn, so it is not drawn again."""
     from search.kt import compat as kt_compat
     hypermodel = HyperBridgeNet((8, 8, 1), 10, pixel_max=16)
-    tuner = BridgeHyperband(hypermodel, tracker=None, max_epochs=4, factor=3, seed=0,
-                            directory=str(tmp_path), project_name="p")
+    tuner = bare_tuner(hypermodel, tmp_path, max_epochs=4, factor=3, seed=0)
     earlier_best = {"bridge": "flatten", "residual_blocks": 1, "filters": 16,
                     "dense_units": 64, "dropout": 0.25, "learning_rate": 0.004,
                     "flatten_pool": 1}

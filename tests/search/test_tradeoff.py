@@ -16,7 +16,8 @@ from search.kt import compat as kt_compat
 from search.kt.limits import Limits, over_limits
 from search.plan.hyperband import hyperband_plan
 from search.winner import tflite
-from search.winner.select import Selection, parse_select, pick
+from search.core.select_rule import Selection, parse_select
+from search.winner.select import pick
 from tests.conftest import child_runs
 
 COST_METRICS = ("param_count", "model_size_mb", "latency_ms_batch1", "latency_ms_batch64")

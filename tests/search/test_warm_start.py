@@ -64,7 +64,7 @@ def test_the_warm_trial_is_promoted_even_when_a_random_one_scored_higher(tmp_pat
     """On keras-tuner's own oracle (Hyperband 9/3: first round 9 trials of 1 epoch,
     3 promoted): the warm values score lowest after their single epoch, yet their
     trial is promoted in every round of its bracket and trains all 9 epochs."""
-    from search.plan.hyperband import make_oracle
+    from search.kt.oracle import make_oracle
     space = keras_tuner.HyperParameters()
     space.Float("learning_rate", 1e-4, 1e-1, sampling="log")
     oracle = make_oracle(9, 3, seed=3, hyperparameters=space)

@@ -1,0 +1,56 @@
+"""The search's oracle: keras-tuner's HyperbandOracle with a first-round budget,
+built in one place for the search, the dry run and the time-budget plan."""
+
+import keras_tuner
+
+from search.kt import compat as kt_compat, limits
+from search.kt.callbacks import OBJECTIVE
+
+
+class MinEpochsHyperbandOracle(kt_compat.QueuedValuesMixin,
+                               keras_tuner.oracles.HyperbandOracle):
+    """HyperbandOracle whose most exploratory bracket trains >= `min_epochs`.
+
+    keras-tuner keeps a `min_epochs` attribute (fixed at 1) that bounds the number
+    of brackets: a bracket exists while max_epochs / factor**bracket >= min_epochs.
+    Raising it drops the brackets whose first round would train fewer epochs, so
+    the smallest budget any trial gets is ceil(max_epochs / factor**b) >= min_epochs.
+    The value is part of the oracle's saved state, so a resumed search keeps it.
+    """
+
+    may_start_trial = None  # --time-budget: a callable asked before each new trial
+
+    def __init__(self, *args, min_epochs=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        kt_compat.apply_min_epochs(self, min_epochs)
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        if self.may_start_trial is not None and not self.may_start_trial():
+            return kt_compat.stopped_trial(self)
+        return super().create_trial(tuner_id)
+
+
+def make_oracle(max_epochs, factor, iterations=1, min_epochs=1, **kwargs):
+    """The bare oracle (no filters): also what the Hyperband plan is read from."""
+    return MinEpochsHyperbandOracle(
+        objective=kwargs.pop("objective", OBJECTIVE), max_epochs=max_epochs,
+        factor=factor, hyperband_iterations=iterations, min_epochs=min_epochs, **kwargs)
+
+
+def search_oracle(config, hypermodel):
+    """The oracle a search (and its dry run and time-budget plan) draws with, its
+    filters in their one order: the space's own rule first (it only reads values),
+    then --max-params / --max-latency-ms (they build models). Returns (oracle,
+    limit checker or None). Warm-start values and a pinned first trial are queued
+    on it afterwards: queued values skip the space's rule, not the limits.
+    A failed trial is recorded and the search goes on: keras-tuner's default (stop
+    after 3 consecutive failures) would end a long search on a run of too-large
+    models; a search with no completed trial fails at its end with one line."""
+    oracle = make_oracle(config.max_epochs, config.factor, config.hyperband_iterations,
+                         config.min_epochs, seed=config.seed,
+                         max_consecutive_failed_trials=None)
+    limits.install_space_rule(oracle, hypermodel)
+    checker = limits.install(oracle, hypermodel,
+                             limits.Limits(config.max_params, config.max_latency_ms))
+    return oracle, checker
