@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_record
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -109,6 +111,7 @@ def main():
     parser.add_argument("--work", help="folder for the runs (default: a temporary one)")
     parser.add_argument("--estimate-again", action="store_true",
                         help="only a new dry run for each budget already run in --work")
+    bench_record.add_option(parser, "budget")
     args, extra = parser.parse_known_args()  # the rest goes to `bridge-search run`
     if args.estimate_again:
         for budget in args.budgets:
@@ -118,6 +121,7 @@ def main():
     print(f"{'budget':>6} {'wall s':>7} {'in budget':>9} {'plan e/f/i':>10} {'trials':>6} "
           f"{'search s':>8} {'dry-run est s':>13} {'est/real':>8} {'val':>6} {'test':>6} "
           f"{'retrain':>7} {'refused':>7} {'cut':>3} {'timed':>5} {'load':>9}")
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(args.work or folder)
         work.mkdir(parents=True, exist_ok=True)
@@ -127,7 +131,9 @@ def main():
                 row = one_budget(args.data, args.space, budget, args.seed, work, extra)
             except ValueError as refused:  # exit 2: the budget cannot hold one trial
                 print(f"{budget:>6} refused: {refused} (load {load():.1f})", flush=True)
+                rows.append({"budget": budget, "refused": str(refused)})
                 continue
+            rows.append(row)
             from search.core.config import parse_duration
             print(f"{row['budget']:>6} {row['wall']:>7.1f} "
                   f"{str(row['wall'] <= parse_duration(budget)):>9} {row['plan']:>10} "
@@ -136,6 +142,8 @@ def main():
                   f"{(row['test'] or float('nan')):>6.3f} {row['retrain']:>7} {row['refused']:>7} "
                   f"{row['cut']:>3} "
                   f"{row['timed']:>5} {row['load']:>9}", flush=True)
+    bench_record.write(args.record_path, "budget", f"--time-budget on {args.data}",
+                       {"rows": rows})
 
 
 if __name__ == "__main__":

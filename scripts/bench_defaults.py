@@ -27,6 +27,8 @@ from search.kt import training  # noqa: E402
 from search.data import ImageData, load  # noqa: E402
 from spaces.bridge_net import HyperBridgeNet  # noqa: E402
 
+import bench_record  # noqa: E402
+
 WINNERS = {  # the winner of `bridge-search run --data npz:digits_split.npz --seed 2`
     "flatten/3/128": dict(bridge="flatten", residual_blocks=3, filters=32, dense_units=128,
                           dropout=0.25, learning_rate=0.0027942243346154457, flatten_pool=2),
@@ -65,17 +67,22 @@ def main():
     parser.add_argument("--data", default="npz:/work/shared/data/digits_split.npz")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    bench_record.add_option(parser, "defaults")
     args = parser.parse_args()
     image_data = load(args.data)
     print(f"{args.data}: test accuracy, seeds {' / '.join(map(str, args.seeds))}")
     print("| winner | " + " | ".join(args.variants) + " |")
     print("|---" * (len(args.variants) + 1) + "|")
+    figures = {}  # {winner: {variant: [test accuracy per seed]}}
     for name, values in WINNERS.items():
         cells = []
         for variant in args.variants:
             scores = [train(image_data, values, variant, seed) for seed in args.seeds]
+            figures.setdefault(name, {})[variant] = scores
             cells.append(" / ".join(f"{s:.3f}" for s in scores) + f" (mean {np.mean(scores):.3f})")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    bench_record.write(args.record_path, "defaults", "Training defaults on a fixed winner",
+                       {"seeds": args.seeds, "test_accuracy": figures})
 
 
 if __name__ == "__main__":

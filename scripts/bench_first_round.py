@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import bench_record
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -87,6 +89,7 @@ def run_corners(args):
             cells.append(f"{max(per_epoch):.3f} ({'/'.join(f'{a:.2f}' for a in per_epoch)})")
         print(f"| {spec} | " + " | ".join(cells) + " |", flush=True)
     print(f"\nmin over corners and seeds: {min(scores):.3f}")
+    return {"min_best_val_accuracy": min(scores)}
 
 
 def drawn_values(data, seed, count):
@@ -121,6 +124,7 @@ def run_draws(args):
             print(f"  seed {seed}: {cells[-1]}", file=sys.stderr, flush=True)
         print(f"| {seed} | {'; '.join(cells)} | {min(scores[-len(cells):]):.3f} |", flush=True)
     print(f"\nmin over {len(scores)} drawn trials: {min(scores):.3f}")
+    return {"min_best_val_accuracy": min(scores), "trials": len(scores)}
 
 
 def first_round_trials(work, seed):
@@ -154,6 +158,7 @@ def run_searches(args):
               f"{row['test_accuracy']:.4f} | {row['winner']} |", flush=True)
     print(f"\nmin over {len(scores)} first-round trials: {min(scores):.3f}; "
           f"test accuracy min {min(tests):.4f}")
+    return {"min_best_val_accuracy": min(scores), "trials": len(scores), "test_accuracy": tests}
 
 
 def main():
@@ -174,15 +179,19 @@ def main():
                         help="bridge/residual_blocks/learning_rate")
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
                         help=f"other hyperparameters than the weakest corner {WEAK}")
+    bench_record.add_option(parser, "first-round")
     args = parser.parse_args()
     args.others = {**WEAK, **{name: int(value) if value.isdigit() else float(value)
                               for name, value in (item.split("=") for item in args.set)}}
     if args.search:
         import bench_quality
         args.data = args.data or bench_quality.DIGITS
-        return run_searches(args)
-    args.data = args.data or "digits"
-    return run_draws(args) if args.draws else run_corners(args)
+        figures = run_searches(args)
+    else:
+        args.data = args.data or "digits"
+        figures = run_draws(args) if args.draws else run_corners(args)
+    bench_record.write(args.record_path, "first_round", f"First-round trials on {args.data}",
+                       figures)
 
 
 if __name__ == "__main__":

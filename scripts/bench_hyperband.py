@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 import keras  # noqa: E402
 import keras_tuner  # noqa: E402
 
+import bench_record  # noqa: E402
 import spaces  # noqa: E402
 from search.data import load  # noqa: E402
 from search.plan.hyperband import hyperband_plan  # noqa: E402
@@ -82,12 +83,14 @@ def main():
     parser.add_argument("--max-epochs", type=int, default=9)
     parser.add_argument("--factor", type=int, default=3)
     parser.add_argument("--skip-workers", action="store_true")
+    bench_record.add_option(parser, "hyperband")
     args = parser.parse_args()
     budget = hyperband_plan(args.max_epochs, args.factor).total_epochs
     print(f"epoch budget {budget} (Hyperband max_epochs={args.max_epochs}, "
           f"factor={args.factor}); RandomSearch: {budget // args.max_epochs} trials x "
           f"{args.max_epochs} epochs")
     print(f"{'seed':>4} {'tuner':>11} {'best val_acc':>12} {'epochs':>7} {'trials':>7} {'wall s':>7}")
+    figures = {"epoch_budget": budget, "runs": []}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         for seed in args.seeds:
@@ -96,11 +99,15 @@ def main():
                                                      budget, work)
                 print(f"{seed:>4} {kind:>11} {score:>12.4f} {epochs:>7} {trials:>7} {wall:>7.1f}",
                       flush=True)
+                figures["runs"].append({"seed": seed, "tuner": kind, "best_val_accuracy": score,
+                                        "epochs": epochs, "trials": trials, "wall_s": wall})
         if not args.skip_workers:
             one = launch_wall_seconds(1, args, work)
             two = launch_wall_seconds(2, args, work)
             print(f"\nlaunch --workers 1: {one:.1f} s, --workers 2: {two:.1f} s, "
                   f"ratio 2/1 = {two / one:.2f} (2 CPU cores shared by both workers)")
+            figures["launch_wall_s"] = {"1": one, "2": two}
+    bench_record.write(args.record_path, "hyperband", "Hyperband against RandomSearch", figures)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ import tensorflow as tf  # noqa: E402
 import spaces  # noqa: E402
 from search import data  # noqa: E402
 
+import bench_record  # noqa: E402
+
 
 class EpochTimer(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
@@ -79,6 +81,7 @@ def main():
     parser.add_argument("--image-size", type=int, nargs=2, default=None)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    bench_record.add_option(parser, "input")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +150,10 @@ def print_table(args, image_data, model, decode_seconds, alone, speeds):
     for other in ("in memory", "decode/epoch"):
         print(f"  {'ratio real / ' + other:<28} {best['real pipeline'] / best[other]:8.2f} "
               f"{median['real pipeline'] / median[other]:8.2f}")
+    bench_record.write(args.record_path, "input", "Input pipeline", {
+        "input_shape": image_data.input_shape, "decode_seconds": decode_seconds,
+        "pipeline_alone_batches_per_s": alone, "steps_per_s_best": best,
+        "steps_per_s_median": median})
 
 if __name__ == "__main__":
     main()

@@ -29,6 +29,8 @@ from search import SearchConfig  # noqa: E402
 from search.kt import resources  # noqa: E402
 from search.run import run_search  # noqa: E402
 
+import bench_record  # noqa: E402
+
 LIMIT = 1.2
 
 
@@ -38,6 +40,7 @@ def parse_args():
     parser.add_argument("--space", default="bridge-small")
     parser.add_argument("--no-release", action="store_true",
                         help="do not release TF's per-trial gradient registry entries")
+    bench_record.add_option(parser, "memory")
     return parser.parse_args()
 
 
@@ -74,6 +77,9 @@ def main():
           f"after trial {len(rows)} {last:.1f} MB, ratio {ratio:.3f} "
           f"({'within' if ratio <= LIMIT else 'OVER'} the {LIMIT} limit); "
           f"peak RSS of the last trial {rows[-1][1]['peak_rss_mb']:.1f} MB")
+    bench_record.write(args.record_path, "memory", "Memory over a long search", {
+        "trials": len(rows), "release": not args.no_release, "rss_mb_after_trial_5": fifth,
+        "rss_mb_after_last_trial": last, "rss_ratio": ratio})
     return 0 if ratio <= LIMIT else 1
 
 

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import keras_tuner  # noqa: E402
 
+import bench_record  # noqa: E402
 import spaces  # noqa: E402
 from search import SearchConfig  # noqa: E402
 from search.data import load  # noqa: E402
@@ -82,6 +83,7 @@ def main():
                              "that the script works")
     parser.add_argument("--profile", metavar="FILE",
                         help="write cProfile stats of bridge-search's runs to FILE")
+    bench_record.add_option(parser, "overhead")
     args = parser.parse_args()
     if args.repeats != 1 and (args.repeats < 2 or args.repeats % 2):
         parser.error(f"--repeats must be 1 or an even number >= 2, got {args.repeats}")
@@ -122,6 +124,13 @@ def main():
           f"{100 * mean(ours, 'mlflow_epochs') / mean(ours, 'search'):.3f} %")
     print(f"MLflow share of the whole run (incl. parent run, winner log_model, registry): "
           f"{100 * mean(ours, 'mlflow') / mean(ours, 'wall'):.2f} %")
+    bench_record.write(args.record_path, "overhead", "Overhead against bare keras-tuner", {
+        "search_ratio_median": statistics.median(ratios("search")),
+        "search_ratio_per_repeat": ratios("search"),
+        "wall_ratio_median": statistics.median(ratios("wall")),
+        "mlflow_share_of_search_percent": 100 * mean(ours, "mlflow_trials") / mean(ours, "search"),
+        "mlflow_share_of_run_percent": 100 * mean(ours, "mlflow") / mean(ours, "wall"),
+        "keras_tuner": bare, "bridge_search": ours})
     if profiler:
         profiler.dump_stats(args.profile)
         print_trial_profile(args.profile, sum(r["trials"] for r in ours))

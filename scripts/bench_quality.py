@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_record
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -158,7 +160,7 @@ def main():
     parser.add_argument("--tools", nargs="+", default=["bridge-search", "keras-tuner"],
                         choices=["bridge-search", "keras-tuner"])
     parser.add_argument("--extra", default="", help="extra flags for bridge-search run")
-    parser.add_argument("--json", help="write all rows here")
+    bench_record.add_option(parser, "quality")
     args = parser.parse_args()
     datasets = list(args.data)
     if args.glyphs:
@@ -177,8 +179,8 @@ def main():
                 print(json.dumps(row), file=sys.stderr, flush=True)
         results[data] = rows
         print_table(data, rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    bench_record.write(args.record_path, "quality", "Search quality against bare keras-tuner",
+                       {"rows_per_dataset": results})
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import statistics
 import subprocess
 import sys
 
+import bench_record
+
 IMPORTS = "import keras_tuner, mlflow, ml_dtypes; print(ml_dtypes.__version__)"
 
 
@@ -39,6 +41,7 @@ def main():
     parser.add_argument("--other", required=True,
                         help="a folder holding another ml_dtypes (pip install --target)")
     parser.add_argument("--repeat", type=int, default=5)
+    bench_record.add_option(parser, "startup")
     args = parser.parse_args()
     times = {}
     for _ in range(args.repeat):
@@ -51,6 +54,8 @@ def main():
         print(f"| {version} | {statistics.mean(values):.2f} | {len(values)} |")
     (a, va), (b, vb) = [(v, statistics.mean(t)) for v, t in times.items()]
     print(f"\n{b} / {a}: {vb / va:.2f}")
+    bench_record.write(args.record_path, "startup", "Import CPU seconds by ml_dtypes version",
+                       {"cpu_seconds": times, "ratio": vb / va})
 
 
 if __name__ == "__main__":

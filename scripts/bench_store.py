@@ -36,6 +36,8 @@ import requests  # noqa: E402
 
 from search.distributed.launch import free_port  # noqa: E402
 
+import bench_record  # noqa: E402
+
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
@@ -123,6 +125,7 @@ def classify(calls, child_ids):
 
 
 def report_writes(counts, trials, epochs):
+    """Print the writes per epoch, per trial and per search; return them."""
     print(f"\nMLflow writes of one search: {trials} trials, {epochs} epochs trained "
           f"(Hyperband(3, 3), bridge-small, digits, --log-models all, --retrain none)")
     print(f"  per epoch trained: {counts['epoch'] / epochs:.2f} writes "
@@ -131,6 +134,9 @@ def report_writes(counts, trials, epochs):
           f"(create, params, tags, summary metrics, best-model artifact, end)")
     print(f"  per search (parent run, winner, registry): {counts['search']} writes; "
           f"reads: {counts['read']}")
+    return {"trials": trials, "epochs": epochs, "per_epoch": counts["epoch"] / epochs,
+            "per_trial": counts["trial"] / trials, "per_search": counts["search"],
+            "reads": counts["read"]}
 
 
 # ----- part "latency" --------------------------------------------------------------
@@ -190,6 +196,7 @@ def measure_latency(args, work):
     print(f"\nlog-batch of {len(EPOCH_METRICS)} metrics, {args.calls} calls per writer")
     print(f"{'backend':>10} {'server procs':>12} {'writers':>7} {'p50 ms':>7} {'p95 ms':>7} "
           f"{'writes/s':>8}")
+    rows = []
     for name, server_workers, database in backends:
         with database as store_uri, mlflow_server(store_uri, work, server_workers) as uri:
             hammer(uri, 1, 5)  # warm up: first requests open connections and caches
@@ -197,6 +204,9 @@ def measure_latency(args, work):
                 r = hammer(uri, writers, args.calls)
                 print(f"{name:>10} {server_workers:>12} {writers:>7} {r['p50_ms']:>7.1f} "
                       f"{r['p95_ms']:>7.1f} {r['writes_per_s']:>8.0f}", flush=True)
+                rows.append({"backend": name, "server_processes": server_workers,
+                             "writers": writers, **r})
+    return rows
 
 
 def main():
@@ -206,12 +216,15 @@ def main():
     parser.add_argument("--calls", type=int, default=60)
     parser.add_argument("--writers", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432")
+    bench_record.add_option(parser, "store")
     args = parser.parse_args()
+    figures = {}
     with tempfile.TemporaryDirectory(prefix="bench-store-") as work:
         if "writes" in args.part:
-            report_writes(*count_writes(Path(work)))
+            figures["writes"] = report_writes(*count_writes(Path(work)))
         if "latency" in args.part:
-            measure_latency(args, Path(work))
+            figures["latency"] = measure_latency(args, Path(work))
+    bench_record.write(args.record_path, "store", "MLflow writes and server latency", figures)
     print("(CPU shared with other processes on this machine: compare ratios, not ms.)")
 
 

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import bench_record
+
 ROOT = Path(__file__).resolve().parents[1]
 TAG_SEARCH = "bridge_search.search_run_id"
 
@@ -62,6 +64,7 @@ def main():
     parser.add_argument("--max-epochs", type=int, default=3)
     parser.add_argument("--factor", type=int, default=3)
     parser.add_argument("--work", help="folder for the runs (default: a temporary one)")
+    bench_record.add_option(parser, "warm-start")
     args = parser.parse_args()
     import mlflow
     plan = (args.max_epochs, args.factor)
@@ -91,6 +94,9 @@ def main():
         print(f"mean over the {len(reached)} seed(s) where both reached it: cold "
               f"{sum(r[2][0] for r in reached) / len(reached):.1f}, warm "
               f"{sum(r[3][0] for r in reached) / len(reached):.1f} epochs")
+    bench_record.write(args.record_path, "warm_start", "Warm start against a cold start", {
+        "columns": ["seed", "earlier_best", "cold_epochs_to_reach_of_total",
+                    "warm_epochs_to_reach_of_total", "cold_best", "warm_best"], "rows": rows})
 
 
 def shown(result):

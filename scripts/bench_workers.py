@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_record
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -66,6 +68,7 @@ def main():
     parser.add_argument("--max-epochs", type=int, default=2)
     parser.add_argument("--factor", type=int, default=2)
     parser.add_argument("--hyperband-iterations", type=int, default=4)
+    bench_record.add_option(parser, "workers")
     args = parser.parse_args()
     rows = []
     print(f"{'workers':>7} {'trials':>6} {'search s':>8} {'trials/min':>10} {'s/trial':>7} "
@@ -87,6 +90,7 @@ def main():
               f"{trial_seconds * 1000 / (per_trial * oracle_ms):,.0f} workers "
               f"before the oracle is busy all the time")
     print("(CPU shared with other processes on this machine: compare ratios, not seconds.)")
+    bench_record.write(args.record_path, "workers", "Chief and workers", {"rows": rows})
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Every user-facing flag is checked before any training or MLflow write: exit 2
-and one line naming the flag, the value and what is accepted (README "Bad input").
+and one line naming the flag, the value and what is accepted (docs/faults.md, "Bad input").
 
 Each row makes what it needs under tmp and returns the command line; the CLI's
 `main` runs it in this process (the same code path as `bridge-search`, minus a

@@ -1,4 +1,4 @@
-"""The multi-machine recipe of docs/multi-machine.md, run verbatim on 127.0.0.1:
+"""The multi-machine recipe of docs/scale.md, run verbatim on 127.0.0.1:
 `bridge-search server` on PostgreSQL, a chief and two workers, each with its
 own project directory and working directory, as separate hosts would have."""
 
@@ -25,7 +25,7 @@ from tests.search.test_postgres import check_search_in_store, trial_runs
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
-RECIPE = REPO_ROOT / "docs" / "multi-machine.md"
+RECIPE = REPO_ROOT / "docs" / "scale.md"
 
 
 def recipe_block(host):

@@ -1,6 +1,7 @@
 """The accuracy defaults of the bridge space are visible and overridable:
 BatchNorm momentum, upsampling of tiny inputs, the random shift, the filter
-choices and the learning-rate range (figures: README, "Defaults")."""
+choices and the learning-rate range (figures: docs/benchmarks.md, "Training
+defaults for small data"; docs/budget.md, "First-round trials")."""
 
 import keras
 import keras_tuner
