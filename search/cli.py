@@ -120,16 +120,16 @@ def run_command(args):
 
 def export_command(args):
     uri = _store_uri(args)  # a missing store: exit 2 before Keras loads
-    from mlflow.tracking import MlflowClient
     from search.core import ownership
-    from search.tracking import registry
+    from search.tracking import open_client, registry
     ownership.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
-    client = MlflowClient(tracking_uri=uri)
+    client = open_client(uri)
     run = registry.trial_run(client, args.run_id)  # an unknown run too
     quiet.import_tensorflow()
+    from search.tracking import models
     from search.winner import export
-    model, _ = export.load_trial_model(client, args.run_id, unsafe=args.unsafe_load, run=run)
-    out = export.export_model(model, args.out, export.trial_info(run),
+    model, _ = models.load_trial_model(client, args.run_id, unsafe=args.unsafe_load, run=run)
+    out = export.export_model(model, args.out, models.trial_info(run),
                               owner=f"bridge-search export --run-id {args.run_id}")
     print(f"exported run {args.run_id} to {out}")
     return 0
@@ -163,10 +163,8 @@ def _store_uri(args):
 
 
 def report_command(args):
-    from mlflow.tracking import MlflowClient
-
-    from search.tracking import report
-    client = MlflowClient(tracking_uri=_store_uri(args))
+    from search.tracking import open_client, report
+    client = open_client(_store_uri(args))
     _, parent = report.find_search(client, args.experiment, args.run_id)
     from search.core.ownership import path_slug
     out = args.out or os.path.join("reports", path_slug(args.experiment), parent.info.run_id)

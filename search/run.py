@@ -14,8 +14,8 @@ import keras
 from search import data as data_module
 from search.core import ownership
 from search import tracking
-from search.distributed import chief_oracle, roles as distributed, shared_checkpoint
-from search.tracking import lineage, links, resume, warm_start
+from search.distributed import chief_oracle, roles as distributed
+from search.tracking import lineage, links, resume, warm_start, workers
 from search.plan import budget
 from search.kt import compat as kt_compat, space_check
 from search.core.config import SearchConfig
@@ -163,7 +163,7 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite, deadline=None)
         precision_policy="mixed_float16" if config.mixed_precision else "float32",
         distribution_strategy=strategy, directory=config.project_dir,
         project_name=config.project_name, overwrite=overwrite, deadline=deadline,
-        fetch_predecessor=shared_checkpoint.predecessor_fetcher(tracker))
+        fetch_predecessor=workers.predecessor_fetcher(tracker))
     tuner.limit_checker = limit_checker
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
@@ -177,7 +177,8 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite, deadline=None)
 
 def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data):
     """Train the trials the chief hands out, logging them under its parent run."""
-    parent_run_id = distributed.wait_for_parent_run(tracker, timeout=config.chief_timeout)
+    parent_run_id = workers.wait_for_parent_run(tracker, distributed.tuner_id(),
+                                                timeout=config.chief_timeout)
     tracker.attach_search(parent_run_id)
     # Never overwrite on a worker: the project directory is the chief's.
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)

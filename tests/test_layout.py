@@ -4,6 +4,7 @@ project modules imported inside functions only in the CLI, no module over 300
 lines, and `spaces/` never imports `search/`."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,23 @@ def test_no_import_cycle():
 def test_spaces_never_import_search():
     assert [(name, t) for name, imports in graph().items() if name.startswith("spaces")
             for t, _, _ in imports if t.startswith("search")] == []
+
+
+def test_mlflow_is_imported_only_under_tracking():
+    """MLflow behind one door (search/tracking/); the CLI starts its processes only."""
+    found = []
+    for name, path in modules().items():
+        if name.startswith("search.tracking"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{name}:{node.lineno}" for n in names if n.split(".")[0] == "mlflow"]
+    assert found == []
+
+
+def test_no_private_tracker_name_outside_its_module():
+    private = re.compile(r"\btracker\._\w+")
+    found = [f"{name}: {match.group()}" for name, path in modules().items()
+             if name != "search.tracking" for match in private.finditer(path.read_text())]
+    assert found == []

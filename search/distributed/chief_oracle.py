@@ -84,10 +84,10 @@ class OracleTimings:
 
     def wrap(self, oracle):
         for name in HANDLERS:
-            setattr(oracle, name, self._timed(name, getattr(oracle, name)))
+            setattr(oracle, name, self.timed(name, getattr(oracle, name)))
         return self
 
-    def _timed(self, name, method):
+    def timed(self, name, method):
         @functools.wraps(method)
         def timed(*args, **kwargs):
             started = time.perf_counter()

@@ -6,14 +6,11 @@ oracle and, once every trial is done, exports the winner; each worker asks the
 chief for trials, trains them and logs them into the chief's MLflow parent run.
 Workers need no directory shared with the chief: the parent run id comes from
 MLflow (below), a continued trial's checkpoint too when another host trained its
-predecessor (search/distributed/shared_checkpoint.py).
+predecessor (both in search/tracking/workers.py).
 """
 
 import os
-import time
 
-from search import tracking
-from search.core.errors import SearchFailed
 from search.kt import compat as kt_compat
 
 
@@ -31,24 +28,3 @@ def tuner_id():
 def chief_address():
     return (f"{os.environ.get('KERASTUNER_ORACLE_IP')}:"
             f"{os.environ.get('KERASTUNER_ORACLE_PORT')}")
-
-
-def wait_for_parent_run(tracker, timeout=300.0, poll=0.5):
-    """A worker waits until the chief has opened this search's parent run, and
-    finds it in MLflow (so a worker needs no directory shared with the chief):
-    the newest RUNNING search run of the experiment. A chief that resumes its
-    search sets its parent run RUNNING again, so workers find the same run."""
-    query = f"tags.`{tracking.TAG_ROLE}` = 'search' and attributes.status = 'RUNNING'"
-    deadline = time.monotonic() + timeout
-    while True:  # asks at least once, also with timeout 0
-        runs = tracker.client.search_runs([tracker.experiment_id], filter_string=query,
-                                          order_by=["attributes.start_time DESC"], max_results=1)
-        if runs:
-            return runs[0].info.run_id
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(poll)
-    raise SearchFailed(f"worker {tuner_id()}: no chief opened a search in experiment "
-                       f"'{tracker.experiment_name}' on {tracker.tracking_uri} within "
-                       f"{timeout:.0f} s; start the chief first, with the same --experiment "
-                       f"and --tracking-uri.")

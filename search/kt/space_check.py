@@ -8,6 +8,7 @@ import keras_tuner
 import spaces
 from search.core.errors import UsageError
 from search.data import check_fits_space
+from search.kt.safe_load import code_layers
 
 
 def load_checked_space(spec, image_data):
@@ -31,14 +32,3 @@ def load_checked_space(spec, image_data):
     finally:
         keras.backend.clear_session()
     return hypermodel
-
-
-def code_layers(model: keras.Model) -> list[str]:
-    """Names of the layers that hold Python code (Lambda), nested models included:
-    Keras safe mode refuses to load a file with them."""
-    found = []
-    for layer in getattr(model, "layers", []):
-        if isinstance(layer, keras.layers.Lambda):
-            found.append(layer.name)
-        found += code_layers(layer)
-    return found

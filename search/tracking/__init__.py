@@ -63,7 +63,7 @@ class SearchTracker:
         self._sender = BackgroundSender(self.client)
 
     @contextlib.contextmanager
-    def _timed(self, epoch_logging=False):
+    def timed(self, epoch_logging=False):
         start = time.perf_counter()
         try:
             yield
@@ -74,7 +74,7 @@ class SearchTracker:
 
     # ----- the search ---------------------------------------------------------
     def open_experiment(self) -> str:
-        with self._timed():
+        with self.timed():
             experiment = self.client.get_experiment_by_name(self.experiment_name)
             if experiment is not None and experiment.lifecycle_stage == "deleted":
                 raise UsageError(
@@ -108,7 +108,7 @@ class SearchTracker:
     def start_search(self, run_name: str, params: dict, tags: dict,
                      resume_run_id: str | None = None) -> str:
         """Create the parent run, or reopen `resume_run_id` when resuming."""
-        with self._timed():
+        with self.timed():
             if resume_run_id and self._run_exists(resume_run_id):
                 self.parent_run_id = resume_run_id
                 self.may_have_stale_runs = True
@@ -135,7 +135,7 @@ class SearchTracker:
     def log_datasets(self, run_id: str, dataset_inputs: list) -> None:
         """Dataset inputs (search/tracking/lineage.py) of a run; logging the same
         ones again, as a resumed search does, adds nothing."""
-        with self._timed():
+        with self.timed():
             self.client.log_inputs(run_id, datasets=dataset_inputs)
 
     @contextlib.contextmanager
@@ -155,16 +155,16 @@ class SearchTracker:
             monitor.finish()
 
     def log_search_metrics(self, metrics: dict) -> None:
-        with self._timed():
+        with self.timed():
             self.client.log_batch(self.parent_run_id, metrics=_metrics(metrics, step=0))
 
     def set_search_tags(self, tags: dict) -> None:
-        with self._timed():
+        with self.timed():
             for key, value in tags.items():
                 self.client.set_tag(self.parent_run_id, key, str(value))
 
     def end_search(self, status: str = "FINISHED") -> None:
-        with self._timed():
+        with self.timed():
             self.client.set_terminated(self.parent_run_id, status=status)
 
     def _run_exists(self, run_id):
@@ -179,7 +179,7 @@ class SearchTracker:
         query = f"tags.{MLFLOW_PARENT_RUN_ID} = '{self.parent_run_id}'"
         if trial_id is not None:
             query += f" and tags.{TAG_TRIAL_ID} = '{trial_id}'"
-        with self._timed():
+        with self.timed():
             return self.client.search_runs([self.experiment_id], filter_string=query,
                                            max_results=10000)
 
@@ -189,10 +189,10 @@ class SearchTracker:
         FINISHED run and no duplicates."""
         for stale in self.trial_runs(trial_id) if self.may_have_stale_runs else []:
             if stale.info.status == "RUNNING":
-                with self._timed():
+                with self.timed():
                     self.client.set_tag(stale.info.run_id, TAG_STATUS, "KILLED")
                     self.client.set_terminated(stale.info.run_id, status="KILLED")
-        with self._timed():
+        with self.timed():
             run = self.client.create_run(
                 self.experiment_id,
                 tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id,
@@ -206,23 +206,33 @@ class SearchTracker:
         """Per-epoch metrics, step = epoch, sent by a background thread so training
         does not wait for the store (drained at trial end)."""
         metrics = {name: logs[name] for name in EPOCH_METRICS if name in logs}
-        with self._timed(epoch_logging=True):
+        with self.timed(epoch_logging=True):
             self._sender.send(run_id, _metrics(metrics, step=epoch))
 
+    def log_search_artifact(self, path, artifact_path: str) -> None:
+        """A local file as an artifact of the search's parent run."""
+        with self.timed():
+            self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
+
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        with self._timed():
+        with self.timed():
             self.client.log_text(run_id, text, artifact_file)
 
     def end_trial(self, run_id: str, metrics: dict, tags: dict, status: str,
                   model_path: str | None = None) -> None:
-        with self._timed(epoch_logging=True):
+        with self.timed(epoch_logging=True):
             self._sender.drain()
-        with self._timed():
+        with self.timed():
             self.client.log_batch(run_id, metrics=_metrics(metrics, step=0),
                                   tags=[RunTag(k, str(v)) for k, v in tags.items()])
             if model_path is not None:
                 self.client.log_artifact(run_id, str(model_path), BEST_MODEL_ARTIFACT)
             self.client.set_terminated(run_id, status=status)
+
+
+def open_client(tracking_uri: str) -> MlflowClient:
+    """A client of the store, for commands that only read it (report, export)."""
+    return MlflowClient(tracking_uri=tracking_uri)
 
 
 def trial_run_name(trial_id, hyperparameters):

@@ -124,7 +124,7 @@ def _complete(tracker, tuner, run, trial, log_models):
     epochs = read_journal(trial_dir / JOURNAL_FILE, run_id)
     missing = _missing_points(tracker.client, run_id, epochs)
     summary = {"epochs_trained": len(epochs), "best_val_accuracy": trial.score}
-    with tracker._timed():
+    with tracker.timed():
         for start in range(0, len(missing), 1000):  # MLflow's batch limit
             tracker.client.log_batch(run_id, metrics=missing[start:start + 1000])
         tracker.client.log_batch(run_id, metrics=tracking._metrics(summary, step=0))
@@ -150,7 +150,7 @@ def _missing_points(client, run_id, epochs):
 
 
 def _close(tracker, run_id, status, tags):
-    with tracker._timed():
+    with tracker.timed():
         tracker.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
         tracker.client.set_terminated(run_id, status=status)
 

@@ -12,10 +12,11 @@ from search.core import ownership
 from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.core.crashpoints import crash_point
 from search.core.errors import SearchFailed, last_line
-from search.tracking import description, report
+from search.tracking import description, models, report
 from search.plan import budget
 from search.kt import callbacks, training
 from search.kt.hp_values import user_values
+from search.kt.safe_load import load_model_safely
 from search.kt.progress import format_seconds
 from search.winner import export, select, tflite
 
@@ -33,9 +34,9 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
     best_trial, best_run = select.choose(config.select, tuner.oracle, tracker)  # --select
     local_model = Path(tuner.best_model_path(best_trial.trial_id))
     if local_model.is_file():
-        model = export.load_model_safely(local_model)
+        model = load_model_safely(local_model)
     else:  # trained by a worker on another machine: take it from MLflow
-        model, _ = export.load_trial_model(tracker.client, best_run.info.run_id, run=best_run)
+        model, _ = models.load_trial_model(tracker.client, best_run.info.run_id, run=best_run)
     metrics = {"best_val_accuracy": best_trial.score}
     if config.retrain != "none":
         model, metrics = _retrain(config, best_run, best_trial, tuner.build_fresh, image_data,
@@ -47,12 +48,12 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
     export_dir = Path(config.export_dir or Path("exports") /
                       ownership.path_slug(config.experiment) / tracker.parent_run_id)
     export.export_model(model, export_dir, owner=config.search_identity(), info={
-        **export.trial_info(best_run), "search_metrics": metrics,
+        **models.trial_info(best_run), "search_metrics": metrics,
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()},
         extra_files={RESOLVED_CONFIG_FILE: config_to_toml(config)},  # reproduces the search
         quantize=config.quantize)
     crash_point("export")  # tests: killed between the export and the registry
-    name, version = export.log_winner(tracker, model, image_data.x_val, {
+    name, version = models.log_winner(tracker, model, image_data.x_val, {
         "search_val_accuracy": best_trial.score, "test_accuracy": metrics.get("test_accuracy"),
         "retrained": config.retrain != "none"})
     tflite.log_tflite(tracker, export_dir)

@@ -88,4 +88,4 @@ def log_tflite(tracker, export_dir):
     for name in (TFLITE_FILE, TFLITE_INT8_FILE):
         path = export_dir / name
         if path.is_file():
-            tracker.client.log_artifact(tracker.parent_run_id, str(path), TFLITE_ARTIFACT)
+            tracker.log_search_artifact(path, TFLITE_ARTIFACT)

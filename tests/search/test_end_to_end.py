@@ -64,7 +64,7 @@ def test_winner_is_registered_as_champion_and_exports_agree(tiny_search, mlflow_
     x = load_digits().x_test[:32]
     # The in-memory winner: the best trial's logged best-epoch model.
     best_run = mlflow_client.get_run(summary["best_run_id"])
-    from search.winner.export import load_trial_model
+    from search.tracking.models import load_trial_model
     winner, _ = load_trial_model(mlflow_client, best_run.info.run_id)
     expected = winner.predict(x, verbose=0)
     from_keras = keras.models.load_model(export_dir / "model.keras").predict(x, verbose=0)

@@ -16,7 +16,7 @@ from search.kt.tuner import TAG_CHECKPOINT_FROM
 from mlflow.tracking import MlflowClient
 
 from search import tracking
-from search.distributed import shared_checkpoint
+from search.tracking import workers
 from search.distributed.launch import free_port
 from tests.conftest import REPO_ROOT
 from tests.search.postgres import postgres_store  # noqa: F401 (fixture)
@@ -123,7 +123,7 @@ def test_a_continued_trial_loads_its_predecessor_from_mlflow(tmp_path, tracking_
     fresh = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     fresh.compile(optimizer="adam", loss="mse")
     fresh.optimizer.build(fresh.trainable_variables)  # as BridgeHyperband does first
-    assert shared_checkpoint.load_predecessor_weights(fresh, tracker, "0001") == run_id
+    assert workers.load_predecessor_weights(fresh, tracker, "0001") == run_id
     for loaded, saved in zip(fresh.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(loaded, saved)
     assert int(fresh.optimizer.iterations) == int(trained.optimizer.iterations) == 1
@@ -141,10 +141,10 @@ def test_a_predecessor_without_a_model_in_mlflow_says_what_to_do(tmp_path, track
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     with pytest.raises(SearchFailed, match=r"trial 0001's MLflow run \w+ has no best_model/ "
                                            r"model to continue from; .* --log-models all"):
-        shared_checkpoint.load_predecessor_weights(model, tracker, "0001")
+        workers.load_predecessor_weights(model, tracker, "0001")
     with pytest.raises(SearchFailed, match=r"trial 0002 continues a trial that has no "
                                            r"FINISHED MLflow run after 0 s"):
-        shared_checkpoint.load_predecessor_weights(model, tracker, "0002", timeout=0)
+        workers.load_predecessor_weights(model, tracker, "0002", timeout=0)
 
 
 def test_the_slurm_script_runs_the_recipes_chief_and_worker_commands():
@@ -157,16 +157,16 @@ def test_the_slurm_script_runs_the_recipes_chief_and_worker_commands():
 
 def test_a_worker_finds_the_running_parent_run_in_mlflow(tracking_uri, experiment_name):
     import pytest
-    from search.distributed.roles import wait_for_parent_run
+    from search.tracking.workers import wait_for_parent_run
     from search.core.errors import SearchFailed
     tracker = tracking.SearchTracker(tracking_uri, experiment_name)
     tracker.open_experiment()
     with pytest.raises(SearchFailed, match=rf"worker \w+: no chief opened a search in experiment "
                                            rf"'{experiment_name}' on .* within 0 s; start the "
                                            rf"chief first, with the same --experiment"):
-        wait_for_parent_run(tracker, timeout=0)
+        wait_for_parent_run(tracker, "tuner1", timeout=0)
     finished = tracker.start_search("an earlier search", params={}, tags={})
     tracker.end_search()
     running = tracker.start_search("this search", params={}, tags={})
     tracker.start_trial("0000", params={}, tags={})  # a RUNNING trial run is no search
-    assert wait_for_parent_run(tracker, timeout=0) == running != finished
+    assert wait_for_parent_run(tracker, "tuner1", timeout=0) == running != finished

@@ -6,7 +6,7 @@ search_val_accuracy)."""
 
 from search import tracking
 from search.data import load_digits
-from search.winner.export import log_winner
+from search.tracking.models import log_winner
 from search.tracking.registry import CHAMPION_ALIAS, beats, champion_metric, registered_model_name
 from tests.search.test_serving import tiny_model
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from search import tracking
-from search.winner.export import load_model_safely
+from search.kt.safe_load import load_model_safely
 from search.core.errors import UsageError
 from tests.conftest import run_cli_here
 
@@ -62,7 +62,7 @@ def test_spaces_build_no_code_layers():
     """The bundled spaces export files that safe mode loads."""
     import keras_tuner
     import spaces
-    from search.kt.space_check import code_layers
+    from search.kt.safe_load import code_layers
     for name in spaces.SPACES:
         model = spaces.load_space(name, (8, 8, 1), 10, 16).build(keras_tuner.HyperParameters())
         assert code_layers(model) == [], name

@@ -14,7 +14,7 @@ import requests
 from search import tracking
 from search.tracking import report
 from search.data import load_digits
-from search.winner.export import log_winner
+from search.tracking.models import log_winner
 from search.tracking.registry import CHAMPION_ALIAS, registered_model_name
 from search.distributed.launch import free_port
 from tests.conftest import LIST_IMPORTS, imported_tensorflow, run_cli, run_cli_here

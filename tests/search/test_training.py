@@ -158,7 +158,7 @@ def test_the_test_split_never_reaches_the_tuner(retrained_search):
 
 def test_the_exported_model_is_the_retrained_one_and_scores_the_reported_test_accuracy(
         retrained_search, mlflow_client):
-    from search.winner.export import load_trial_model
+    from search.tracking.models import load_trial_model
     _, summary, _ = retrained_search
     assert summary["retrain_epochs"] == 2 and summary["retrain_seconds"] > 0
     exported = keras.models.load_model(Path(summary["export_dir"]) / "model.keras")

@@ -1,4 +1,5 @@
-"""A continued Hyperband trial's starting point when hosts share no disk.
+"""What a distributed worker reads from MLflow: the chief's parent run, and a
+continued Hyperband trial's starting point when hosts share no disk.
 
 keras-tuner continues a trial of round r+1 from its predecessor's checkpoint in
 the project directory. On separate hosts the predecessor may have been trained
@@ -66,3 +67,24 @@ def _download_model(tracker, run, scratch, trial_id):
                            f"{tracking.BEST_MODEL_ARTIFACT}/ model to continue from; with "
                            f"separate project directories per host run the search with "
                            f"--log-models all, or share --project-dir.") from None
+
+
+def wait_for_parent_run(tracker, worker_id, timeout=300.0, poll=0.5):
+    """A worker waits until the chief has opened this search's parent run, and
+    finds it in MLflow (so a worker needs no directory shared with the chief):
+    the newest RUNNING search run of the experiment. A chief that resumes its
+    search sets its parent run RUNNING again, so workers find the same run."""
+    query = f"tags.`{tracking.TAG_ROLE}` = 'search' and attributes.status = 'RUNNING'"
+    deadline = time.monotonic() + timeout
+    while True:  # asks at least once, also with timeout 0
+        runs = tracker.client.search_runs([tracker.experiment_id], filter_string=query,
+                                          order_by=["attributes.start_time DESC"], max_results=1)
+        if runs:
+            return runs[0].info.run_id
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    raise SearchFailed(f"worker {worker_id}: no chief opened a search in experiment "
+                       f"'{tracker.experiment_name}' on {tracker.tracking_uri} within "
+                       f"{timeout:.0f} s; start the chief first, with the same --experiment "
+                       f"and --tracking-uri.")
