@@ -4,6 +4,7 @@ This is the one place that wires the modules together, top to bottom.
 """
 
 import contextlib
+import json
 import logging
 import subprocess
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import keras
 
+import spaces
 from search import data as data_module
 from search.core import ownership
 from search import tracking
@@ -74,12 +76,13 @@ def _search(config, started, strategy, device, image_data, hypermodel):
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment,
                                      config.store_retry_seconds)
     tracker.open_experiment()
+    tracker.summary_keys = keys = spaces.summary_keys(hypermodel)  # names each trial's run
     project_folder = Path(config.project_dir) / config.project_name
     state_path = project_folder / STATE_FILE
     fit_data = (image_data.pipeline("train", config.batch_size, config.seed),
                 image_data.pipeline("val", config.batch_size, config.seed))
     if distributed.role() == "worker":
-        return _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data)
+        return _run_worker(config, hypermodel, tracker, strategy, fit_data)
 
     resume_run_id = None if config.overwrite else _read_state(state_path).get("parent_run_id")
     if config.overwrite:  # checked at start too; the folder may have changed since
@@ -103,7 +106,7 @@ def _search(config, started, strategy, device, image_data, hypermodel):
         params={**config.as_params(), **image_data.description(), **device,
                 "space_class": type(hypermodel).__name__, **budget_params},
         tags={"code_version": _code_version(), "keras_version": keras.__version__,
-              **warm_values},
+              tracking.TAG_SUMMARY_KEYS: json.dumps(keys), **warm_values},
         resume_run_id=resume_run_id)
     _write_state(state_path, {"parent_run_id": parent_run_id,
                               "experiment_id": tracker.experiment_id})
@@ -137,7 +140,7 @@ def _search(config, started, strategy, device, image_data, hypermodel):
         resume.settle_interrupted_runs(tracker, tuner, config.log_models, when="Search end")
         timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
-        summary = finish(config, tuner, tracker, image_data, timings, deadline)
+        summary = finish(config, tuner, tracker, image_data, timings, keys, deadline)
         log_report(tracker)
         for line in links.link_lines(tracker.client, tracker.tracking_uri, tracker.experiment_id,
                                      tracker.parent_run_id):
@@ -167,7 +170,7 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite, deadline=None)
     tuner.limit_checker = limit_checker
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
-    tuner.progress = Progress(plan.total_trials,
+    tuner.progress = Progress(plan.total_trials, keys=tracker.summary_keys,
                               prefix=f"{tuner.tuner_id} " if distributed.role() else "")
     tuner.hooks = [CheckpointBudget(tuner, config.keep_checkpoints),
                    MlflowTrialLogger(tracker, tuner, config.log_models),
@@ -175,7 +178,7 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite, deadline=None)
     return tuner
 
 
-def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data):
+def _run_worker(config, hypermodel, tracker, strategy, fit_data):
     """Train the trials the chief hands out, logging them under its parent run."""
     parent_run_id = workers.wait_for_parent_run(tracker, distributed.tuner_id(),
                                                 timeout=config.chief_timeout)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # keras_tuner loads TensorFlow: only for the type checker
     import keras_tuner
 
 __all__ = ["SPACES", "BRIDGES", "HyperBridgeNet", "SpaceError", "check_space_spec",
-           "load_space", "describe_space"]
+           "load_space", "describe_space", "summary_keys"]
 
 # name -> "module:attribute" of its factory, imported only when the space is
 # loaded: the names (and a bad --space) are known without importing TensorFlow.
@@ -31,6 +31,10 @@ SPACES = {
 }
 
 DEFAULT_SPACE = "bridge"
+# The default space's summary keys (HyperBridgeNet.summary_keys), also what searches
+# logged before spaces named their own are shown with.
+BRIDGE_NET_SUMMARY_KEYS = {"bridge": "bridge", "residual_blocks": "depth",
+                           "dense_units": "width"}
 _LAZY = {"HyperBridgeNet": "spaces.bridge_net", "BRIDGES": "spaces.blocks"}
 
 
@@ -115,3 +119,14 @@ def describe_space(hypermodel):
     hp = keras_tuner.HyperParameters()
     hypermodel.build(hp)
     return [p.get_config() for p in hp.space]
+
+
+def summary_keys(hypermodel) -> dict:
+    """What a search shows of each trial of this space (the progress line, run
+    names, the report, the description): {hyperparameter name: short label}, the
+    space's question (what "best per ..." groups by) first. A space says it with a
+    `summary_keys` attribute; else its first three hyperparameters are shown."""
+    keys = getattr(hypermodel, "summary_keys", None)
+    if keys:
+        return dict(keys)
+    return {config["name"]: config["name"] for config in describe_space(hypermodel)[:3]}

@@ -70,6 +70,9 @@ class HyperBridgeNet(keras_tuner.HyperModel):
             many of its own pixels each way (0 turns the augmentation off).
     """
 
+    # What a search shows of each trial (spaces.summary_keys): the question first.
+    summary_keys = {BRIDGE: "bridge", RESIDUAL_BLOCKS: "depth", DENSE_UNITS: "width"}
+
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int,
                  pixel_max: float = 255.0, *,
                  bridge: str | None = None, residual_blocks: int | None = None,

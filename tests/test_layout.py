@@ -146,3 +146,12 @@ def test_no_private_tracker_name_outside_its_module():
     found = [f"{name}: {match.group()}" for name, path in modules().items()
              if name != "search.tracking" for match in private.finditer(path.read_text())]
     assert found == []
+
+
+def test_search_never_names_the_default_spaces_hyperparameters():
+    """A space names its own summary keys (spaces.summary_keys): search/ shows any
+    space's trials by them, never by the default space's hyperparameter names."""
+    names = re.compile(r"""["'](bridge|residual_blocks|dense_units|flatten_pool)["']""")
+    found = [f"{name}: {match.group()}" for name, path in modules().items()
+             if name.startswith("search") for match in names.finditer(path.read_text())]
+    assert found == []

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import spaces
+
 from search.core.config_rules import (check_data_options, check_space, check_tracking_uri,
                                       require, flag, parse_duration)
 from search.core.errors import UsageError
@@ -42,7 +44,7 @@ class SearchConfig:
     color: str = option(None, "folder:, tfds: grayscale | rgb (default: as stored)")
     skip_bad_images: bool = option(False, "folder: leave out image files that cannot be "
                                           "decoded instead of stopping")
-    space: str = option("bridge", "registered space name or path/to/file.py:ClassName")
+    space: str = option(spaces.DEFAULT_SPACE, "registered space name or path/to/file.py:ClassName")
     max_epochs: int = option(4, "Hyperband: epochs of the longest-trained models")
     min_epochs: int = option(1, "Hyperband: epochs of the first round at least (the smallest "
                                 "budget; brackets training fewer are dropped)")

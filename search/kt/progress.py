@@ -19,9 +19,11 @@ def format_seconds(seconds):
 class Progress(TrialHook):
     """The progress line as a trial hook (and a failed trial's reason)."""
 
-    def __init__(self, total_trials, prefix=""):
+    def __init__(self, total_trials, prefix="", keys=None):
+        """`keys`: {hyperparameter: label} shown of each trial (spaces.summary_keys)."""
         self.total_trials = total_trials
         self.prefix = prefix
+        self.keys = dict(keys or {})
         self.started = time.perf_counter()
         self.done = 0
 
@@ -36,8 +38,8 @@ class Progress(TrialHook):
             f"{self.prefix}[trial {self.done}/~{self.total_trials}] id {trial.trial_id} "
             f"bracket {values.get('tuner/bracket', '-')} round {values.get('tuner/round', '-')} "
             f"epochs {values.get('tuner/epochs', '-')} "
-            f"bridge={values.get('bridge', '-')} depth={values.get('residual_blocks', '-')} "
-            f"width={values.get('dense_units', '-')} | val_accuracy {score} | best {best} | "
+            + "".join(f"{label}={values.get(name, '-')} " for name, label in self.keys.items())
+            + f"| val_accuracy {score} | best {best} | "
             f"elapsed {format_seconds(time.perf_counter() - self.started)}")
 
     def trial_closed(self, report):

@@ -33,6 +33,9 @@ TAG_STATUS = "trial_status"
 TAG_FAILURE = "failure_reason"
 # The parent run's id, on the parent and on every trial: one UI filter lists both.
 TAG_SEARCH = "bridge_search.search_run_id"
+# On the parent: JSON of the space's summary keys ({hyperparameter: label}), which
+# the report reads to show a user space's own columns.
+TAG_SUMMARY_KEYS = "bridge_search.summary_keys"
 # MLflow 3's UI kind of an experiment: the value it shows as "Machine learning".
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
@@ -58,6 +61,7 @@ class SearchTracker:
         # Only a resumed search (or a shared one) can find runs left RUNNING by a
         # killed process; a fresh one skips that query on every trial.
         self.may_have_stale_runs = False
+        self.summary_keys = {}  # {hyperparameter: label} that name each trial's run
         self.seconds_in_mlflow = 0.0
         self.seconds_in_epoch_logging = 0.0  # the per-epoch part of it: send + drain
         self._sender = BackgroundSender(self.client)
@@ -196,7 +200,7 @@ class SearchTracker:
             run = self.client.create_run(
                 self.experiment_id,
                 tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-                      MLFLOW_RUN_NAME: trial_run_name(trial_id, params),
+                      MLFLOW_RUN_NAME: trial_run_name(trial_id, params, self.summary_keys),
                       TAG_ROLE: "trial", TAG_TRIAL_ID: trial_id, TAG_SEARCH: self.parent_run_id,
                       **{k: str(v) for k, v in tags.items()}})
             self.client.log_batch(run.info.run_id, params=_params(params))
@@ -235,15 +239,17 @@ def open_client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def trial_run_name(trial_id, hyperparameters):
-    """`0003 flatten d3 w64`: the trial id and its architecture (bridge, residual
-    depth, dense width), so the UI's run list reads without extra columns. A user
-    space without these hyperparameters gets the parts it has."""
-    parts = [str(trial_id), str(hyperparameters.get("bridge", ""))]
-    for prefix, name in (("d", "residual_blocks"), ("w", "dense_units")):
+def trial_run_name(trial_id, hyperparameters, keys):
+    """`0003 flatten d3 w64`: the trial id and what the space's summary keys
+    (`keys`: {hyperparameter: label}) show of it, so the UI's run list reads
+    without extra columns: the question's value, then each other value after its
+    label's first letter. Hyperparameters a trial does not have are left out."""
+    parts = [str(trial_id)]
+    for position, (name, label) in enumerate(keys.items()):
         if name in hyperparameters:
-            parts.append(f"{prefix}{hyperparameters[name]}")
-    return " ".join(part for part in parts if part)
+            value = hyperparameters[name]
+            parts.append(str(value) if position == 0 else f"{label[:1]}{value}")
+    return " ".join(parts)
 
 
 def _params(values):

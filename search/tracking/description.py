@@ -24,16 +24,18 @@ def log_description(tracker, config, summary, data):
 
 def describe_search(config, summary, data, param_counts):
     """Markdown of the result. `param_counts`: {trial_id: parameter count}."""
-    hps = summary["best_hyperparameters"]
+    hps, keys = summary["best_hyperparameters"], summary["summary_keys"]
     best_id = summary["best_trial_id"]
-    lines = [f"## Winner: {_architecture(hps)}",
+    question, label = next(iter(keys.items()), (None, None))
+    lines = [f"## Winner: {_architecture(hps, keys)}",
              "",
-             f"Trial `{tracking.trial_run_name(best_id, hps)}` (run `{summary['best_run_id']}`): "
+             f"Trial `{tracking.trial_run_name(best_id, hps, keys)}` "
+             f"(run `{summary['best_run_id']}`): "
              f"**val accuracy {_score(summary['best_val_accuracy'])}**, "
              f"test accuracy {_score(summary.get('test_accuracy'))}, "
              f"{_count(param_counts.get(best_id))} parameters.",
-             "", "## Best trial per bridge", "",
-             *_per_bridge_table(summary["best_per_bridge"], param_counts),
+             "", f"## Best trial per {label}", "",
+             *_per_value_table(summary.get(f"best_per_{question}"), keys, param_counts),
              "", "## The winner's hyperparameters", "",
              "| hyperparameter | value |", "|---|---|",
              *[f"| {name} | {_value(value)} |" for name, value in hps.items()]]
@@ -53,13 +55,14 @@ def describe_search(config, summary, data, param_counts):
     return "\n".join(lines)
 
 
-def _per_bridge_table(best_per_bridge, param_counts):
-    if not best_per_bridge:
-        return ["(this space has no `bridge` hyperparameter)"]
-    rows = ["| bridge | trial | val accuracy | parameters |", "|---|---|---|---|"]
-    for bridge, best in best_per_bridge.items():
-        name = tracking.trial_run_name(best["trial_id"], best["hyperparameters"])
-        rows.append(f"| {bridge} | {name} | {_score(best['val_accuracy'])} | "
+def _per_value_table(best_per_value, keys, param_counts):
+    if not best_per_value:
+        return ["(no finished trial)"]
+    label = next(iter(keys.values()))
+    rows = [f"| {label} | trial | val accuracy | parameters |", "|---|---|---|---|"]
+    for value, best in best_per_value.items():
+        name = tracking.trial_run_name(best["trial_id"], best["hyperparameters"], keys)
+        rows.append(f"| {value} | {name} | {_score(best['val_accuracy'])} | "
                     f"{_count(param_counts.get(best['trial_id']))} |")
     return rows
 
@@ -77,11 +80,11 @@ def _param_counts(tracker):
             if run.info.status == "FINISHED" and "param_count" in run.data.metrics}
 
 
-def _architecture(hps):
-    parts = [f"bridge **{hps['bridge']}**" if "bridge" in hps else "",
-             f"{hps['residual_blocks']} residual blocks" if "residual_blocks" in hps else "",
-             f"dense width {hps['dense_units']}" if "dense_units" in hps else ""]
-    return ", ".join(part for part in parts if part) or "best trial"
+def _architecture(hps, keys):
+    """`bridge **gap**, depth 2, width 128`: the question's value in bold."""
+    parts = [f"{label} **{hps[name]}**" if position == 0 else f"{label} {hps[name]}"
+             for position, (name, label) in enumerate(keys.items()) if name in hps]
+    return ", ".join(parts) or "best trial"
 
 
 def _value(value):

@@ -1,4 +1,5 @@
-"""Search report: the trial table, the best trial per bridge and three plots.
+"""Search report: the trial table, the best trial per bridge (per value of the
+space's question) and three plots.
 
 Reads only the MLflow store (through `MlflowClient`), so a report can be rebuilt
 any time, on any machine that reaches the store: `bridge-search report`. The end
@@ -15,13 +16,16 @@ import math
 import tempfile
 from pathlib import Path
 
+import json
+
 import mlflow
 
+import spaces
 from search import tracking
 from search.core.errors import UsageError
 from search.tracking import pareto
-from search.tracking.pareto import best_row_per_bridge
-from search.tracking.report_plots import (colours_by_bridge, plot_accuracy_vs_params,
+from search.tracking.pareto import best_row_per_group
+from search.tracking.report_plots import (colours_by_group, plot_accuracy_vs_params,
                                           plot_brackets, plot_curves)
 
 REPORT_ARTIFACT = "report"  # folder on the parent run
@@ -31,8 +35,6 @@ CURVES_PLOT = "val_accuracy_by_epoch.png"
 PARAMS_PLOT = "accuracy_vs_params.png"
 BRACKETS_PLOT = "hyperband_brackets.png"
 TRADEOFF_TAG = "bridge_search.tradeoff"  # one line per bridge: what it costs and gives
-# Param names of the default space (spaces/bridge_net.py); other spaces show "-".
-BRIDGE, DEPTH, WIDTH = "bridge", "residual_blocks", "dense_units"
 SEARCH_QUERY = f"tags.`{tracking.TAG_ROLE}` = 'search'"
 
 
@@ -41,9 +43,8 @@ class Trial:
     """One trial's child run, as the report needs it."""
     run_id: str
     trial_id: str
-    bridge: str
-    depth: str
-    width: str
+    group: str   # its value of the space's question (its bridge, in the default space)
+    shown: tuple  # its values of the space's summary keys, in their order ("-": none)
     param_count: float | None
     epochs: float | None
     best_val_accuracy: float | None
@@ -86,22 +87,30 @@ def find_search(client, experiment_name, parent_run_id=None):
     return experiment, run
 
 
-def collect_trials(client, experiment_id, parent_run_id):
+def summary_keys_of(parent):
+    """{hyperparameter: label} the search showed (its space's summary keys); a
+    search logged before spaces named them used the default space's."""
+    stored = parent.data.tags.get(tracking.TAG_SUMMARY_KEYS)
+    return json.loads(stored) if stored else dict(spaces.BRIDGE_NET_SUMMARY_KEYS)
+
+
+def collect_trials(client, experiment_id, parent_run_id, keys):
     """Every child run of the search, with its val_accuracy history, by trial id."""
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
         max_results=10000)
-    trials = [_trial(client, run) for run in runs]
+    trials = [_trial(client, run, keys) for run in runs]
     return sorted(trials, key=lambda t: (t.trial_id, t.run_id))
 
 
-def _trial(client, run):
+def _trial(client, run, keys):
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     history = sorted((m.step, m.value) for m in
                      client.get_metric_history(run.info.run_id, "val_accuracy"))
+    shown = tuple(params.get(name, "-") for name in keys)
     return Trial(run_id=run.info.run_id, trial_id=tags.get(tracking.TAG_TRIAL_ID, "?"),
-                 bridge=params.get(BRIDGE, "-"), depth=params.get(DEPTH, "-"),
-                 width=params.get(WIDTH, "-"), param_count=metrics.get("param_count"),
+                 group=shown[0] if shown else "-", shown=shown,
+                 param_count=metrics.get("param_count"),
                  epochs=metrics.get("epochs_trained"),
                  best_val_accuracy=metrics.get("best_val_accuracy"),
                  wall_seconds=metrics.get("wall_seconds"), status=run.info.status,
@@ -112,12 +121,13 @@ def _trial(client, run):
 
 
 # ----- text ------------------------------------------------------------------------
-TABLE_COLUMNS = ("trial", "bridge", "depth", "width", "params", "epochs", "best val_acc",
-                 "wall s", "bracket/round", "status", "run id")
+def table_columns(keys):
+    return ("trial", *keys.values(), "params", "epochs", "best val_acc", "wall s",
+            "bracket/round", "status", "run id")
 
 
 def _row(trial):
-    return (trial.trial_id, trial.bridge, trial.depth, trial.width, _num(trial.param_count),
+    return (trial.trial_id, *trial.shown, _num(trial.param_count),
             _num(trial.epochs), _num(trial.best_val_accuracy, ".4f"),
             _num(trial.wall_seconds, ".1f"), f"{trial.bracket}/{trial.round}", trial.status,
             trial.run_id)
@@ -134,7 +144,7 @@ def markdown_table(columns, rows):
     return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
 
 
-def format_report(experiment, parent, trials):
+def format_report(experiment, parent, trials, keys):
     params = parent.data.params
     finished = [t for t in trials if t.finished]
     # The exported trial (tag best_run_id): --select may prefer a cheaper one.
@@ -147,25 +157,27 @@ def format_report(experiment, parent, trials):
             f"{params.get('max_epochs', '?')} factor {params.get('factor', '?')}; "
             f"{len(trials)} trials, {len(trials) - len(finished)} not finished.",
             ""]
-    best = best_row_per_bridge(trials)
-    best_rows = [(bridge, t.trial_id, t.depth, t.width, _num(t.param_count),
-                  _num(t.best_val_accuracy, ".4f"), t.run_id) for bridge, t in best.items()]
-    tail = ["", "## Best trial per bridge", "",
-            markdown_table(("bridge", "trial", "depth", "width", "params", "best val_acc",
+    labels = list(keys.values())
+    best_rows = [(t.shown[0], t.trial_id, *t.shown[1:], _num(t.param_count),
+                  _num(t.best_val_accuracy, ".4f"), t.run_id)
+                 for t in best_row_per_group(trials).values()]
+    tail = ["", f"## Best trial per {labels[0]}", "",
+            markdown_table((labels[0], "trial", *labels[1:], "params", "best val_acc",
                             "run id"), best_rows), ""]
     if winner is not None:
-        tail.append(f"Winner: trial {winner.trial_id}, bridge {winner.bridge}, depth "
-                    f"{winner.depth}, width {winner.width}, val_accuracy "
+        shown = ", ".join(f"{label} {value}" for label, value in zip(labels, winner.shown))
+        tail.append(f"Winner: trial {winner.trial_id}, {shown}, val_accuracy "
                     f"{winner.best_val_accuracy:.4f} ({_num(winner.param_count)} params; "
                     f"--select {params.get('select') or 'best'}).")
-    return "\n".join(head + ["## Trials", "", markdown_table(TABLE_COLUMNS, map(_row, trials))]
+    return "\n".join(head + ["## Trials", "", markdown_table(table_columns(keys),
+                                                          map(_row, trials))]
                      + tail) + "\n"
 
 
-def write_csv(trials, path):
+def write_csv(trials, keys, path):
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(TABLE_COLUMNS)
+        writer.writerow(table_columns(keys))
         writer.writerows(map(_row, trials))
 
 
@@ -175,20 +187,23 @@ def build_report(client, experiment_name, out_dir, parent_run_id=None):
     import matplotlib
     matplotlib.use("Agg")  # files only, never a window
     experiment, parent = find_search(client, experiment_name, parent_run_id)
-    trials = collect_trials(client, experiment.experiment_id, parent.info.run_id)
+    keys = summary_keys_of(parent)
+    label = next(iter(keys.values()))
+    trials = collect_trials(client, experiment.experiment_id, parent.info.run_id, keys)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    text = format_report(experiment, parent, trials) + pareto.markdown_section(
-        trials, markdown_table)
+    text = format_report(experiment, parent, trials, keys) + pareto.markdown_section(
+        trials, markdown_table, label)
     (out / REPORT_FILE).write_text(text)
-    write_csv(trials, out / CSV_FILE)
-    colours = colours_by_bridge(trials)
-    plot_curves(trials, colours, out / CURVES_PLOT)
-    plot_accuracy_vs_params(trials, colours, out / PARAMS_PLOT, best_row_per_bridge(
-        [t for t in trials if t.finished and t.param_count]))
-    plot_brackets(trials, colours, out / BRACKETS_PLOT)
-    pareto.plot_fronts(trials, colours, out / pareto.PARETO_PLOT)
-    (out / pareto.TRADEOFF_FILE).write_text("\n".join(pareto.verdict_lines(trials)) + "\n")
+    write_csv(trials, keys, out / CSV_FILE)
+    colours = colours_by_group(trials)
+    plot_curves(trials, colours, out / CURVES_PLOT, label)
+    plot_accuracy_vs_params(trials, colours, out / PARAMS_PLOT, best_row_per_group(
+        [t for t in trials if t.finished and t.param_count]), label)
+    plot_brackets(trials, colours, out / BRACKETS_PLOT, label)
+    pareto.plot_fronts(trials, colours, out / pareto.PARETO_PLOT, label)
+    (out / pareto.TRADEOFF_FILE).write_text(
+        "\n".join(pareto.verdict_lines(trials, label)) + "\n")
     return text, parent
 
 

@@ -23,9 +23,11 @@ from search.winner import export, select, tflite
 log = logging.getLogger(__name__)
 
 
-def finish(config, tuner, tracker, image_data, timings, deadline=None):
+def finish(config, tuner, tracker, image_data, timings, keys, deadline=None):
     """Pick the winner, train it afresh on train+val (--retrain), score it on the
-    test split, export and register it, and write the summary."""
+    test split, export and register it, and write the summary. `keys`: the space's
+    summary keys (spaces.summary_keys), its question first."""
+    question = next(iter(keys), None)
     trials = list(tuner.oracle.trials.values())
     failed = sum(t.status != "COMPLETED" for t in trials)
     if failed == len(trials):
@@ -69,7 +71,8 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
                "search_model_test_accuracy": metrics.get("search_model_test_accuracy"),
                "retrain_epochs": metrics.get("retrain_epochs"),
                "retrain_seconds": metrics.get("retrain_seconds"),
-               "best_per_bridge": best_scores_per_bridge(trials),
+               "summary_keys": keys,
+               f"best_per_{question}": best_scores_per_value(trials, question),
                "registered_model": name, "registered_version": version,
                "search_seconds": timings["search_seconds"],
                "mlflow_seconds": tracker.seconds_in_mlflow,
@@ -80,8 +83,8 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
     tracker.log_search_metrics({
         **{k: v for k, v in summary.items()
            if isinstance(v, (int, float)) and not isinstance(v, bool)},
-        **{f"best_val_accuracy_{bridge}": best["val_accuracy"]
-           for bridge, best in summary["best_per_bridge"].items()}})
+        **{f"best_val_accuracy_{value}": best["val_accuracy"]
+           for value, best in summary[f"best_per_{question}"].items()}})
     tracker.set_search_tags({"best_run_id": best_run.info.run_id,
                              "best_trial_id": best_trial.trial_id,
                              "registered_model": f"{name}/{version}"})
@@ -90,7 +93,7 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
         Path(config.summary_json).write_text(json.dumps(summary, indent=2))
     description.log_description(tracker, config, {**summary, "best_trial_id": best_trial.trial_id},
                                 image_data.description())
-    _log_result(best_trial, metrics, summary)
+    _log_result(best_trial, metrics, summary, question, keys[question] if keys else None)
     return summary
 
 
@@ -151,15 +154,15 @@ def _retrain_epochs_left(deadline, best_run, image_data, epochs):
     return deadline.retrain_epochs(epochs, per_epoch, deadline.trial_overhead_seconds, least)
 
 
-def _log_result(best_trial, metrics, summary):
+def _log_result(best_trial, metrics, summary, question, label):
     test = metrics.get("test_accuracy")
     log.info(f"Best trial {best_trial.trial_id}: val_accuracy {best_trial.score:.4f}"
              + (f", test_accuracy {test:.4f}" if test is not None else "")
              + f" | {summary['best_hyperparameters']}")
-    if summary["best_per_bridge"]:
-        log.info("Best val_accuracy per bridge: " + ", ".join(
-            f"{bridge} {best['val_accuracy']:.4f}"
-            for bridge, best in summary["best_per_bridge"].items()))
+    if summary.get(f"best_per_{question}"):
+        log.info(f"Best val_accuracy per {label}: " + ", ".join(
+            f"{value} {best['val_accuracy']:.4f}"
+            for value, best in summary[f"best_per_{question}"].items()))
     log.info(f"{summary['n_trials']} trials ({summary['n_failed_trials']} failed) in "
              f"{format_seconds(summary['wall_seconds'])}; winner exported to "
              f"{summary['export_dir']}, registered as {summary['registered_model']} "
@@ -171,15 +174,16 @@ def _first_failure(trials):
     return last_line(failed[0].message) if failed else "unknown"
 
 
-def best_scores_per_bridge(trials, bridge_hp="bridge"):
-    """{bridge: {val_accuracy, trial_id, hyperparameters}} of the best completed
-    trial of each bridge, so every search answers "which bridge, on this data"."""
+def best_scores_per_value(trials, question):
+    """{value: {val_accuracy, trial_id, hyperparameters}} of the best completed
+    trial of each value of the space's question (its first summary key: `bridge`
+    for the default space), so every search answers "which bridge, on this data"."""
     best = {}
     for trial in trials:
-        bridge = trial.hyperparameters.values.get(bridge_hp)
-        if bridge is None or trial.status != "COMPLETED" or trial.score is None:
+        value = trial.hyperparameters.values.get(question)
+        if value is None or trial.status != "COMPLETED" or trial.score is None:
             continue
-        if bridge not in best or trial.score > best[bridge]["val_accuracy"]:
-            best[bridge] = {"val_accuracy": float(trial.score), "trial_id": trial.trial_id,
-                            "hyperparameters": user_values(trial.hyperparameters.values)}
-    return dict(sorted(best.items()))
+        if value not in best or trial.score > best[value]["val_accuracy"]:
+            best[value] = {"val_accuracy": float(trial.score), "trial_id": trial.trial_id,
+                           "hyperparameters": user_values(trial.hyperparameters.values)}
+    return dict(sorted(best.items(), key=lambda item: str(item[0])))

@@ -9,6 +9,7 @@ import pytest
 from search import tracking
 from search.tracking.trial_logger import FAILURE_ARTIFACT
 from tests.conftest import REPO_ROOT, run_cli_here
+from tests.fixtures_spaces.faulty import FAULTS
 
 FAULTY = REPO_ROOT / "tests" / "fixtures_spaces" / "faulty.py"
 EXPECTED_REASON = {"nan": "FailedTrialError: loss became nan",
@@ -80,3 +81,21 @@ def test_when_every_trial_fails_run_exits_1_with_one_clear_line(tmp_path, tracki
     parent = mlflow_client.search_runs([experiment.experiment_id],
                                        filter_string="tags.`bridge_search.role` = 'search'")
     assert [p.info.status for p in parent] == ["FAILED"]
+
+
+def test_a_user_space_is_shown_by_its_own_hyperparameters(faulty_search, mlflow_client, tmp_path):
+    """Faulty names no summary keys: its first hyperparameters (fault, units) are what
+    the progress line, the run names and the report show, not blank bridge columns."""
+    from search.tracking import report
+    work, result = faulty_search
+    summary = json.loads((work / "summary.json").read_text())
+    assert summary["summary_keys"] == {"fault": "fault", "units": "units"}
+    assert "fault=" in result.stderr and "units=" in result.stderr
+    assert "bridge=" not in result.stderr
+    for run in child_runs(mlflow_client, summary):
+        params = run.data.params
+        assert run.info.run_name.split()[1:] == [params["fault"], f"u{params['units']}"]
+    text, _ = report.build_report(mlflow_client, "faulty", tmp_path)
+    assert "| trial | fault | units | params |" in text
+    assert "## Best trial per fault" in text and "bridge" not in text.replace("bridge-search", "")
+    assert set(summary["best_per_fault"]) <= set(FAULTS)

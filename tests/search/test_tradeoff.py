@@ -174,8 +174,8 @@ def test_pick_prefers_the_cheapest_within_delta_then_accuracy():
 # ----- the trade-off report ---------------------------------------------------------
 def _trial(trial_id, bridge, params, latency, accuracy):
     from search.tracking.report import Trial
-    return Trial(run_id=f"run{trial_id}", trial_id=trial_id, bridge=bridge, depth="0",
-                 width="32", param_count=params, epochs=2, best_val_accuracy=accuracy,
+    return Trial(run_id=f"run{trial_id}", trial_id=trial_id, group=bridge,
+                 shown=(bridge, "0", "32"), param_count=params, epochs=2, best_val_accuracy=accuracy,
                  wall_seconds=1.0, status="FINISHED", bracket="0", round="0", continues="",
                  history=[], latency_ms=latency)
 
@@ -186,14 +186,14 @@ def test_pareto_front_keeps_only_trials_nothing_beats_on_both():
               _trial("c", "gap", 2_000, 1.0, 0.90), _trial("d", "gap", 3_000, 3.0, 0.94)]
     assert [t.trial_id for t in pareto.front(trials, "param_count")] == ["b", "d", "a"]
     assert [t.trial_id for t in pareto.front(trials, "latency_ms")] == ["c", "b", "d", "a"]
-    assert [t.trial_id for t in pareto.fronts_by_bridge(trials, "param_count")["gap"]] == [
+    assert [t.trial_id for t in pareto.fronts_by_group(trials, "param_count")["gap"]] == [
         "b", "d"]
 
 
 def test_verdict_says_what_each_bridge_costs_and_gives():
     from search.tracking import pareto
     trials = [_trial("a", "flatten", 12_000, 4.0, 0.95), _trial("b", "gap", 1_000, 2.0, 0.946)]
-    assert pareto.verdict_lines(trials) == [
+    assert pareto.verdict_lines(trials, "bridge") == [
         "flatten: the most accurate bridge on this data, val accuracy 0.9500 with 12,000 "
         "parameters, 4.00 ms per image.",
         "gap: 0.4 points below flatten at 1/12 of the parameters, 1/2 of its latency "

@@ -3,18 +3,25 @@ kind tag, the links, the parent run's description (on a real store, no training)
 
 from urllib.parse import unquote
 
+import spaces
 from search import SearchConfig, tracking
 from search.tracking import description, links
 
 
+BRIDGE_KEYS = spaces.BRIDGE_NET_SUMMARY_KEYS
+
+
 def test_trial_run_name_carries_the_architecture():
     hps = {"bridge": "flatten", "residual_blocks": 3, "dense_units": 64, "dropout": 0.1}
-    assert tracking.trial_run_name("0003", hps) == "0003 flatten d3 w64"
+    assert tracking.trial_run_name("0003", hps, BRIDGE_KEYS) == "0003 flatten d3 w64"
 
 
-def test_trial_run_name_of_a_user_space_without_those_hyperparameters():
-    assert tracking.trial_run_name("0007", {"units": 32}) == "0007"
-    assert tracking.trial_run_name("0001", {"bridge": "gap"}) == "0001 gap"
+def test_trial_run_name_shows_a_user_space_by_its_own_keys():
+    keys = {"units": "units", "activation": "activation"}
+    assert tracking.trial_run_name("0007", {"units": 32, "activation": "relu"},
+                                   keys) == "0007 32 arelu"
+    assert tracking.trial_run_name("0007", {"units": 32}, BRIDGE_KEYS) == "0007"
+    assert tracking.trial_run_name("0001", {"bridge": "gap"}, BRIDGE_KEYS) == "0001 gap"
 
 
 def test_new_and_older_experiments_are_marked_model_training(tracking_uri, mlflow_client,
@@ -58,14 +65,14 @@ def test_description_holds_the_answer():
                "best_val_accuracy": 0.98765, "test_accuracy": 0.97, "n_trials": 5,
                "n_failed_trials": 0, "wall_seconds": 90, "export_dir": "exports/demo/p",
                "registered_model": "demo-classifier", "registered_version": "1",
-               "best_per_bridge": {
+               "summary_keys": BRIDGE_KEYS, "best_per_bridge": {
                    "flatten": {"val_accuracy": 0.9, "trial_id": "0002",
                                "hyperparameters": {**hps, "bridge": "flatten"}},
                    "gap": {"val_accuracy": 0.98765, "trial_id": "0004", "hyperparameters": hps}}}
     data = {"data_source": "digits", "data_shape": "8x8x1", "data_classes": 10,
             "data_train_size": 1000, "data_val_size": 300, "data_test_size": 400}
     text = description.describe_search(config, summary, data, {"0002": 8482, "0004": 1234})
-    for expected in ("## Winner: bridge **gap**, 1 residual blocks, dense width 32",
+    for expected in ("## Winner: bridge **gap**, depth 1, width 32",
                      "`0004 gap d1 w32`", "val accuracy 0.9877", "test accuracy 0.9700",
                      "| flatten | 0002 flatten d1 w32 | 0.9000 | 8,482 |",
                      "| gap | 0004 gap d1 w32 | 0.9877 | 1,234 |", "| dense_units | 32 |",

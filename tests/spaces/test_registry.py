@@ -58,3 +58,10 @@ def test_unknown_space_lists_the_registered_ones():
 def test_missing_space_file_is_named(tmp_path):
     with pytest.raises(spaces.SpaceError, match=r"does not exist or is not a \.py file"):
         spaces.load_space(f"{tmp_path}/absent.py:Space", (8, 8, 1), 4)
+
+
+def test_the_default_space_names_its_summary_keys_question_first():
+    from spaces.bridge_net import HyperBridgeNet
+    hypermodel = HyperBridgeNet((8, 8, 1), 10)
+    assert spaces.summary_keys(hypermodel) == spaces.BRIDGE_NET_SUMMARY_KEYS
+    assert next(iter(spaces.BRIDGE_NET_SUMMARY_KEYS)) == "bridge"  # the question
