@@ -16,13 +16,28 @@ def build_parser(search_defaults=None):
                     "logging every trial to MLflow.")
     add_verbosity_flags(parser, default=0)
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_run(commands, search_defaults)
+    _add_launch(commands, search_defaults)
+    _add_server(commands)
+    _add_export(commands)
+    commands.add_parser("spaces", help="list registered search spaces and their hyperparameters")
+    _add_report(commands)
+    _add_serve(commands)
+    _add_ui(commands)
+    for command in commands.choices.values():  # -v/-q after the sub-command too
+        add_verbosity_flags(command, default=argparse.SUPPRESS)
+    return parser
 
+
+def _add_run(commands, search_defaults):
     run = commands.add_parser("run", help="run a search (resumes an interrupted one)")
     add_search_options(run, search_defaults)
     run.add_argument("--dry-run", action="store_true",
                      help="print the Hyperband plan (brackets, rounds, trials, epochs) and "
                           "an estimated wall time, then stop without searching")
 
+
+def _add_launch(commands, search_defaults):
     launch = commands.add_parser(
         "launch", help="run a search with a chief and N worker processes on this machine "
                        "(keras-tuner's distributed mode)")
@@ -36,9 +51,12 @@ def build_parser(search_defaults=None):
     from search.distributed.server import add_store_options  # light: no MLflow import
     add_store_options(launch, required=False)
 
+
+def _add_server(commands):
+    from search.distributed.server import add_store_options  # light: no MLflow import
     server = commands.add_parser(
         "server", help="run the MLflow tracking server that a chief and its workers on "
-                       "several hosts share, on PostgreSQL or sqlite (see docs/multi-machine.md)")
+                       "several hosts share, on PostgreSQL or sqlite (see docs/scale.md)")
     add_store_options(server, required=True)
     server.add_argument("--host", default="127.0.0.1",
                         help="address to bind (0.0.0.0 for other hosts; default: 127.0.0.1)")
@@ -46,6 +64,8 @@ def build_parser(search_defaults=None):
     server.add_argument("--server-workers", type=int, default=1,
                         help="HTTP worker processes of the server (default: 1)")
 
+
+def _add_export(commands):
     exporter = commands.add_parser("export", help="export any trial's best model")
     exporter.add_argument("--run-id", required=True, help="MLflow run id of a trial")
     exporter.add_argument("--out", required=True, help="output directory")
@@ -55,45 +75,44 @@ def build_parser(search_defaults=None):
                           help="load a model holding Python code (Lambda layers); "
                                "only for files you trust")
 
-    commands.add_parser("spaces", help="list registered search spaces and their hyperparameters")
 
+def _add_experiment(parser, what):
+    parser.add_argument("--experiment", default=SearchConfig.experiment,
+                        help=f"{what} (default: {SearchConfig.experiment})")
+    parser.add_argument("--tracking-uri", default=None)
+
+
+def _add_report(commands):
     report = commands.add_parser(
         "report", help="print the trial table and best trial per bridge of a search and "
                        "write its plots, from the MLflow store alone")
-    report.add_argument("--experiment", default=SearchConfig.experiment,
-                        help=f"MLflow experiment (default: {SearchConfig.experiment})")
+    _add_experiment(report, "MLflow experiment")
     report.add_argument("--run-id", default=None,
                         help="parent run id of the search (default: the latest search)")
     report.add_argument("--out", default=None,
                         help="folder for report.md, trials.csv and the PNG plots "
                              "(default: reports/EXPERIMENT/RUN_ID)")
-    report.add_argument("--tracking-uri", default=None)
 
+
+def _add_serve(commands):
     serve = commands.add_parser(
         "serve", help="serve a registered model over HTTP: `mlflow models serve` on "
                       "models:/EXPERIMENT-classifier@champion, POST raw images to /invocations")
-    serve.add_argument("--experiment", default=SearchConfig.experiment,
-                       help=f"MLflow experiment whose model to serve (default: "
-                            f"{SearchConfig.experiment})")
+    _add_experiment(serve, "MLflow experiment whose model to serve")
     serve.add_argument("--alias", default="champion",
                        help="registry alias to serve (default: champion)")
     serve.add_argument("--model-uri", default=None,
                        help="any MLflow model URI instead (runs:/..., models:/NAME/VERSION)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5001)
-    serve.add_argument("--tracking-uri", default=None)
 
+
+def _add_ui(commands):
     ui = commands.add_parser("ui", help="open the MLflow UI on the store in use and print "
                                         "the links to an experiment's latest search")
-    ui.add_argument("--experiment", default=SearchConfig.experiment,
-                    help=f"experiment whose latest search to link (default: "
-                         f"{SearchConfig.experiment})")
-    ui.add_argument("--tracking-uri", default=None)
+    _add_experiment(ui, "experiment whose latest search to link")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
-    for command in commands.choices.values():  # -v/-q after the sub-command too
-        add_verbosity_flags(command, default=argparse.SUPPRESS)
-    return parser
 
 
 def add_verbosity_flags(parser, default):
