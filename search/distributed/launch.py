@@ -70,9 +70,6 @@ def signals_raise():
             signal.signal(number, handler)
 
 
-sigterm_raises = signals_raise  # the older name
-
-
 def visible_gpus():
     """The GPU ids a worker may be pinned to, found without TensorFlow: the
     launcher only starts processes, and loading TensorFlow here cost every
