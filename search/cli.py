@@ -72,19 +72,21 @@ def config_from(args):
 def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
-    from search.distributed.launch import Launcher, check_oracle_address
+    from search.distributed.launch import Launcher, check_oracle_address, project_claimed
     check_oracle_address(args.oracle_host, args.oracle_port)
     config = config_from(args)
     if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds
         from search.distributed.server import check_launch_store
         check_launch_store(args.store, config.resolved_tracking_uri())
     from search.state import finished_summary, report_finished
-    if finished_summary(config):  # as for `run`: no processes for a finished search
-        report_finished(config, finished_summary(config))
-        return 0
-    # No TensorFlow here: the chief and workers load it, the launcher only starts them.
-    return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
-                    store=args.store, artifacts=args.artifacts).run()
+    with project_claimed(config, args.workers):  # before any process starts
+        if finished_summary(config):  # as for `run`: no processes for a finished search
+            report_finished(config, finished_summary(config))
+            return 0
+        # No TensorFlow here: the chief and workers load it, the launcher only starts them.
+        return Launcher(config, args.workers, host=args.oracle_host,
+                        oracle_port=args.oracle_port, store=args.store,
+                        artifacts=args.artifacts).run()
 
 
 def server_command(args):
@@ -180,6 +182,8 @@ def serve_command(args):
     from search.winner import registry  # not export: no TensorFlow to find the model
     uri = _store_uri(args)
     model_uri = args.model_uri or registry.champion_uri(uri, args.experiment, args.alias)
+    from search.tracking.reachable import check_artifacts_reachable
+    check_artifacts_reachable(uri, model_uri)  # before it says "Serving"
     from search.distributed import server  # the venv's bin/ on PATH, for uvicorn
     env = {**server.server_env(), "MLFLOW_TRACKING_URI": uri}
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,

@@ -13,7 +13,7 @@ import keras
 
 import spaces
 from search import data as data_module
-from search import ownership, tracking
+from search import elapsed, ownership, tracking
 from search.distributed import chief_oracle, roles as distributed
 from search.winner import export
 from search.tracking import lineage, links, resume, warm_start
@@ -78,6 +78,9 @@ def _search(config, started, strategy, device, image_data, hypermodel):
         return _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data)
 
     resume_run_id = None if config.overwrite else _read_state(state_path).get("parent_run_id")
+    # Before the tuner saves the oracle again: the interrupted part's share.
+    earlier = 0.0 if resume_run_id is None else elapsed.carried_over(_read_state(state_path),
+                                                                     project_folder)
     if config.overwrite:  # checked at start too; the folder may have changed since
         ownership.check_project_overwrite(config.project_dir, config.project_name)
     deadline, budget_params = None, {}
@@ -101,8 +104,10 @@ def _search(config, started, strategy, device, image_data, hypermodel):
         tags={"code_version": _code_version(), "keras_version": keras.__version__,
               **warm_values},
         resume_run_id=resume_run_id)
+    earlier = earlier if resume_run_id == parent_run_id else 0.0
     _write_state(state_path, {"parent_run_id": parent_run_id,
-                              "experiment_id": tracker.experiment_id})
+                              "experiment_id": tracker.experiment_id,
+                              **elapsed.part_fields(earlier, started)})
     tracker.log_search_text(config_to_toml(config), RESOLVED_CONFIG_FILE)
     tracker.log_datasets(parent_run_id, lineage.split_inputs(image_data))
     if resume_run_id == parent_run_id:  # a killed run may have left child runs RUNNING
@@ -131,7 +136,8 @@ def _search(config, started, strategy, device, image_data, hypermodel):
         # Every trial is over: a run still RUNNING was left by a dead worker (or by a
         # create_run retried after a lost answer); it must not stay so for good.
         resume.settle_interrupted_runs(tracker, tuner, when="Search end")
-        timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
+        timings = {"started": started, "earlier_seconds": earlier,
+                   "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = finish(config, tuner, tracker, image_data, timings, deadline)
         log_report(tracker)

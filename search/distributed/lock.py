@@ -83,6 +83,14 @@ class ProjectLock:
         raise UsageError(f"--project-dir {self.flag_value!r}: could not take the lock "
                          f"{self.path}; another search keeps taking it.")
 
+    def check_free(self):
+        """Raise UsageError (naming the owner's pid) when a live process holds
+        this lock; take nothing. `launch` asks it of the chief's and workers'
+        locks before it starts any process."""
+        found = self._read()
+        if found is not None:
+            self._refuse_if_held(found[1])
+
     def _refuse_or_clear(self):
         found = self._read()
         if found is None:

@@ -56,7 +56,8 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
         "retrained": config.retrain != "none"})
     tflite.log_tflite(tracker, export_dir)
     crash_point("registered")  # tests: killed between the registry and the parent run's end
-    wall = time.perf_counter() - timings["started"]
+    # The whole search's: the parts before a resume too (search/elapsed.py).
+    wall = time.perf_counter() - timings["started"] + timings.get("earlier_seconds", 0.0)
     summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
                "best_run_id": best_run.info.run_id,
                "best_hyperparameters": user_values(best_trial.hyperparameters.values),
@@ -97,8 +98,9 @@ def log_report(tracker):
     winner are already stored, so a failing report only warns (and can be
     rebuilt from the store with `bridge-search report`)."""
     from search.tracking import report
+    from search.tracking.links import store_option
     rebuild = (f"bridge-search report --experiment {shlex.quote(tracker.experiment_name)} "
-               f"--run-id {tracker.parent_run_id}")
+               f"--run-id {tracker.parent_run_id}{store_option(tracker.tracking_uri)}")
     try:
         report.log_search_report(tracker.client, tracker.experiment_name, tracker.parent_run_id)
     except Exception as error:  # noqa: BLE001 - see docstring
