@@ -12,7 +12,7 @@ import time
 
 IMPORTED_AT = time.perf_counter()  # a process's first command counts its imports too
 
-from search import logs, quiet  # noqa: E402
+from search import logs, quiet, stores  # noqa: E402
 
 quiet.set_quiet_defaults()  # before anything imports TensorFlow or MLflow
 
@@ -78,6 +78,8 @@ def launch_command(args):
     if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds
         from search.distributed.server import check_launch_store
         check_launch_store(args.store, config.resolved_tracking_uri())
+    else:
+        stores.check_store(config.resolved_tracking_uri())
     from search.state import finished_summary, report_finished
     if finished_summary(config):  # as for `run`: no processes for a finished search
         report_finished(config, finished_summary(config))
@@ -106,12 +108,12 @@ def run_command(args):
         from search.tuning.dry_run import dry_run
         dry_run(config, out=print)
         return 0
+    # Before TensorFlow's import: a server or database that does not answer.
+    stores.check_store(config.resolved_tracking_uri())
     from search.state import finished_summary, report_finished
     if finished_summary(config):  # the same command again: answered before TensorFlow loads
         report_finished(config, finished_summary(config))
         return 0
-    from search.tracking.reachable import check_reachable
-    check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     quiet.import_tensorflow()
     from search.runner import run_search
     run_search(config, started=args.command_started)
@@ -119,6 +121,7 @@ def run_command(args):
 
 
 def export_command(args):
+    stores.check_dir(args.out, f"--out {args.out!r}")
     uri = _store_uri(args)  # a missing store: exit 2 before Keras loads
     from mlflow.tracking import MlflowClient
     from search import ownership
@@ -155,18 +158,19 @@ def _store_uri(args):
     """--tracking-uri, else MLFLOW_TRACKING_URI, else the default store, for the
     commands that only read it: a store that does not exist (no sqlite file, an
     http server that does not answer) is a usage error, and nothing is created."""
-    from search.tracking.reachable import check_reachable, check_store_exists
+    from search.tracking.reachable import check_store_exists
     uri = resolve_tracking_uri(args.tracking_uri)
     check_store_exists(uri)
-    check_reachable(uri)
-    return uri
+    return stores.check_store(uri, existing=True)
 
 
 def report_command(args):
+    stores.check_dir(args.out or "reports", f"--out {args.out or 'reports'!r}")
+    uri = _store_uri(args)
     from mlflow.tracking import MlflowClient
 
     from search.tracking import report
-    client = MlflowClient(tracking_uri=_store_uri(args))
+    client = MlflowClient(tracking_uri=uri)
     _, parent = report.find_search(client, args.experiment, args.run_id)
     from search.ownership import path_slug
     out = args.out or os.path.join("reports", path_slug(args.experiment), parent.info.run_id)

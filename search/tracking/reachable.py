@@ -8,7 +8,7 @@ from search.errors import UsageError
 _answered = set()
 
 
-def check_reachable(tracking_uri, timeout=5.0):
+def check_reachable(tracking_uri, timeout=5.0, option="--tracking-uri"):
     """Fail fast (exit 2) when an HTTP tracking server does not answer; asked once
     per server and process (a later outage is StoreRetry's business)."""
     if not tracking_uri.startswith(("http://", "https://")) or tracking_uri in _answered:
@@ -17,7 +17,7 @@ def check_reachable(tracking_uri, timeout=5.0):
     try:
         requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
     except requests.RequestException as error:
-        raise UsageError(f"--tracking-uri {tracking_uri}: the MLflow server does not answer "
+        raise UsageError(f"{option} {tracking_uri}: the MLflow server does not answer "
                          f"({type(error).__name__}); start it with `mlflow server` or fix "
                          f"the URI.") from None
     _answered.add(tracking_uri)
