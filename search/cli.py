@@ -12,7 +12,7 @@ import time
 
 IMPORTED_AT = time.perf_counter()  # a process's first command counts its imports too
 
-from search import logs, quiet, stores  # noqa: E402
+from search import disk_full, logs, quiet, stores  # noqa: E402
 
 quiet.set_quiet_defaults()  # before anything imports TensorFlow or MLflow
 
@@ -48,6 +48,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("bridge-search: interrupted; run the same command again to resume.",
               file=sys.stderr)
+        return 1
+    except Exception as error:
+        full = disk_full.full_disk_error(error)
+        if full is None:
+            raise
+        print(f"bridge-search: failed: {disk_full.message(full)}", file=sys.stderr)
         return 1
 
 
@@ -110,6 +116,8 @@ def run_command(args):
         return 0
     # Before TensorFlow's import: a server or database that does not answer.
     stores.check_store(config.resolved_tracking_uri())
+    disk_full.writes_to(config.project_dir, stores.local_folder(config.resolved_tracking_uri()),
+                        config.export_dir or "exports", config.summary_json)
     from search.state import finished_summary, report_finished
     if finished_summary(config):  # the same command again: answered before TensorFlow loads
         report_finished(config, finished_summary(config))
@@ -122,6 +130,7 @@ def run_command(args):
 
 def export_command(args):
     stores.check_dir(args.out, f"--out {args.out!r}")
+    disk_full.writes_to(args.out)
     uri = _store_uri(args)  # a missing store: exit 2 before Keras loads
     from mlflow.tracking import MlflowClient
     from search import ownership

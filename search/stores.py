@@ -78,6 +78,16 @@ def check_store(uri, option="--tracking-uri", existing=False, network=True):
     return uri
 
 
+def local_folder(uri):
+    """The folder a sqlite or file store writes in; None for a server or database."""
+    scheme = urlparse(uri).scheme
+    if scheme == "sqlite":
+        return Path(uri[len("sqlite:///"):]).parent
+    if scheme == "file":
+        return Path(urlparse(uri).path)
+    return Path(uri) if not scheme and Path(uri).is_absolute() else None
+
+
 def check_postgres(uri, option):
     """Connect once, with a timeout: a wrong host, port, user or database is one
     line in seconds (MLflow would retry for minutes and end in a traceback)."""
