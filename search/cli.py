@@ -167,9 +167,8 @@ def _store_uri(args):
     """--tracking-uri, else MLFLOW_TRACKING_URI, else the default store, for the
     commands that only read it: a store that does not exist (no sqlite file, an
     http server that does not answer) is a usage error, and nothing is created."""
-    from search.tracking.reachable import check_store_exists
     uri = resolve_tracking_uri(args.tracking_uri)
-    check_store_exists(uri)
+    stores.check_store_exists(uri)
     return stores.check_store(uri, existing=True)
 
 
@@ -190,8 +189,8 @@ def report_command(args):
 
 
 def serve_command(args):
+    uri = _store_uri(args)  # before MLflow is imported
     from search.winner import registry  # not export: no TensorFlow to find the model
-    uri = _store_uri(args)
     model_uri = args.model_uri or registry.champion_uri(uri, args.experiment, args.alias)
     from search.distributed import server  # the venv's bin/ on PATH, for uvicorn
     env = {**server.server_env(), "MLFLOW_TRACKING_URI": uri}

@@ -20,7 +20,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.errors import UsageError
 from search.ownership import path_slug
-from search.tracking.reachable import check_reachable
+from search.stores import check_reachable
 from search.tracking.sender import BackgroundSender
 from search.tracking.retry import RetryingClient, StoreRetry, bound_mlflow_http_retries
 
