@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from search.config_rules import (check_data_options, check_space, check_tracking_uri,
-                                 require, flag, parse_duration)
+from search.config_rules import (MAX_TIME_BUDGET_SECONDS, check_data_options, check_space,
+                                 check_tracking_uri, require, flag, parse_duration)
 from search.errors import UsageError
 from search.stores import check_dir, check_file, check_store, store_uri
 from search.ownership import (check_export_target, check_project_overwrite, path_slug,
@@ -169,10 +169,13 @@ def validate(config):
              f"accepted: {', '.join(STRATEGIES)}")
     check_data_options(config)
     _check_cost_options(config)
-    require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
-             "must be a number of seconds >= 0")
-    require(config.chief_timeout > 0, "chief_timeout", config.chief_timeout,
-             "must be a number of seconds > 0")
+    # Bounded as --time-budget is: a wait of centuries overflows the clock's timestamps.
+    require(0 <= config.store_retry_seconds <= MAX_TIME_BUDGET_SECONDS, "store_retry_seconds",
+             config.store_retry_seconds, "must be a number of seconds from 0 to 2592000 "
+                                         "(30 days)")
+    require(0 < config.chief_timeout <= MAX_TIME_BUDGET_SECONDS, "chief_timeout",
+             config.chief_timeout, "must be a number of seconds > 0 and at most 2592000 "
+                                   "(30 days)")
     require(bool(config.experiment.strip()), "experiment", config.experiment,
              "must be a non-empty name")
     require(len(config.experiment) <= MAX_EXPERIMENT_NAME_LENGTH, "experiment",

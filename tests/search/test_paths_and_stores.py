@@ -32,6 +32,10 @@ def user_files(tmp):
 PATH_CASES = {
     "time_budget_centuries": (lambda t: ["--time-budget", "99999999999h"],
                               "at most 720h (30 days"),
+    "store_retry_centuries": (lambda t: ["--store-retry-seconds", "1e300"],
+                              "must be a number of seconds from 0 to 2592000 (30 days)"),
+    "chief_timeout_infinite": (lambda t: ["--chief-timeout", "inf"],
+                               "must be a number of seconds > 0 and at most 2592000"),
     "summary_json_a_folder": (lambda t: ["--summary-json", "adir"],
                               "--summary-json 'adir': adir is a folder; give a file path."),
     "summary_json_under_a_file": (lambda t: ["--summary-json", "afile/s.json"],
@@ -145,12 +149,25 @@ def test_an_out_folder_that_cannot_be_written_is_refused_first(tmp_path, command
     assert tree(tmp_path) == ["adir", "afile"]
 
 
-def test_the_default_store_may_create_its_one_folder(tmp_path, monkeypatch):
+@pytest.mark.parametrize("uri", ["sqlite:///mlruns/mlflow.db", "sqlite:///{t}/new/m.db",
+                                 "sqlite:///{t}/adir/m.db", "sqlite:///{t}/existing.db",
+                                 "file://{t}/newstore", "{t}/newstore", "{t}/adir"])
+def test_a_store_one_folder_away_or_already_there_is_accepted_and_nothing_made(
+        tmp_path, monkeypatch, uri):
+    monkeypatch.chdir(tmp_path)
+    user_files(tmp_path)
+    (tmp_path / "existing.db").write_bytes(b"")
+    stores.check_store(uri.format(t=tmp_path), network=False)  # the run makes the folder
+    assert tree(tmp_path) == ["adir", "afile", "existing.db"]
+
+
+def test_the_default_store_is_judged_in_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert SearchConfig().resolved_tracking_uri() == "sqlite:///mlruns/mlflow.db"
-    stores.check_store("sqlite:///mlruns/mlflow.db")  # mlruns/ is made later, by the run
-    assert tree(tmp_path) == []
+    monkeypatch.chdir("/proc")
+    with pytest.raises(UsageError, match="/proc denies writing"):
+        SearchConfig()
 
 
 @pytest.mark.parametrize("uri", ["sqlite:///x.db", "http://h:5000", "mysql://u@h/db",
