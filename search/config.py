@@ -197,6 +197,8 @@ def _check_paths(config):
     or database is asked by the CLI (search/stores.py), not on every config."""
     check_store(config.resolved_tracking_uri(), network=False)
     check_dir(config.project_dir, f"--project-dir {config.project_dir!r}")
+    check_dir(Path(config.project_dir) / config.project_name,  # keras-tuner's folder in it
+              f"--project-dir {config.project_dir!r} with --experiment {config.experiment!r}")
     if config.summary_json:
         check_file(config.summary_json, f"--summary-json {config.summary_json!r}")
 

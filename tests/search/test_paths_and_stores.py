@@ -46,6 +46,9 @@ PATH_CASES = {
                            "--project-dir 'afile': afile is a file, not a folder"),
     "project_dir_under_a_file": (lambda t: ["--project-dir", "afile/p"],
                                  "{t}/afile is a file, so nothing can be created under it"),
+    "experiment_folder_a_file": (lambda t: ["--project-dir", ".", "--experiment", "afile"],
+                                 "--project-dir '.' with --experiment 'afile': afile is a "
+                                 "file, not a folder"),
     "project_dir_in_proc": (lambda t: ["--project-dir", "/proc/p"], "/proc denies writing"),
     "sqlite_in_proc": (lambda t: ["--tracking-uri", "sqlite:////proc/m.db"],
                        "--tracking-uri sqlite:////proc/m.db: /proc denies writing"),
@@ -119,6 +122,9 @@ def test_every_path_and_store_is_judged_before_tensorflow_in_seconds(tmp_path):
         for command in commands:
             argvs.append([*command, *make(tmp_path)])
             expected.append(message.format(t=tmp_path))
+        if name.startswith(("sqlite", "postgres")):  # the server judges its --store alike
+            argvs.append(["server", "--store", make(tmp_path)[1]])
+            expected.append(message.format(t=tmp_path).replace("--tracking-uri", "--store"))
     before = tree(tmp_path)
     verdicts, lines = judge_in_a_fresh_process(argvs, tmp_path)
     assert len(verdicts) == len(argvs), lines[-20:]
