@@ -68,6 +68,7 @@ def check_store(uri, option="--tracking-uri", existing=False, network=True):
     if scheme == "sqlite":
         check_file(uri[len("sqlite:///"):], f"{option} {uri}", create_levels=1,
                    existing=existing)
+        check_sqlite_file(uri[len("sqlite:///"):], f"{option} {uri}")
     elif scheme == "file" or (not scheme and Path(uri).is_absolute()):
         path = urlparse(uri).path if scheme else uri
         check_dir(path, f"{option} {uri}", create_levels=1, existing=existing)
@@ -140,6 +141,22 @@ def check_store_exists(tracking_uri):
     raise UsageError(f"--tracking-uri {tracking_uri}: no MLflow store at {path} (it does not "
                      f"exist; nothing was created); run `bridge-search run` first or point "
                      f"--tracking-uri (or MLFLOW_TRACKING_URI) at an existing store.")
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path, what):
+    """A file that is there must be a database (or empty): MLflow would stop on
+    someone's notes.txt with a page of SQLAlchemy traceback."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    with open(path, "rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        raise UsageError(f"{what}: {path} is not an sqlite database; point the URI at an "
+                         f"MLflow sqlite file or at a new path.")
 
 
 # ----- local paths ---------------------------------------------------------------

@@ -60,6 +60,9 @@ PATH_CASES = {
     "sqlite_root_folder_missing": (lambda t: ["--tracking-uri",
                                               "sqlite:////nonexistent-bs/dir/m.db"],
                                    "nor does /nonexistent-bs; create the folder first"),
+    "sqlite_a_text_file": (lambda t: ["--tracking-uri", "sqlite:///afile"],
+                           "afile is not an sqlite database; point the URI at an MLflow "
+                           "sqlite file or at a new path."),
     "sqlite_a_folder": (lambda t: ["--tracking-uri", "sqlite:///adir"],
                         "adir is a folder; give a file path."),
     "file_store_in_proc": (lambda t: ["--tracking-uri", "file:///proc/store"],
