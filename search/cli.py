@@ -43,7 +43,9 @@ def main(argv=None):
         print(f"bridge-search: error: {error}", file=sys.stderr)
         return 2
     except SearchFailed as error:
-        print(f"bridge-search: search failed: {error}", file=sys.stderr)
+        full = disk_full.full_disk_error(error)  # e.g. every trial failed on a full disk
+        print(f"bridge-search: search failed: {disk_full.message(full) if full else error}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("bridge-search: interrupted; run the same command again to resume.",

@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from search import disk_full
+from search.errors import SearchFailed
 from tests.conftest import child_runs, run_cli_here
 
 
@@ -102,3 +103,22 @@ def test_the_line_names_the_file_or_the_fullest_folder_written(tmp_path):
     assert "writing /m/v (" in quoted
     unnamed = disk_full.message(OSError(errno.ENOSPC, "No space left on device"))
     assert f"writing {tmp_path} (" in unnamed and " free there)" in unnamed
+
+
+@pytest.mark.parametrize("error", [
+    OSError(errno.ENOSPC, "No space left on device"),
+    SearchFailed("all 2 trials failed; the first failure was: OSError: [Errno 28] No space "
+                 "left on device")])
+def test_the_command_line_says_one_line_for_a_full_disk_from_any_layer(
+        tmp_path, monkeypatch, error):
+    from search import cli
+
+    def full(args):
+        disk_full.writes_to(tmp_path)
+        raise error
+    monkeypatch.setitem(cli.COMMANDS, "spaces", full)
+    result = run_cli_here("spaces", cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "the disk is full (No space left on device) writing " in line
+    assert f"{tmp_path} (" in line and "free there)" in line
