@@ -167,9 +167,11 @@ def check_dir(path, what, create_levels=None, existing=False):
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{what}: {path} is a file, not a folder; choose a folder path.")
-    if existing and not path.is_dir():
-        raise UsageError(f"{what}: {path} does not exist (nothing was created); point it at "
-                         f"an existing one.")
+    if existing:  # read only: there is all it needs to be
+        if not path.is_dir():
+            raise UsageError(f"{what}: {path} does not exist (nothing was created); point it "
+                             f"at an existing one.")
+        return
     _check_parent(path, what, create_levels)
 
 
@@ -181,7 +183,7 @@ def check_file(path, what, create_levels=None, existing=False):
     if path.is_dir():
         raise UsageError(f"{what}: {path} is a folder; give a file path.")
     if path.exists():
-        if existing:
+        if existing or not path.is_file():  # a device or pipe: opening it could block
             return
         try:
             open(path, "r+b").close()  # opens for writing, changes nothing
