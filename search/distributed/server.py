@@ -9,7 +9,6 @@ rather than an `mlflow server` that retries and dies with a page of traceback.
 
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
