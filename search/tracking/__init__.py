@@ -20,7 +20,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.errors import UsageError
 from search.ownership import path_slug
-from search.tracking.reachable import check_reachable
+from search.stores import check_reachable, store_uri
 from search.tracking.sender import BackgroundSender
 from search.tracking.retry import RetryingClient, StoreRetry, bound_mlflow_http_retries
 
@@ -42,7 +42,9 @@ EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 def resolve_store(tracking_uri):
-    """Create the folder of a sqlite store; return (uri, artifact root or None)."""
+    """Create the folder of a sqlite store; return (uri as MLflow is given it,
+    artifact root or None)."""
+    tracking_uri = store_uri(tracking_uri)  # postgresql:// names the installed driver
     parsed = urlparse(tracking_uri)
     if parsed.scheme == "sqlite":
         db_path = Path(tracking_uri[len("sqlite:///"):])

@@ -1,6 +1,7 @@
 """Winner export: .keras + TF SavedModel + JSON on disk, MLflow model + registry alias."""
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,18 @@ def export_model(model: keras.Model, out_dir: str | Path, info: dict, owner: str
     `owner` (a search's identity) marks the folder as ours: the same search may
     write there again, --overwrite may replace it, nothing else is ever removed."""
     staging = ownership.staging_dir(out_dir)
+    try:
+        _write_export(model, staging, info, owner, extra_files or {}, quantize)
+    except BaseException:
+        # Made just now by this call, so ours: a full disk or an interrupt must not
+        # leave megabytes of half an export beside the target.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    crash_point("exporting")  # tests: killed with the export complete but not in place
+    return ownership.replace_dir(staging, out_dir)
+
+
+def _write_export(model, staging, info, owner, extra_files, quantize):
     (staging / ownership.EXPORT_OWNER_FILE).write_text(owner)  # first: leftovers are ours
     model.save(staging / KERAS_FILE)
     model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
@@ -37,10 +50,8 @@ def export_model(model: keras.Model, out_dir: str | Path, info: dict, owner: str
              **tflite.write_tflite(model, staging, quantize)}
     info = {**info, "file_sizes_mb": sizes}
     (staging / INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
-    for name, text in (extra_files or {}).items():
+    for name, text in extra_files.items():
         (staging / name).write_text(text)
-    crash_point("exporting")  # tests: killed with the export complete but not in place
-    return ownership.replace_dir(staging, out_dir)
 
 
 def log_winner(tracker: "tracking.SearchTracker", model: keras.Model, x_example: np.ndarray,
