@@ -80,7 +80,8 @@ def config_from(args):
 def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
-    from search.distributed.launch import Launcher, check_oracle_address, project_claimed
+    from search.distributed.launch import Launcher
+    from search.distributed.launch_checks import check_oracle_address, project_claimed
     check_oracle_address(args.oracle_host, args.oracle_port)
     config = config_from(args)
     if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds

@@ -29,10 +29,8 @@ from search.errors import SearchFailed
 from search.state import STATE_FILE, read_state
 from search import ownership
 from search.distributed import processes, server
-from search.distributed.launch_checks import (  # noqa: F401 (the CLI, tests)
-    check_oracle_address, free_port, project_claimed)
+from search.distributed.launch_checks import free_port
 from search.distributed.processes import ARTIFACTS_ENV, STORE_ENV
-from search.distributed.processes import LAUNCH_FILE  # noqa: F401 (users, tests)
 from search.logs import verbosity_flags
 
 log = logging.getLogger(__name__)
