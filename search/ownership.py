@@ -112,10 +112,6 @@ def _key(path):
     return os.path.abspath(path)  # never resolved: a link is judged as a link
 
 
-def remember(path, identity):
-    _seen[_key(path)] = identity
-
-
 def checked(path, default="unchecked"):
     """What this process's check found at `path` (`default` when it made none)."""
     return _seen.get(_key(path), default)

@@ -84,7 +84,6 @@ def replace_dir(complete, target, owner):
         ownership.remove_if_ours(retired)  # left by a killed export of this pid
         os.rename(target, retired)
     os.rename(complete, target)
-    ownership.remember(target, (target / EXPORT_OWNER_FILE).read_text().strip())
     if retired is not None:
         shutil.rmtree(retired)
     return target
