@@ -120,13 +120,12 @@ def checked(path, default="unchecked"):
 def claim_folder(path, option, markers, hint, files=()):
     """Write access to `path`: an absent or empty folder is created and marked
     (markers[0], with a unique id), a folder with our mark is taken as it is, and
-    anything else is refused. Also refused: a folder whose mark changed since this
-    process checked it, and `files` we are about to write that are links or folders."""
+    anything else is refused, as are `files` we are about to write that are links
+    or folders. Writing (unlike a replace or delete) needs the mark, not the one
+    this process saw: a chief and its workers mark the same folder."""
     path = Path(path)
     identity = folder_identity(path, option, markers, hint)
-    if identity is not None:  # absent or empty now: nothing anyone wrote is there
-        same_as_checked(path, identity, option)
-    else:
+    if identity is None:
         path.mkdir(parents=True, exist_ok=True)
         identity = write_marker(path / markers[0])
     for name in files:

@@ -165,6 +165,7 @@ def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data):
     """Train the trials the chief hands out, logging them under its parent run."""
     parent_run_id = distributed.wait_for_parent_run(tracker, timeout=config.chief_timeout)
     tracker.attach_search(parent_run_id)
+    ownership.mark_project(state_path.parent)  # its trials are written there (never deleted)
     # Never overwrite on a worker: the project directory is the chief's.
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)
     worker_link.guard(tuner.oracle, tuner.tuner_id, distributed.chief_address(),

@@ -209,17 +209,49 @@ def test_overwrite_replaces_the_export_it_checked(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
 
 
-def test_an_export_dir_turned_into_a_link_is_never_renamed(tmp_path):
-    """Item 4 at replace time: the user's link stays where it is, pointing where it did."""
+@pytest.mark.parametrize("became", ["link", "file", "user_folder"])
+def test_an_export_dir_that_changed_since_the_check_is_left_as_it_is(became, tmp_path):
+    """Item 4 at replace time: a link put there is never renamed (it was renamed to
+    .export.retired-PID), a file or a user's folder never replaced."""
     (tmp_path / "empty").mkdir()
     target = tmp_path / "export"
     export_dir.check_export_target(target, "--export-dir", [], owner="A")
-    target.symlink_to(tmp_path / "empty")
-    with pytest.raises(UsageError, match="is a symbolic link"):
+    if became == "link":
+        target.symlink_to(tmp_path / "empty")
+    elif became == "file":
+        target.write_bytes(b"a file\n")
+    else:
+        target.mkdir()
+        (target / "mine.txt").write_bytes(b"mine\n")
+    before = snapshot(tmp_path)
+    with pytest.raises(UsageError, match="The new export is left in"):
         export_model(tiny_model(), target, info={}, owner="A")
-    assert target.is_symlink() and os.readlink(target) == str(tmp_path / "empty")
-    assert not list((tmp_path / "empty").iterdir())
+    after = snapshot(tmp_path)
+    assert {k: after.get(k) for k in before} == before
     assert not list(tmp_path.glob(".export.retired-*"))
+
+
+def test_a_project_folder_filled_by_the_user_after_the_check_is_not_claimed(tmp_path):
+    """The check at start found nothing; the user's files arrived before the search
+    took the folder: they are not adopted."""
+    ownership.check_project_folder(tmp_path, "exp")
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "mine.txt").write_bytes(b"mine\n")
+    with pytest.raises(UsageError, match=r"holds files bridge-search did not write \(mine.txt\)"):
+        ownership.mark_project(tmp_path / "exp")
+    assert sorted(os.listdir(tmp_path / "exp")) == ["mine.txt"]
+
+
+def test_a_project_folder_of_an_earlier_version_is_still_ours(tmp_path):
+    """Earlier versions marked it with their state file only."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    (folder / "bridge_search_state.json").write_text('{"parent_run_id": "abc"}')
+    (folder / "oracle.json").write_text("{}")
+    ownership.check_project_folder(tmp_path, "exp")
+    ownership.mark_project(folder)
+    ownership.remove_project(folder)
+    assert not folder.exists()
 
 
 def test_overwrite_deletes_a_project_folder_only_if_its_mark_is_unchanged(tmp_path):
