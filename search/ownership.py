@@ -78,8 +78,7 @@ def folder_identity(path, option, markers, hint):
                          f"bridge-search never writes, renames or deletes through one: give "
                          f"the folder it points to, or a new path.")
     if path.exists() and not path.is_dir():
-        raise UsageError(f"{option} {str(path)!r} is a file; a folder is needed there: "
-                         f"choose another path.")
+        raise UsageError(f"{option} {str(path)!r} is a file; give a directory.")
     try:
         names = sorted(os.listdir(path)) if path.exists() else []
     except OSError as error:
@@ -100,7 +99,7 @@ def _check_parents(path, option):
         if parent.exists():
             if not parent.is_dir():
                 raise UsageError(f"{option} {str(path)!r} cannot be created: {parent} is a "
-                                 f"file; choose a folder path.")
+                                 f"file; choose a directory path.")
             return
 
 
@@ -167,8 +166,10 @@ def remove_folder(path, option, markers, hint):
     if identity is None:
         return  # absent or empty: nothing of anyone's to delete
     same_as_checked(path, identity, option)
+    for leftover in path.parent.iterdir():  # left by a delete killed half-way
+        if leftover.name.startswith(f".{path.name}{RETIRED_TAG}"):
+            remove_if_ours(leftover, markers)
     retired = path.with_name(f".{path.name}{RETIRED_TAG}{os.getpid()}")
-    remove_if_ours(retired, markers)  # left by a killed delete of this pid
     os.rename(path, retired)
     _seen[_key(path)] = None
     shutil.rmtree(retired)

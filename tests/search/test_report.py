@@ -63,7 +63,7 @@ def test_report_command_by_run_id_and_default_out_folder(tiny_search, tracking_u
                           summary["parent_run_id"], "--tracking-uri", tracking_uri, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "reports" / config.experiment / summary["parent_run_id"]
-    assert {p.name for p in out.iterdir()} == REPORT_FILES
+    assert {p.name for p in out.iterdir()} == {*REPORT_FILES, ownership.REPORT_MARKER_FILE}
 
 
 @pytest.mark.parametrize("args,message", [
