@@ -138,9 +138,8 @@ def export_command(args):
     disk_full.writes_to(args.out)
     uri = _store_uri(args)  # a missing store: exit 2 before Keras loads
     from mlflow.tracking import MlflowClient
-    from search import ownership
-    from search.winner import registry
-    ownership.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
+    from search.winner import export_dir, registry
+    export_dir.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
     client = MlflowClient(tracking_uri=uri)
     run = registry.trial_run(client, args.run_id)  # an unknown run too
     quiet.import_tensorflow()
@@ -179,15 +178,19 @@ def _store_uri(args):
 
 def report_command(args):
     stores.check_dir(args.out or "reports", f"--out {args.out or 'reports'!r}")
+    from search import ownership
+    if args.out:  # the ownership rule, before the store is read
+        ownership.check_folder(args.out, "--out", *ownership.REPORT_RULE)
     uri = _store_uri(args)
     from mlflow.tracking import MlflowClient
 
     from search.tracking import report
     client = MlflowClient(tracking_uri=uri)
     _, parent = report.find_search(client, args.experiment, args.run_id)
-    from search.ownership import path_slug
-    out = args.out or os.path.join("reports", path_slug(args.experiment), parent.info.run_id)
-    text, _ = report.build_report(client, args.experiment, out, parent.info.run_id)
+    out = args.out or os.path.join("reports", ownership.path_slug(args.experiment),
+                                   parent.info.run_id)
+    text, _ = report.build_report(client, args.experiment, out, parent.info.run_id,
+                                  claim="--out" if args.out else "report folder")
     print(text)
     print(f"report.md, trials.csv and plots written to {out}", file=sys.stderr)
     return 0

@@ -14,8 +14,8 @@ from search.config_rules import (MAX_TIME_BUDGET_SECONDS, check_data_options, ch
                                  check_tracking_uri, require, flag, parse_duration)
 from search.errors import UsageError
 from search.stores import check_dir, check_file, check_store, store_uri
-from search.ownership import (check_export_target, check_project_overwrite, path_slug,
-                              protected_paths)
+from search.ownership import check_project_folder, path_slug, protected_paths
+from search.winner.export_dir import check_export_target
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
@@ -186,8 +186,8 @@ def validate(config):
     check_space(config.space)
     _check_paths(config)
     _check_export_dir(config)
-    if config.overwrite:
-        check_project_overwrite(config.project_dir, config.project_name)
+    check_project_folder(config.project_dir, config.project_name,  # the ownership rule
+                         config.resolved_tracking_uri())
 
 
 def _check_paths(config):

@@ -81,22 +81,22 @@ def _search(config, started, strategy, device, image_data, hypermodel):
     # Before the tuner saves the oracle again: the interrupted part's share.
     earlier = 0.0 if resume_run_id is None else elapsed.carried_over(_read_state(state_path),
                                                                      project_folder)
-    if config.overwrite:  # checked at start too; the folder may have changed since
-        ownership.check_project_overwrite(config.project_dir, config.project_name)
+    if config.overwrite:  # ours, checked again now: keras-tuner is not asked to delete it
+        ownership.remove_project(project_folder)
+    ownership.mark_project(project_folder)  # created and marked before keras-tuner writes
     deadline, budget_params = None, {}
     if config.time_budget:  # replaces max_epochs/factor/iterations by what fits
         config, deadline, budget_params = budget.plan_within_budget(
             config, image_data, hypermodel, started)
     # Read before the tuner reloads the oracle: which worker held which trial.
     held = {} if config.overwrite else chief_oracle.saved_ongoing_trials(project_folder)
-    tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=config.overwrite,
+    tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False,
                         deadline=deadline)
     if distributed.role() == "chief":  # a restarted chief: its workers keep their trials
         oracle_timings = chief_oracle.prepare_chief(tuner.oracle, project_folder, held)
     if deadline is not None and deadline.first_trial_values and not tuner.oracle.trials:
         tuner.oracle.queued_values = [dict(deadline.first_trial_values)]  # a one-trial plan
     warm_values = warm_start.seed_tuner(tuner, tracker, config, hypermodel)
-    ownership.mark_project(project_folder)  # so a later --overwrite may delete it
     parent_run_id = tracker.start_search(
         run_name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
         params={**config.as_params(), **image_data.description(), **device,
@@ -171,6 +171,7 @@ def _run_worker(config, hypermodel, tracker, strategy, state_path, fit_data):
     """Train the trials the chief hands out, logging them under its parent run."""
     parent_run_id = distributed.wait_for_parent_run(tracker, timeout=config.chief_timeout)
     tracker.attach_search(parent_run_id)
+    ownership.mark_project(state_path.parent)  # its trials are written there (never deleted)
     # Never overwrite on a worker: the project directory is the chief's.
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)
     worker_link.guard(tuner.oracle, tuner.tuner_id, distributed.chief_address(),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import mlflow
 
-from search import tracking
+from search import ownership, tracking
 from search.errors import UsageError
 from search.tracking import pareto
 from search.tracking.pareto import best_row_per_bridge
@@ -30,6 +30,8 @@ CSV_FILE = "trials.csv"
 CURVES_PLOT = "val_accuracy_by_epoch.png"
 PARAMS_PLOT = "accuracy_vs_params.png"
 BRACKETS_PLOT = "hyperband_brackets.png"
+REPORT_FILES = (REPORT_FILE, CSV_FILE, CURVES_PLOT, PARAMS_PLOT, BRACKETS_PLOT,
+                pareto.PARETO_PLOT, pareto.TRADEOFF_FILE)  # all that is written
 TRADEOFF_TAG = "bridge_search.tradeoff"  # one line per bridge: what it costs and gives
 # Param names of the default space (spaces/bridge_net.py); other spaces show "-".
 BRIDGE, DEPTH, WIDTH = "bridge", "residual_blocks", "dense_units"
@@ -170,13 +172,17 @@ def write_csv(trials, path):
 
 
 # ----- the whole report --------------------------------------------------------------
-def build_report(client, experiment_name, out_dir, parent_run_id=None):
-    """Write the report files into `out_dir`; return (markdown text, parent run)."""
+def build_report(client, experiment_name, out_dir, parent_run_id=None, claim=None):
+    """Write the report files into `out_dir`; return (markdown text, parent run).
+    `claim` (the option that named `out_dir`): claim the folder by the ownership
+    rule first (search/ownership.py), checked again right before writing."""
     import matplotlib
     matplotlib.use("Agg")  # files only, never a window
     experiment, parent = find_search(client, experiment_name, parent_run_id)
     trials = collect_trials(client, experiment.experiment_id, parent.info.run_id)
     out = Path(out_dir)
+    if claim:
+        ownership.claim_folder(out, claim, *ownership.REPORT_RULE, files=REPORT_FILES)
     out.mkdir(parents=True, exist_ok=True)
     text = format_report(experiment, parent, trials) + pareto.markdown_section(
         trials, markdown_table)

@@ -9,8 +9,8 @@ import keras
 import mlflow
 import numpy as np
 
-from search import ownership, quiet, tracking
-from search.winner import tflite
+from search import quiet, tracking
+from search.winner import export_dir, tflite
 from search.crashpoints import crash_point
 from search.errors import UsageError
 from search.winner.registry import (CHAMPION_ALIAS, beats, current_champion_tags,
@@ -26,11 +26,11 @@ def export_model(model: keras.Model, out_dir: str | Path, info: dict, owner: str
                  extra_files: dict[str, str] | None = None, quantize: bool = False) -> Path:
     """Write `model.keras`, `saved_model/` (for TF Serving / TFLite), a JSON of
     hyperparameters and metrics and `extra_files` (name -> text) into a hidden
-    folder beside `out_dir`, then move it into place (ownership.replace_dir).
+    folder beside `out_dir`, then move it into place (export_dir.replace_dir).
     `model.tflite` (and `model_int8.tflite` with `quantize`) too: search/winner/tflite.py.
     `owner` (a search's identity) marks the folder as ours: the same search may
     write there again, --overwrite may replace it, nothing else is ever removed."""
-    staging = ownership.staging_dir(out_dir)
+    staging = export_dir.staging_dir(out_dir)
     try:
         _write_export(model, staging, info, owner, extra_files or {}, quantize)
     except BaseException:
@@ -39,11 +39,11 @@ def export_model(model: keras.Model, out_dir: str | Path, info: dict, owner: str
         shutil.rmtree(staging, ignore_errors=True)
         raise
     crash_point("exporting")  # tests: killed with the export complete but not in place
-    return ownership.replace_dir(staging, out_dir)
+    return export_dir.replace_dir(staging, out_dir, owner)
 
 
 def _write_export(model, staging, info, owner, extra_files, quantize):
-    (staging / ownership.EXPORT_OWNER_FILE).write_text(owner)  # first: leftovers are ours
+    export_dir.write_owner(staging, owner)  # first: leftovers are ours
     model.save(staging / KERAS_FILE)
     model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
     sizes = {KERAS_FILE: (staging / KERAS_FILE).stat().st_size / 1e6,
