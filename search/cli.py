@@ -12,7 +12,7 @@ import time
 
 IMPORTED_AT = time.perf_counter()  # a process's first command counts its imports too
 
-from search.core import logs, quiet  # noqa: E402
+from search.core import disk_full, logs, quiet, stores  # noqa: E402
 
 quiet.set_quiet_defaults()  # before anything imports TensorFlow or MLflow
 
@@ -43,11 +43,19 @@ def main(argv=None):
         print(f"bridge-search: error: {error}", file=sys.stderr)
         return 2
     except SearchFailed as error:
-        print(f"bridge-search: search failed: {error}", file=sys.stderr)
+        full = disk_full.full_disk_error(error)  # e.g. every trial failed on a full disk
+        print(f"bridge-search: search failed: {disk_full.message(full) if full else error}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("bridge-search: interrupted; run the same command again to resume.",
               file=sys.stderr)
+        return 1
+    except Exception as error:
+        full = disk_full.full_disk_error(error)
+        if full is None:
+            raise
+        print(f"bridge-search: failed: {disk_full.message(full)}", file=sys.stderr)
         return 1
 
 
@@ -72,19 +80,24 @@ def config_from(args):
 def launch_command(args):
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
-    from search.distributed.launch import Launcher, check_oracle_address
+    from search.distributed.launch import Launcher
+    from search.distributed.launch_checks import check_oracle_address, project_claimed
     check_oracle_address(args.oracle_host, args.oracle_port)
     config = config_from(args)
     if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds
         from search.distributed.server import check_launch_store
         check_launch_store(args.store, config.resolved_tracking_uri())
+    else:
+        stores.check_store(config.resolved_tracking_uri())
     from search.core.state import finished_summary, report_finished
-    if finished_summary(config):  # as for `run`: no processes for a finished search
-        report_finished(config, finished_summary(config))
-        return 0
-    # No TensorFlow here: the chief and workers load it, the launcher only starts them.
-    return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
-                    store=args.store, artifacts=args.artifacts).run()
+    with project_claimed(config, args.workers):  # before any process starts
+        if finished_summary(config):  # as for `run`: no processes for a finished search
+            report_finished(config, finished_summary(config))
+            return 0
+        # No TensorFlow here: the chief and workers load it, the launcher only starts them.
+        return Launcher(config, args.workers, host=args.oracle_host,
+                        oracle_port=args.oracle_port, store=args.store,
+                        artifacts=args.artifacts).run()
 
 
 def server_command(args):
@@ -106,12 +119,14 @@ def run_command(args):
         from search.plan.dry_run import dry_run
         dry_run(config, out=print)
         return 0
+    # Before TensorFlow's import: a server or database that does not answer.
+    stores.check_store(config.resolved_tracking_uri())
+    disk_full.writes_to(config.project_dir, stores.local_folder(config.resolved_tracking_uri()),
+                        config.export_dir or "exports", config.summary_json)
     from search.core.state import finished_summary, report_finished
     if finished_summary(config):  # the same command again: answered before TensorFlow loads
         report_finished(config, finished_summary(config))
         return 0
-    from search.tracking.reachable import check_reachable
-    check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import
     quiet.import_tensorflow()
     from search.run import run_search
     run_search(config, started=args.command_started)
@@ -119,10 +134,12 @@ def run_command(args):
 
 
 def export_command(args):
+    stores.check_dir(args.out, f"--out {args.out!r}")
+    disk_full.writes_to(args.out)
     uri = _store_uri(args)  # a missing store: exit 2 before Keras loads
-    from search.core import ownership
+    from search.core import export_dir
     from search.tracking import open_client, registry
-    ownership.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
+    export_dir.check_out_dir(args.out, args.overwrite, uri)  # before anything is downloaded
     client = open_client(uri)
     run = registry.trial_run(client, args.run_id)  # an unknown run too
     quiet.import_tensorflow()
@@ -155,29 +172,35 @@ def _store_uri(args):
     """--tracking-uri, else MLFLOW_TRACKING_URI, else the default store, for the
     commands that only read it: a store that does not exist (no sqlite file, an
     http server that does not answer) is a usage error, and nothing is created."""
-    from search.tracking.reachable import check_reachable, check_store_exists
     uri = resolve_tracking_uri(args.tracking_uri)
-    check_store_exists(uri)
-    check_reachable(uri)
-    return uri
+    stores.check_store_exists(uri)
+    return stores.check_store(uri, existing=True)
 
 
 def report_command(args):
+    stores.check_dir(args.out or "reports", f"--out {args.out or 'reports'!r}")
+    from search.core import ownership
+    if args.out:  # the ownership rule, before the store is read
+        ownership.check_folder(args.out, "--out", *ownership.REPORT_RULE)
+    uri = _store_uri(args)
     from search.tracking import open_client, report
-    client = open_client(_store_uri(args))
+    client = open_client(uri)
     _, parent = report.find_search(client, args.experiment, args.run_id)
-    from search.core.ownership import path_slug
-    out = args.out or os.path.join("reports", path_slug(args.experiment), parent.info.run_id)
-    text, _ = report.build_report(client, args.experiment, out, parent.info.run_id)
+    out = args.out or os.path.join("reports", ownership.path_slug(args.experiment),
+                                   parent.info.run_id)
+    text, _ = report.build_report(client, args.experiment, out, parent.info.run_id,
+                                  claim="--out" if args.out else "report folder")
     print(text)
     print(f"report.md, trials.csv and plots written to {out}", file=sys.stderr)
     return 0
 
 
 def serve_command(args):
+    uri = _store_uri(args)  # before MLflow is imported
     from search.tracking import registry  # not export: no TensorFlow to find the model
-    uri = _store_uri(args)
     model_uri = args.model_uri or registry.champion_uri(uri, args.experiment, args.alias)
+    from search.tracking.reachable import check_artifacts_reachable
+    check_artifacts_reachable(uri, model_uri)  # before it says "Serving"
     from search.distributed import server  # the venv's bin/ on PATH, for uvicorn
     env = {**server.server_env(), "MLFLOW_TRACKING_URI": uri}
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,

@@ -14,7 +14,7 @@ import keras
 
 import spaces
 from search import data as data_module
-from search.core import ownership
+from search.core import elapsed, ownership
 from search import tracking
 from search.distributed import chief_oracle, roles as distributed
 from search.tracking import lineage, links, resume, warm_start, workers
@@ -85,22 +85,25 @@ def _search(config, started, strategy, device, image_data, hypermodel):
         return _run_worker(config, hypermodel, tracker, strategy, fit_data)
 
     resume_run_id = None if config.overwrite else _read_state(state_path).get("parent_run_id")
-    if config.overwrite:  # checked at start too; the folder may have changed since
-        ownership.check_project_overwrite(config.project_dir, config.project_name)
+    # Before the tuner saves the oracle again: the interrupted part's share.
+    earlier = 0.0 if resume_run_id is None else elapsed.carried_over(_read_state(state_path),
+                                                                     project_folder)
+    if config.overwrite:  # ours, checked again now: keras-tuner is not asked to delete it
+        ownership.remove_project(project_folder)
+    ownership.mark_project(project_folder)  # created and marked before keras-tuner writes
     deadline, budget_params = None, {}
     if config.time_budget:  # replaces max_epochs/factor/iterations by what fits
         config, deadline, budget_params = budget.plan_within_budget(
             config, image_data, hypermodel, started)
     # Read before the tuner reloads the oracle: which worker held which trial.
     held = {} if config.overwrite else chief_oracle.saved_ongoing_trials(project_folder)
-    tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=config.overwrite,
+    tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False,
                         deadline=deadline)
     if distributed.role() == "chief":  # a restarted chief: its workers keep their trials
         oracle_timings = chief_oracle.prepare_chief(tuner.oracle, project_folder, held)
     if deadline is not None and deadline.first_trial_values and not tuner.oracle.trials:
         tuner.oracle.queued_values = [dict(deadline.first_trial_values)]  # a one-trial plan
     warm_values = warm_start.seed_tuner(tuner, tracker, config, hypermodel)
-    ownership.mark_project(project_folder)  # so a later --overwrite may delete it
     parent_run_id = tracker.start_search(
         run_name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
         params={**config.as_params(), **image_data.description(), **device,
@@ -108,8 +111,10 @@ def _search(config, started, strategy, device, image_data, hypermodel):
         tags={"code_version": _code_version(), "keras_version": keras.__version__,
               tracking.TAG_SUMMARY_KEYS: json.dumps(keys), **warm_values},
         resume_run_id=resume_run_id)
+    earlier = earlier if resume_run_id == parent_run_id else 0.0
     _write_state(state_path, {"parent_run_id": parent_run_id,
-                              "experiment_id": tracker.experiment_id})
+                              "experiment_id": tracker.experiment_id,
+                              **elapsed.part_fields(earlier, started)})
     tracker.log_search_text(config_to_toml(config), RESOLVED_CONFIG_FILE)
     tracker.log_datasets(parent_run_id, lineage.split_inputs(image_data))
     if resume_run_id == parent_run_id:  # a killed run may have left child runs RUNNING
@@ -138,7 +143,8 @@ def _search(config, started, strategy, device, image_data, hypermodel):
         # Every trial is over: a run still RUNNING was left by a dead worker (or by a
         # create_run retried after a lost answer); it must not stay so for good.
         resume.settle_interrupted_runs(tracker, tuner, config.log_models, when="Search end")
-        timings = {"started": started, "search_seconds": time.perf_counter() - search_started,
+        timings = {"started": started, "earlier_seconds": earlier,
+                   "search_seconds": time.perf_counter() - search_started,
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = finish(config, tuner, tracker, image_data, timings, keys, deadline)
         log_report(tracker)
@@ -183,6 +189,7 @@ def _run_worker(config, hypermodel, tracker, strategy, fit_data):
     parent_run_id = workers.wait_for_parent_run(tracker, distributed.tuner_id(),
                                                 timeout=config.chief_timeout)
     tracker.attach_search(parent_run_id)
+    ownership.mark_project(Path(config.project_dir) / config.project_name)  # its trials are written there (never deleted)
     # Never overwrite on a worker: the project directory is the chief's.
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False)
     worker_link.guard(tuner.oracle, tuner.tuner_id, distributed.chief_address(),

@@ -26,6 +26,9 @@ LAYERS = (
 # Only the CLI imports project modules inside functions: it keeps TensorFlow
 # out of `--help` and the bad-input paths.
 LAZY_IMPORTERS = ("search", "search.cli", "search.arguments")
+# The one other lazy import, and why: the launcher imports MLflow (seconds) only
+# when it is interrupted and marks its runs KILLED.
+LAZY_EXCEPTIONS = {("search.distributed.launch", "search.tracking.resume")}
 
 
 def modules():
@@ -99,7 +102,8 @@ def test_layers_import_downward_only():
 def test_only_the_cli_imports_project_modules_inside_functions():
     lazy = [f"{name}:{line} imports {target} inside a function"
             for name, imports in graph().items() if name not in LAZY_IMPORTERS
-            for target, line, top_level in imports if not top_level]
+            for target, line, top_level in imports
+            if not top_level and (name, target) not in LAZY_EXCEPTIONS]
     assert lazy == []
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import spaces
 
-from search.core.config_rules import (check_data_options, check_space, check_tracking_uri,
-                                      require, flag, parse_duration)
+from search.core.config_rules import (MAX_TIME_BUDGET_SECONDS, check_data_options,
+                                      check_space, check_tracking_uri, require, flag,
+                                      parse_duration)
 from search.core.errors import UsageError
 from search.core.select_rule import parse_select
-from search.core.ownership import (check_export_target, check_project_overwrite, path_slug,
-                                   protected_paths)
+from search.core.stores import check_dir, check_file, check_store, store_uri
+from search.core.ownership import check_project_folder, path_slug, protected_paths
+from search.core.export_dir import check_export_target
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
@@ -134,8 +136,10 @@ class SearchConfig:
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the default store."""
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the default store, as MLflow
+    is given it (search/core/stores.py: postgresql:// names the installed driver)."""
+    return store_uri(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or
+                     DEFAULT_TRACKING_URI)
 
 
 def validate(config):
@@ -169,10 +173,13 @@ def validate(config):
              f"accepted: {', '.join(STRATEGIES)}")
     check_data_options(config)
     _check_cost_options(config)
-    require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
-             "must be a number of seconds >= 0")
-    require(config.chief_timeout > 0, "chief_timeout", config.chief_timeout,
-             "must be a number of seconds > 0")
+    # Bounded as --time-budget is: a wait of centuries overflows the clock's timestamps.
+    require(0 <= config.store_retry_seconds <= MAX_TIME_BUDGET_SECONDS, "store_retry_seconds",
+             config.store_retry_seconds, "must be a number of seconds from 0 to 2592000 "
+                                         "(30 days)")
+    require(0 < config.chief_timeout <= MAX_TIME_BUDGET_SECONDS, "chief_timeout",
+             config.chief_timeout, "must be a number of seconds > 0 and at most 2592000 "
+                                   "(30 days)")
     require(bool(config.experiment.strip()), "experiment", config.experiment,
              "must be a non-empty name")
     require(len(config.experiment) <= MAX_EXPERIMENT_NAME_LENGTH, "experiment",
@@ -181,9 +188,23 @@ def validate(config):
              f"got {len(config.experiment)}")
     check_tracking_uri(config.resolved_tracking_uri())
     check_space(config.space)
+    _check_paths(config)
     _check_export_dir(config)
-    if config.overwrite:
-        check_project_overwrite(config.project_dir, config.project_name)
+    check_project_folder(config.project_dir, config.project_name,  # the ownership rule
+                         config.resolved_tracking_uri())
+
+
+def _check_paths(config):
+    """Can the files and folders the search writes be written at all (a folder
+    where a file goes, a path under a file, /proc)? Whether bridge-search may
+    replace what is there is search/core/ownership.py's question. The store's server
+    or database is asked by the CLI (search/core/stores.py), not on every config."""
+    check_store(config.resolved_tracking_uri(), network=False)
+    check_dir(config.project_dir, f"--project-dir {config.project_dir!r}")
+    check_dir(Path(config.project_dir) / config.project_name,  # keras-tuner's folder in it
+              f"--project-dir {config.project_dir!r} with --experiment {config.experiment!r}")
+    if config.summary_json:
+        check_file(config.summary_json, f"--summary-json {config.summary_json!r}")
 
 
 def _check_cost_options(config):

@@ -21,15 +21,20 @@ def require(condition, name, value, accepted):
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 MIN_TIME_BUDGET_SECONDS = 10
+# A deadline is a wall-clock timestamp: a budget of centuries overflows it in every
+# trial's thread. No search needs more than this; without --time-budget there is none.
+MAX_TIME_BUDGET_SECONDS = 30 * 24 * 3600
 
 
 def parse_duration(text):
     """'90s', '15m', '2h', '1.5h' -> seconds (a float)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh])\s*", str(text))
     seconds = float(match[1]) * DURATION_UNITS[match[2]] if match else None
-    require(seconds is not None and seconds >= MIN_TIME_BUDGET_SECONDS, "time_budget", text,
-             f"expected a number and a unit s, m or h (e.g. 90s, 15m, 2h), at least "
-             f"{MIN_TIME_BUDGET_SECONDS}s")
+    require(seconds is not None and
+             MIN_TIME_BUDGET_SECONDS <= seconds <= MAX_TIME_BUDGET_SECONDS, "time_budget",
+             text, f"expected a number and a unit s, m or h (e.g. 90s, 15m, 2h), at least "
+             f"{MIN_TIME_BUDGET_SECONDS}s and at most {MAX_TIME_BUDGET_SECONDS // 3600}h "
+             f"(30 days; leave --time-budget out for no limit)")
     return seconds
 
 

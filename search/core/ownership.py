@@ -1,11 +1,18 @@
-"""What bridge-search may delete or replace: only folders it wrote itself.
+"""What bridge-search may write, replace or delete: one rule, enforced here.
 
-A folder is ours when it holds a marker file we wrote (an export dir: its owner
-file; a keras-tuner project folder: its project marker, or the state file older
-versions left) and, for an export dir, nothing but the files an export writes.
-Everything else is the user's: refused with exit 2 before any training, whether
-or not --overwrite is given. Paths built from a user's name go through
-`path_slug`, so they never leave their base folder.
+The tool writes into a folder only if it created it (absent or empty at first
+use, marked at creation) or the folder carries its marker; anything else is the
+user's and is refused with exit 2 and one line naming files in it, whether or not
+--overwrite is given. A folder is replaced or deleted only after the check is
+repeated right then against the marker's identity (its content, which holds a
+unique id written at creation): a folder that changed since the check at start is
+left alone. A symbolic link is never written through, renamed or followed into a
+delete: a link where a folder of ours is expected is refused (the link can be
+pointed elsewhere between a check and a rename, and renaming it would move the
+user's link, not our folder). Base folders (--project-dir, the parents of an
+export or report dir) only get new entries; nothing in them is replaced.
+Paths built from a user's name go through `path_slug`, so they never leave their
+base folder.
 
 Imports nothing heavy: the CLI runs these checks before TensorFlow loads.
 """
@@ -14,7 +21,7 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,14 +30,22 @@ from search.core.errors import UsageError
 # Written into an export dir by the search that exports there (its identity),
 # or by `bridge-search export` (the run exported).
 EXPORT_OWNER_FILE = ".bridge_search_owner"
-# Written into the keras-tuner project folder, which `--overwrite` makes keras-tuner rmtree.
+# Written into the keras-tuner project folder, which `--overwrite` deletes.
 PROJECT_MARKER_FILE = ".bridge_search_project"
 LEGACY_PROJECT_MARKERS = ("bridge_search_state.json",)  # written by every earlier version
+PROJECT_MARKERS = (PROJECT_MARKER_FILE, *LEGACY_PROJECT_MARKERS)
+REPORT_MARKER_FILE = ".bridge_search_report"  # a `report` folder (search/tracking/report.py)
+# (markers, hint) of a report folder, for check_folder and claim_folder
+REPORT_RULE = ((REPORT_MARKER_FILE,), "bridge-search writes a report only into a folder it "
+               "created: choose a new or empty folder.")
 # What an export writes (search.winner.export); anything else in the folder is the user's.
 EXPORT_FILES = frozenset({EXPORT_OWNER_FILE, "model.keras", "saved_model", "model_info.json",
                           "search.toml", "model.tflite", "model_int8.tflite"})
-# Hidden siblings an interrupted export leaves (see replace_dir); ours to clean up.
+# Hidden siblings an interrupted export or delete leaves; ours to clean up.
 STAGING_TAG, RETIRED_TAG = ".partial-", ".retired-"
+# What this process found at its checks, by absolute path: the identity a later
+# replace or delete must still find there (None: absent or empty).
+_seen = {}
 
 
 def path_slug(name):
@@ -44,20 +59,135 @@ def path_slug(name):
     return f"{slug or 'experiment'}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
-# ----- export dirs -------------------------------------------------------------
-def protected_paths(project_dir=None, tracking_uri=None):
-    """(what, path) pairs an export dir must neither be nor contain."""
-    found = [("working directory", Path.cwd().resolve())]
-    if project_dir is not None:
-        found.append(("project dir", Path(project_dir).resolve()))
-    store = store_path(tracking_uri) if tracking_uri else None
-    if store is not None:
-        found.append(("MLflow store", store.resolve()))
-        if store.suffix == ".db":  # sqlite: artifacts live next to the db file
-            found.append(("MLflow artifact store", (store.parent / "artifacts").resolve()))
-    return found
+# ----- the rule ---------------------------------------------------------------------
+def check_folder(path, option, markers, hint):
+    """The rule, read-only, before anything is written: the identity of a folder
+    we marked, None for an absent or empty one; UsageError (`hint`: how to fix)
+    for a folder of the user's, a file, a symbolic link. Remembered for the check
+    repeated at replace or delete time (`same_as_checked`)."""
+    identity = folder_identity(path, option, markers, hint)
+    _seen[_key(path)] = identity
+    return identity
 
 
+def folder_identity(path, option, markers, hint):
+    path = Path(path)
+    _check_parents(path, option)
+    if path.is_symlink():
+        raise UsageError(f"{option} {str(path)!r} is a symbolic link (to {os.readlink(path)}); "
+                         f"bridge-search never writes, renames or deletes through one: give "
+                         f"the folder it points to, or a new path.")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {str(path)!r} is a file; give a directory.")
+    try:
+        names = sorted(os.listdir(path)) if path.exists() else []
+    except OSError as error:
+        raise UsageError(f"{option} {str(path)!r} cannot be read ({error.strerror}); "
+                         f"choose another path.") from None
+    if not names:
+        return None
+    for marker in markers:
+        if (path / marker).is_file() and not (path / marker).is_symlink():
+            return (path / marker).read_text(errors="replace").strip() or marker
+    raise UsageError(f"{option} {str(path)!r} holds files bridge-search did not write "
+                     f"({listing(names)}); {hint}")
+
+
+def _check_parents(path, option):
+    """A file where a folder of the path is expected: refused, nothing created."""
+    for parent in Path(os.path.abspath(path)).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{option} {str(path)!r} cannot be created: {parent} is a "
+                                 f"file; choose a directory path.")
+            return
+
+
+def listing(names):
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def _key(path):
+    return os.path.abspath(path)  # never resolved: a link is judged as a link
+
+
+def checked(path, default="unchecked"):
+    """What this process's check found at `path` (`default` when it made none)."""
+    return _seen.get(_key(path), default)
+
+
+def claim_folder(path, option, markers, hint, files=()):
+    """Write access to `path`: an absent or empty folder is created and marked
+    (markers[0], with a unique id), a folder with our mark is taken as it is, and
+    anything else is refused, as are `files` we are about to write that are links
+    or folders. Writing (unlike a replace or delete) needs the mark, not the one
+    this process saw: a chief and its workers mark the same folder."""
+    path = Path(path)
+    identity = folder_identity(path, option, markers, hint)
+    if identity is None:
+        path.mkdir(parents=True, exist_ok=True)
+        identity = write_marker(path / markers[0])
+    for name in files:
+        if (path / name).is_symlink() or (path / name).is_dir():
+            raise UsageError(f"{option} {str(path)!r}: {name} there is a symbolic link or a "
+                             f"folder, not a file bridge-search wrote; move it away.")
+    _seen[_key(path)] = identity
+    return identity
+
+
+def write_marker(marker, owner="written by bridge-search; it may replace this folder"):
+    """Create the mark only if absent (O_EXCL): a second process claiming the same
+    empty folder reads the first one's."""
+    text = f"{owner}\nid {uuid.uuid4().hex}\n"
+    try:
+        with open(marker, "x") as handle:
+            handle.write(text)
+    except FileExistsError:
+        return marker.read_text(errors="replace").strip()
+    return text.strip()
+
+
+def same_as_checked(path, identity, option):
+    """The check repeated before a replace or delete: what is there now must be
+    what this process found at its check (when it made one)."""
+    key = _key(path)
+    if key in _seen and _seen[key] != identity:
+        raise UsageError(f"{option} {str(path)!r} changed since bridge-search checked it at "
+                         f"start (its {'mark' if identity else 'content'} is not what was "
+                         f"there); nothing was replaced or deleted: check the folder and run "
+                         f"the command again.")
+
+
+def remove_folder(path, option, markers, hint):
+    """Delete a folder of ours (--overwrite): checked again now, renamed aside
+    (never through a link), then removed."""
+    path = Path(path)
+    identity = folder_identity(path, option, markers, hint)
+    if identity is None:
+        return  # absent or empty: nothing of anyone's to delete
+    same_as_checked(path, identity, option)
+    for leftover in path.parent.iterdir():  # left by a delete killed half-way
+        if leftover.name.startswith(f".{path.name}{RETIRED_TAG}"):
+            remove_if_ours(leftover, markers)
+    retired = path.with_name(f".{path.name}{RETIRED_TAG}{os.getpid()}")
+    os.rename(path, retired)
+    _seen[_key(path)] = None
+    shutil.rmtree(retired)
+
+
+def remove_if_ours(folder, markers=(EXPORT_OWNER_FILE,)):
+    """Remove a leftover staging or retired folder only when it is a real folder
+    carrying our mark (and, for an export, nothing else we did not write)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    if not any((folder / m).is_file() and not (folder / m).is_symlink() for m in markers):
+        return
+    if EXPORT_OWNER_FILE in markers and foreign_entries(folder):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# ----- stores and protected paths -----------------------------------------------------
 def store_path(tracking_uri):
     """The local file or folder of a sqlite:// or file: store; None for a server."""
     parsed = urlparse(tracking_uri)
@@ -70,109 +200,67 @@ def store_path(tracking_uri):
     return None
 
 
-def check_export_target(out_dir, option, protected, owner=None, replace_own=False):
-    """Refuse (UsageError) an export target that is or contains a protected path,
-    is a file, or holds anything but an export of ours. Our own export may be
-    replaced when its owner is `owner` (the same search) or `replace_own` is set."""
-    out = Path(out_dir)
-    resolved = out.resolve()
-    for what, path in protected:
-        if resolved == path or resolved in path.parents:
-            raise UsageError(f"{option} {str(out_dir)!r} is or contains the {what} ({path}); "
-                             f"exports go to a directory of their own: choose another one.")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{option} {str(out_dir)!r} is a file; give a directory.")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    foreign = foreign_entries(out)
-    if foreign:
-        raise UsageError(f"{option} {str(out_dir)!r} holds files bridge-search did not write "
-                         f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); "
-                         f"it only replaces its own exports: choose a new or empty directory.")
-    marked = (out / EXPORT_OWNER_FILE).read_text().strip()
-    if not replace_own and marked != owner:
-        raise UsageError(f"{option} {str(out_dir)!r} holds an earlier export ({marked}); pass "
-                         f"--overwrite to replace it or choose another directory.")
+def store_paths(tracking_uri):
+    """(what, path) of the MLflow store and its artifact folder, when local."""
+    store = store_path(tracking_uri) if tracking_uri else None
+    if store is None:
+        return []
+    found = [("MLflow store", store.resolve())]
+    if store.suffix == ".db":  # sqlite: artifacts live next to the db file
+        found.append(("MLflow artifact store", (store.parent / "artifacts").resolve()))
+    return found
+
+
+def protected_paths(project_dir=None, tracking_uri=None):
+    """(what, path) pairs an export dir must neither be nor contain."""
+    found = [("working directory", Path.cwd().resolve())]
+    if project_dir is not None:
+        found.append(("project dir", Path(project_dir).resolve()))
+    return found + store_paths(tracking_uri)
+
+
+# ----- keras-tuner project folders ------------------------------------------------------
+PROJECT_HINT = (f"bridge-search writes only into a project folder it created (marked "
+                f"{PROJECT_MARKER_FILE}): choose another --experiment or --project-dir, or "
+                f"move those files.")
+
+
+def _project_option(project_dir):
+    return f"--project-dir {str(project_dir)!r}: the project folder"
+
+
+def check_project_folder(project_dir, project_name, tracking_uri=None):
+    """Before TensorFlow loads: PROJECT_DIR/EXPERIMENT must be absent, empty or
+    ours, and neither be, hold nor lie inside the MLflow store or its artifacts
+    (--overwrite deletes it)."""
+    folder = Path(project_dir) / project_name
+    resolved = folder.resolve()
+    for what, path in store_paths(tracking_uri):
+        relation = ("is" if resolved == path else "holds" if resolved in path.parents
+                    else "lies inside" if path in resolved.parents else None)
+        if relation:
+            raise UsageError(f"{_project_option(project_dir)} {str(folder)!r} {relation} the "
+                             f"{what} ({path}); choose another --experiment or --project-dir.")
+    return check_folder(folder, _project_option(project_dir), PROJECT_MARKERS, PROJECT_HINT)
+
+
+def mark_project(folder):
+    """Claim the project folder (created and marked, or ours already)."""
+    folder = Path(folder)
+    return claim_folder(folder, _project_option(folder.parent),
+                        PROJECT_MARKERS, PROJECT_HINT)
+
+
+def remove_project(folder):
+    """--overwrite: delete our project folder, checked again right now."""
+    folder = Path(folder)
+    remove_folder(folder, _project_option(folder.parent), PROJECT_MARKERS,
+                  PROJECT_HINT)
 
 
 def foreign_entries(folder):
     """Names in `folder` an export did not write (all of them without our marker)."""
-    names = sorted(entry.name for entry in Path(folder).iterdir())
+    names = sorted(os.listdir(folder))
     if EXPORT_OWNER_FILE not in names:
         return names
     return [name for name in names if name not in EXPORT_FILES]
-
-
-def staging_dir(target):
-    """A fresh hidden folder beside `target` to write an export into; leftovers
-    of an export killed earlier (ours: they hold the owner file) are removed."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for tag in (STAGING_TAG, RETIRED_TAG):
-        for leftover in target.parent.glob(f".{target.name}{tag}*"):
-            _remove_if_ours(leftover)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_TAG}", dir=target.parent))
-
-
-def _remove_if_ours(folder):
-    """Remove a staging or retired folder only when it carries our owner file and
-    nothing else we did not write."""
-    if (folder / EXPORT_OWNER_FILE).is_file() and not foreign_entries(folder):
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def replace_dir(complete, target):
-    """Move the complete export `complete` to `target` by rename. A previous
-    export there (checked to be ours) is renamed aside first and removed only
-    after, so a kill leaves the old export, or none, never half of one."""
-    target = Path(target)
-    retired = None
-    if target.exists():
-        if foreign_entries(target):  # it changed since the check at the start
-            raise UsageError(f"{target} now holds files bridge-search did not write "
-                             f"({', '.join(foreign_entries(target)[:3])}); the export is "
-                             f"left in {complete}.")
-        retired = target.parent / f".{target.name}{RETIRED_TAG}{os.getpid()}"
-        _remove_if_ours(retired)  # left by a killed export of this pid
-        os.rename(target, retired)
-    os.rename(complete, target)
-    if retired is not None:
-        shutil.rmtree(retired)
-    return target
-
-
-# ----- keras-tuner project folders ----------------------------------------------
-def is_our_project(folder):
-    folder = Path(folder)
-    return any((folder / name).is_file() for name in (PROJECT_MARKER_FILE,
-                                                     *LEGACY_PROJECT_MARKERS))
-
-
-def check_project_overwrite(project_dir, project_name):
-    """`--overwrite` makes keras-tuner delete project_dir/project_name: only a
-    folder that we made (marker inside) or an empty one may go."""
-    folder = Path(project_dir) / project_name
-    if folder.is_dir() and any(folder.iterdir()) and not is_our_project(folder):
-        names = sorted(entry.name for entry in folder.iterdir())
-        raise UsageError(f"--overwrite would delete {folder}, which bridge-search did not "
-                         f"create (no {PROJECT_MARKER_FILE}; it holds "
-                         f"{', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
-                         f"move those files or choose another --project-dir.")
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--project-dir {project_dir!r}: {folder} is a file; keras-tuner "
-                         f"needs a folder there: choose another --project-dir.")
-
-
-def mark_project(folder):
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / PROJECT_MARKER_FILE).write_text("written by bridge-search; --overwrite may "
-                                              "delete this folder\n")
-
-
-def check_out_dir(out_dir: str | Path, overwrite: bool, tracking_uri: str | None = None) -> None:
-    """`export --out`: the same rule as a search's --export-dir: never the working
-    directory or the store, never a folder with files we did not write; an
-    earlier export of ours only with --overwrite."""
-    check_export_target(out_dir, "--out", protected_paths(tracking_uri=tracking_uri),
-                        replace_own=overwrite)

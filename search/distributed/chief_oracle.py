@@ -74,6 +74,28 @@ def ignore_repeated_end_trial(oracle):
     oracle.end_trial = once
 
 
+def forget_stopped_workers(oracle):
+    """keras-tuner's chief serves until no trial is ongoing and no tuner id is left
+    (oracle_chief.exit_chief); its own create_trial drops a worker's id when it
+    answers STOPPED. The --time-budget stop (search/plan/hyperband.py) answers STOPPED
+    before that code runs: the ids stayed, and the chief of `launch --time-budget`
+    waited forever after its workers had gone. A worker that still holds a trial
+    (restarted) gets that trial back, as keras-tuner's create_trial would."""
+    create_trial = oracle.create_trial
+
+    @functools.wraps(create_trial)
+    def create(tuner_id):
+        held = oracle.ongoing_trials.get(tuner_id)
+        if held is not None:
+            return held
+        trial = create_trial(tuner_id)
+        if trial.status == "STOPPED":
+            oracle.tuner_ids.discard(tuner_id)
+        return trial
+
+    oracle.create_trial = create
+
+
 class OracleTimings:
     """Count and time every request the chief's oracle serves."""
 
@@ -119,4 +141,5 @@ def prepare_chief(oracle, project_folder, ongoing):
     """Everything the chief does to its oracle before serving it."""
     give_back_ongoing_trials(oracle, ongoing)
     ignore_repeated_end_trial(oracle)
+    forget_stopped_workers(oracle)
     return OracleTimings().wrap(oracle)

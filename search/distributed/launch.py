@@ -8,71 +8,64 @@ worker that dies is started again under the same tuner id: the chief then hands 
 the trial it was running (keras-tuner keeps an ongoing trial per tuner id), so the
 search neither hangs nor loses the trial, and the new worker closes the lost run
 as KILLED.
+
+launch and what it starts are one unit: every child dies with it (processes.py),
+launch.json records them all, a port or project in use is refused before any
+process starts (launch_checks.py), and an interrupted launch marks its running
+runs KILLED before it stops the server.
 """
 
 import contextlib
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from search.core.config import to_cli_args
-from search.core.errors import SearchFailed, UsageError
-from search.core.state import STATE_FILE, write_state
+from search.core.errors import SearchFailed
+from search.core.state import STATE_FILE, read_state
 from search.core import ownership
-from search.distributed import server
+from search.distributed import processes, server
+from search.distributed.launch_checks import free_port
+from search.core.stores import LAUNCH_ARTIFACTS_ENV, LAUNCH_STORE_ENV
 from search.core.logs import verbosity_flags
 
 log = logging.getLogger(__name__)
 
-LAUNCH_FILE = "launch.json"  # pids of the processes, for users and tests
 # Starting `mlflow server` (imports, store migrations) took over 120 s on a 2-core
 # machine with load ~20; a server that is merely slow must not fail the search.
 SERVER_START_TIMEOUT_S = 300
 
 
 class Terminated(SearchFailed):
-    """launch got SIGTERM (from kill, Slurm, systemd): its children are stopped."""
+    """launch got SIGTERM (kill, Slurm, systemd) or SIGINT (Ctrl-C): its children are
+    stopped and its running MLflow runs marked KILLED."""
+
+
+SIGNALS = {signal.SIGTERM: "terminated (SIGTERM)", signal.SIGINT: "interrupted (SIGINT)"}
 
 
 @contextlib.contextmanager
-def sigterm_raises():
+def signals_raise():
     """Python's default SIGTERM ends the process at once, skipping every `finally`:
-    the MLflow server, the chief and the workers would live on without a parent.
-    Raise instead, so the launcher stops them on the way out."""
+    the MLflow server, the chief and the workers would live on without a parent,
+    and the runs stay RUNNING. Raise instead (once: a second signal must not cut
+    the cleanup short), so the launcher stops them and settles the runs."""
     def raise_terminated(signum, frame):
-        raise Terminated("launch was terminated (SIGTERM); stopped the chief, the workers "
+        for number in SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
+        raise Terminated(f"launch was {SIGNALS[signum]}; stopped the chief, the workers "
                          "and the MLflow server it started. Run the same command again to "
                          "resume the search.")
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    previous = {number: signal.signal(number, raise_terminated) for number in SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def free_port(host="127.0.0.1"):
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def check_oracle_address(host, port):
-    """Exit 2, before any process starts, for an --oracle-host this machine cannot
-    listen on (unknown name, another machine's address) or an --oracle-port
-    outside 1-65535: the chief's oracle and the MLflow server bind there."""
-    if port is not None and not 1 <= port <= 65535:
-        raise UsageError(f"--oracle-port {port} is invalid: must be a port number 1-65535.")
-    try:
-        free_port(host)
-    except OSError as error:  # socket.gaierror for a name that does not resolve
-        raise UsageError(f"--oracle-host {host}: this machine cannot listen there "
-                         f"({error.strerror or error}); give one of its own addresses "
-                         f"(127.0.0.1 for one machine, its LAN address for several).") from None
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def visible_gpus():
@@ -108,20 +101,26 @@ def _cuda_visible_ids(visible):
 
 @contextlib.contextmanager
 def tracking_server(tracking_uri, host, timeout=SERVER_START_TIMEOUT_S, store=None,
-                    artifacts=None):
+                    artifacts=None, started=None):
     """Yield an http tracking URI: the given one, or an `mlflow server` started on
     `store` (a database, see server.py) or else on the sqlite store, and stopped
-    afterwards."""
+    afterwards. `started(process, store, artifacts_uri)` is told of the server."""
     if store is None and tracking_uri.startswith(("http://", "https://")):
         yield tracking_uri
         return
     store, artifact_root = server.backend_and_artifacts(store or tracking_uri, artifacts)
     port = free_port(host)
+    # Its own session: a Ctrl-C in the terminal reaches the launcher, which still
+    # needs the server to mark the runs KILLED. SIGTERM if the launcher dies:
+    # `mlflow server` passes it on to its uvicorn process.
     server_process = subprocess.Popen(server.server_command(store, artifact_root, host, port),
                                       env=server.server_env(), stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
+                                      stderr=subprocess.DEVNULL, start_new_session=True,
+                                      preexec_fn=processes.dies_with_parent(signal.SIGTERM))
     uri = f"http://{host}:{port}"
     try:
+        if started is not None:
+            started(server_process, store, artifact_root)
         _wait_healthy(uri, server_process, timeout)
         log.info(f"launch: MLflow tracking server {uri} on {server.masked(store)} "
                  f"(pid {server_process.pid})")
@@ -163,23 +162,51 @@ class Launcher:
         self.max_restarts = max_restarts
         self.project = Path(config.project_dir) / config.project_name
         self.processes, self.restarts = {}, {}
+        self.server, self.lasting = None, {}  # the server launch started, and its store
         self.gpus = visible_gpus()  # once: a restarted worker keeps its GPU
 
     def run(self):
-        with sigterm_raises(), tracking_server(self.config.resolved_tracking_uri(), self.host,
-                                               store=self.store,
-                                               artifacts=self.artifacts) as uri:
+        # Marked before the server starts: launch.json records the server too, and
+        # the chief checks --overwrite on a folder it may delete.
+        ownership.mark_project(self.project)
+        with signals_raise(), tracking_server(self.config.resolved_tracking_uri(), self.host,
+                                              store=self.store, artifacts=self.artifacts,
+                                              started=self._server_started) as uri:
             # The children log at this process's level (-q/-v before the sub-command).
             self.args = [*verbosity_flags(), "run", *to_cli_args(self.config, tracking_uri=uri)]
             try:
                 return self._start_and_supervise()
-            except BaseException:  # SIGTERM, Ctrl-C, a failure: no orphan survives us
+            except BaseException as error:  # SIGTERM, Ctrl-C, a failure: no orphan survives us
                 self._stop_all()
+                if isinstance(error, (Terminated, KeyboardInterrupt)):
+                    self._kill_runs(uri)
                 raise
+
+    def _server_started(self, process, store, artifacts_uri):
+        self.server = process
+        self.lasting = {LAUNCH_STORE_ENV: store, LAUNCH_ARTIFACTS_ENV: artifacts_uri}
+        self._write_record()
+
+    def _write_record(self):
+        processes.write_record(self.project, {**({"server": self.server} if self.server else {}),
+                                              **self.processes})
+
+    def _kill_runs(self, uri):
+        """Mark the search's RUNNING runs KILLED through the server, still up."""
+        parent = read_state(self.project / STATE_FILE).get("parent_run_id")
+        if parent is None:
+            return  # the chief had not opened the search
+        from search.tracking import resume
+        try:
+            killed = resume.kill_interrupted_search(uri, parent, self.project)
+        except Exception as error:  # noqa: BLE001 - the next resume settles them instead
+            log.warning(f"launch: could not mark the interrupted runs KILLED "
+                        f"({type(error).__name__}: {error}); the next resume will.")
+            return
+        log.info(f"launch: parent run {parent} and {killed} trial run(s) marked KILLED.")
 
     def _start_and_supervise(self):
         started = time.time()
-        ownership.mark_project(self.project)  # before the chief checks --overwrite on it
         self._start("chief")
         self._wait_for_chief_state(started)
         for index in range(1, self.workers + 1):
@@ -197,6 +224,8 @@ class Launcher:
         env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id,
                "KERASTUNER_ORACLE_IP": self.host,
                "KERASTUNER_ORACLE_PORT": str(self.oracle_port)}
+        if tuner_id == "chief":
+            env.update(self.lasting)
         gpus = self.gpus
         # The chief keeps every GPU: it trains and exports the winner at the end.
         # Serving the oracle takes no GPU memory meanwhile (memory growth is on).
@@ -206,12 +235,11 @@ class Launcher:
 
     def _start(self, tuner_id):
         process = subprocess.Popen([sys.executable, "-m", "search", *self.args],
-                                   env=self._env(tuner_id))
+                                   env=self._env(tuner_id),
+                                   preexec_fn=processes.dies_with_parent())
         self.processes[tuner_id] = process
         log.info(f"launch: started {tuner_id} (pid {process.pid})")
-        # Whole or not at all: a reader polling it never sees a half-written file.
-        write_state(self.project / LAUNCH_FILE,
-                    {name: p.pid for name, p in self.processes.items()})
+        self._write_record()
 
     def _wait_for_chief_state(self, started, timeout=600):
         state = self.project / STATE_FILE

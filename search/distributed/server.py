@@ -9,24 +9,18 @@ rather than an `mlflow server` that retries and dies with a page of traceback.
 
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from search.core import stores
 from search.core.errors import UsageError
-from search.core.stores import resolve_store
+from search.core.stores import masked  # noqa: F401 (launch names it here)
 
 logger = logging.getLogger(__name__)
 
 ACCEPTED_STORES = "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
 DEFAULT_ARTIFACTS = "mlartifacts"  # mlflow server's own default destination
-CONNECT_TIMEOUT_S = 5
-
-
-def masked(uri):
-    """The URI with its password (if any) hidden, for messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
 
 
 def is_postgres(uri):
@@ -53,48 +47,20 @@ def check_launch_store(store, tracking_uri):
 
 
 def check_store(uri):
-    """Raise UsageError (one line) unless `uri` is a store the server can open."""
-    scheme = urlparse(uri).scheme
-    if scheme == "sqlite" and uri.startswith("sqlite:///"):
-        return
-    if not is_postgres(uri):
+    """Raise UsageError (one line) unless `uri` is a store the server can open;
+    return it as MLflow is given it (search/core/stores.py: the PostgreSQL driver named)."""
+    if not (uri.startswith("sqlite:///") or is_postgres(uri)):
         raise UsageError(f"--store {masked(uri)}: unsupported store; accepted: "
                          f"{ACCEPTED_STORES}.")
-    _check_postgres(uri)
-
-
-def _check_postgres(uri):
-    try:
-        import psycopg2
-    except ImportError:
-        raise UsageError(f"--store {masked(uri)}: PostgreSQL needs psycopg2; install it with "
-                         f"`pip install -e .[postgres]` (or `pip install psycopg2-binary`).") \
-            from None
-    # libpq reads the URI itself once SQLAlchemy's "+driver" suffix is gone.
-    libpq_uri = re.sub(r"^postgresql\+\w+://", "postgresql://", uri)
-    try:
-        psycopg2.connect(libpq_uri, connect_timeout=CONNECT_TIMEOUT_S).close()
-    except psycopg2.Error as error:
-        reason = _first_line(str(error))
-        raise UsageError(f"--store {masked(uri)}: cannot open the database ({reason}); "
-                         f"check host, port, user and database name (create it with "
-                         f"`createdb NAME`).") from None
-
-
-def _first_line(text):
-    """libpq's message for one failed address, without the detail lines."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else "unknown error"
+    return stores.check_store(uri, "--store")
 
 
 def backend_and_artifacts(store, artifacts=None):
     """The server's --backend-store-uri and --artifacts-destination (a file URI).
     A sqlite store keeps its artifacts beside the database file, as `run` does."""
-    if store.startswith("postgresql://"):
-        # SQLAlchemy 2.1 defaults to psycopg 3; the [postgres] extra installs psycopg2.
-        store = "postgresql+psycopg2://" + store[len("postgresql://"):]
+    store = stores.store_uri(store, "--store")
     if artifacts is None and store.startswith("sqlite:///"):
-        return resolve_store(store)
+        return stores.resolve_store(store)
     if store.startswith("sqlite:///"):
         Path(store[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     folder = Path(artifacts or DEFAULT_ARTIFACTS).resolve()
@@ -124,8 +90,7 @@ def server_env():
 
 def serve(store, artifacts, host, port, workers):
     """`bridge-search server`: check the store, then become `mlflow server`."""
-    check_store(store)
-    backend, artifacts_uri = backend_and_artifacts(store, artifacts)
+    backend, artifacts_uri = backend_and_artifacts(check_store(store), artifacts)
     print(f"MLflow tracking server on http://{host}:{port} for {masked(backend)}, artifacts "
           f"in {artifacts_uri}; clients: --tracking-uri http://{host}:{port}",
           file=sys.stderr, flush=True)

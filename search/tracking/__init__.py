@@ -18,8 +18,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.core.errors import UsageError
 from search.core.ownership import path_slug
-from search.core.stores import resolve_store
-from search.tracking.reachable import check_reachable
+from search.core.stores import check_reachable, resolve_store
 from search.tracking.sender import BackgroundSender
 from search.tracking.retry import RetryingClient, StoreRetry, bound_mlflow_http_retries
 

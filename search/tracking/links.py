@@ -11,9 +11,13 @@ as rows, best first, and the filter keeps them to this one search.
 """
 
 import json
-from urllib.parse import quote, urlencode, urlparse
+import os
+import shlex
+from urllib.parse import quote, unquote, urlencode, urlparse
 
 from search import tracking
+from search.core.config import DEFAULT_TRACKING_URI
+from search.core.stores import LAUNCH_ARTIFACTS_ENV, LAUNCH_STORE_ENV
 
 DEFAULT_UI = "http://127.0.0.1:5000"  # where `bridge-search ui` serves by default
 ML_MODE = {"workflowType": "machine_learning"}
@@ -59,12 +63,40 @@ def search_links(client, base, experiment_id, parent_run_id):
 
 def link_lines(client, tracking_uri, experiment_id, parent_run_id, base=None):
     """The lines `run` ends with and `ui` prints. `base`: where the UI is served
-    (default: the tracking server, or `bridge-search ui`'s address for a local store)."""
-    local = base is None and ui_base(tracking_uri) == DEFAULT_UI
+    (default: the tracking server, or `bridge-search ui`'s address for a local store).
+    A launched chief's tracking server is launch's own, gone when launch exits: its
+    links are for `bridge-search server` on the same store, which the header names."""
+    after = None
+    if base is None and launch_store():
+        base, after = DEFAULT_UI, server_command()
+    elif base is None and ui_base(tracking_uri) == DEFAULT_UI:
+        after = "bridge-search ui"
     base = base or ui_base(tracking_uri)
-    header = "In the MLflow UI" + (" (after `bridge-search ui`)" if local else "") + ":"
+    header = "In the MLflow UI" + (f" (after `{after}`)" if after else "") + ":"
     return [header] + [f"  {label}: {url}" for label, url in
                        search_links(client, base, experiment_id, parent_run_id)]
+
+
+def launch_store():
+    """The database behind a launched search's temporary server, or None."""
+    return os.environ.get(LAUNCH_STORE_ENV) or None
+
+
+def server_command():
+    """`bridge-search server` on a launched search's store and artifacts (its
+    default port serves DEFAULT_UI): the links and artifacts work through it."""
+    command = f"bridge-search server --store {shlex.quote(launch_store())}"
+    artifacts = os.environ.get(LAUNCH_ARTIFACTS_ENV, "")
+    if artifacts.startswith("file://"):
+        command += f" --artifacts {shlex.quote(unquote(urlparse(artifacts).path))}"
+    return command
+
+
+def store_option(tracking_uri):
+    """` --tracking-uri URI` for a printed follow-up command, unless it is the
+    default store; a launched search names its database, not launch's server."""
+    store = launch_store() or tracking_uri
+    return "" if store == DEFAULT_TRACKING_URI else f" --tracking-uri {shlex.quote(store)}"
 
 
 def latest_search_lines(tracking_uri, experiment_name, base):

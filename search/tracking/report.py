@@ -12,16 +12,16 @@ and the trade-off (search/tracking/pareto.py): `pareto_front.png`, `tradeoff.md`
 
 import csv
 import dataclasses
+import json
 import math
 import tempfile
 from pathlib import Path
-
-import json
 
 import mlflow
 
 import spaces
 from search import tracking
+from search.core import ownership
 from search.core.errors import UsageError
 from search.tracking import pareto
 from search.tracking.pareto import best_row_per_group
@@ -34,6 +34,8 @@ CSV_FILE = "trials.csv"
 CURVES_PLOT = "val_accuracy_by_epoch.png"
 PARAMS_PLOT = "accuracy_vs_params.png"
 BRACKETS_PLOT = "hyperband_brackets.png"
+REPORT_FILES = (REPORT_FILE, CSV_FILE, CURVES_PLOT, PARAMS_PLOT, BRACKETS_PLOT,
+                pareto.PARETO_PLOT, pareto.TRADEOFF_FILE)  # all that is written
 TRADEOFF_TAG = "bridge_search.tradeoff"  # one line per bridge: what it costs and gives
 SEARCH_QUERY = f"tags.`{tracking.TAG_ROLE}` = 'search'"
 
@@ -182,8 +184,10 @@ def write_csv(trials, keys, path):
 
 
 # ----- the whole report --------------------------------------------------------------
-def build_report(client, experiment_name, out_dir, parent_run_id=None):
-    """Write the report files into `out_dir`; return (markdown text, parent run)."""
+def build_report(client, experiment_name, out_dir, parent_run_id=None, claim=None):
+    """Write the report files into `out_dir`; return (markdown text, parent run).
+    `claim` (the option that named `out_dir`): claim the folder by the ownership
+    rule first (search/core/ownership.py), checked again right before writing."""
     import matplotlib
     matplotlib.use("Agg")  # files only, never a window
     experiment, parent = find_search(client, experiment_name, parent_run_id)
@@ -191,6 +195,8 @@ def build_report(client, experiment_name, out_dir, parent_run_id=None):
     label = next(iter(keys.values()))
     trials = collect_trials(client, experiment.experiment_id, parent.info.run_id, keys)
     out = Path(out_dir)
+    if claim:
+        ownership.claim_folder(out, claim, *ownership.REPORT_RULE, files=REPORT_FILES)
     out.mkdir(parents=True, exist_ok=True)
     text = format_report(experiment, parent, trials, keys) + pareto.markdown_section(
         trials, markdown_table, label)

@@ -159,3 +159,37 @@ def logs_model(log_models, is_best):
     """Whether a trial's best model goes to MLflow (--log-models; `best`: only
     trials that beat every earlier one)."""
     return log_models == "all" or (log_models == "best" and is_best)
+
+
+def kill_interrupted_search(tracking_uri, parent_run_id, project_folder):
+    """An interrupted `launch` (SIGINT, SIGTERM), once its chief and workers are
+    stopped: the parent run and every trial run still RUNNING become KILLED now,
+    not at the next resume. A run whose trial keras-tuner had already recorded
+    COMPLETED stays RUNNING: the resume completes it from the trial's journal."""
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(tracking_uri=tracking_uri)
+    parent = client.get_run(parent_run_id)
+    running = client.search_runs(
+        [parent.info.experiment_id], max_results=10000,
+        filter_string=f"tags.{tracking.MLFLOW_PARENT_RUN_ID} = '{parent_run_id}' "
+                      f"and attributes.status = 'RUNNING'")
+    killed = 0
+    for run in running:
+        trial_id = run.data.tags.get(tracking.TAG_TRIAL_ID)
+        if _recorded_status(project_folder, trial_id) == "COMPLETED":
+            continue
+        client.log_batch(run.info.run_id, tags=[RunTag(tracking.TAG_STATUS, "KILLED")])
+        client.set_terminated(run.info.run_id, status="KILLED")
+        killed += 1
+    if parent.info.status == "RUNNING":
+        client.set_terminated(parent_run_id, status="KILLED")
+    return killed
+
+
+def _recorded_status(project_folder, trial_id):
+    """The status keras-tuner saved for a trial (trial_ID/trial.json), or None."""
+    try:
+        return json.loads((Path(project_folder) / f"trial_{trial_id}" / "trial.json")
+                          .read_text()).get("status")
+    except (OSError, ValueError):
+        return None

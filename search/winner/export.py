@@ -2,13 +2,14 @@
 the target and renamed into place (MLflow's copy: search/tracking/models.py)."""
 
 import json
+import shutil
 from pathlib import Path
 
 import keras
 
-from search.core import ownership
-from search.winner import tflite
 from search.core.crashpoints import crash_point
+from search.core import export_dir
+from search.winner import tflite
 
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
@@ -19,19 +20,29 @@ def export_model(model: keras.Model, out_dir: str | Path, info: dict, owner: str
                  extra_files: dict[str, str] | None = None, quantize: bool = False) -> Path:
     """Write `model.keras`, `saved_model/` (for TF Serving / TFLite), a JSON of
     hyperparameters and metrics and `extra_files` (name -> text) into a hidden
-    folder beside `out_dir`, then move it into place (ownership.replace_dir).
+    folder beside `out_dir`, then move it into place (export_dir.replace_dir).
     `model.tflite` (and `model_int8.tflite` with `quantize`) too: search/winner/tflite.py.
     `owner` (a search's identity) marks the folder as ours: the same search may
     write there again, --overwrite may replace it, nothing else is ever removed."""
-    staging = ownership.staging_dir(out_dir)
-    (staging / ownership.EXPORT_OWNER_FILE).write_text(owner)  # first: leftovers are ours
+    staging = export_dir.staging_dir(out_dir)
+    try:
+        _write_export(model, staging, info, owner, extra_files or {}, quantize)
+    except BaseException:
+        # Made just now by this call, so ours: a full disk or an interrupt must not
+        # leave megabytes of half an export beside the target.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    crash_point("exporting")  # tests: killed with the export complete but not in place
+    return export_dir.replace_dir(staging, out_dir, owner)
+
+
+def _write_export(model, staging, info, owner, extra_files, quantize):
+    export_dir.write_owner(staging, owner)  # first: leftovers are ours
     model.save(staging / KERAS_FILE)
     model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
     sizes = {KERAS_FILE: (staging / KERAS_FILE).stat().st_size / 1e6,
              **tflite.write_tflite(model, staging, quantize)}
     info = {**info, "file_sizes_mb": sizes}
     (staging / INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
-    for name, text in (extra_files or {}).items():
+    for name, text in extra_files.items():
         (staging / name).write_text(text)
-    crash_point("exporting")  # tests: killed with the export complete but not in place
-    return ownership.replace_dir(staging, out_dir)

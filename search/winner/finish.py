@@ -13,6 +13,7 @@ from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.core.crashpoints import crash_point
 from search.core.errors import SearchFailed, last_line
 from search.tracking import description, models, report
+from search.tracking.links import store_option
 from search.plan import budget
 from search.kt import callbacks, training
 from search.kt.hp_values import user_values
@@ -60,7 +61,8 @@ def finish(config, tuner, tracker, image_data, timings, keys, deadline=None):
         "retrained": config.retrain != "none"})
     tflite.log_tflite(tracker, export_dir)
     crash_point("registered")  # tests: killed between the registry and the parent run's end
-    wall = time.perf_counter() - timings["started"]
+    # The whole search's: the parts before a resume too (search/core/elapsed.py).
+    wall = time.perf_counter() - timings["started"] + timings.get("earlier_seconds", 0.0)
     summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
                "best_run_id": best_run.info.run_id,
                "best_hyperparameters": user_values(best_trial.hyperparameters.values),
@@ -102,7 +104,7 @@ def log_report(tracker):
     winner are already stored, so a failing report only warns (and can be
     rebuilt from the store with `bridge-search report`)."""
     rebuild = (f"bridge-search report --experiment {shlex.quote(tracker.experiment_name)} "
-               f"--run-id {tracker.parent_run_id}")
+               f"--run-id {tracker.parent_run_id}{store_option(tracker.tracking_uri)}")
     try:
         report.log_search_report(tracker.client, tracker.experiment_name, tracker.parent_run_id)
     except Exception as error:  # noqa: BLE001 - see docstring

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from search.distributed import server
-from search.distributed.launch import free_port
+from search.distributed.launch_checks import free_port
 from tests.conftest import REPO_ROOT
 
 VENV_BIN = str(Path(sys.executable).parent)  # mlflow starts uvicorn by name

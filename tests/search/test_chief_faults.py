@@ -13,7 +13,7 @@ import pytest
 
 from search import SearchConfig, tracking
 from search.core.errors import UsageError
-from search.distributed.launch import free_port
+from search.distributed.launch_checks import free_port
 from search.core.state import STATE_FILE
 from tests.conftest import run_cli
 from tests.search.test_scale import assert_each_trial_finished_once, launch, trial_runs

@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from search import SearchConfig, tracking
-from search.distributed.launch import free_port
+from search.distributed.launch_checks import free_port
 from search.core.errors import SearchFailed, UsageError
 from search.tracking.retry import StoreRetry, bound_mlflow_http_retries, is_transient
 from tests.conftest import REPO_ROOT, run_cli_here

@@ -1,48 +1,124 @@
-"""SIGTERM to `launch` (kill, Slurm's time limit, systemd) stops what it started:
-before, Python's default SIGTERM skipped every `finally`, and the MLflow server and
-the chief lived on without a parent. Real processes: launcher, server, chief, workers.
+"""launch and what it starts are one unit (issue 27, items 18 and 23). One search,
+three launches of the same command, real processes throughout (launcher, MLflow
+server, chief, 2 workers):
+1. Ctrl-C (SIGINT) mid-search: launch stops the server, chief and workers, and the
+   parent run and the trial runs in flight are KILLED at once, not at a resume;
+2. kill -9 of launch: no `finally` runs, yet every process it started (the server
+   included, which launch.json now records) dies with it (parent-death signal);
+3. the same command again resumes and finishes the search (no "in use" from an
+   orphan), and its summary counts the time of all three parts.
 The launcher itself does not load TensorFlow."""
 
 import json
+import os
 import signal
 import time
 
 import psutil
 import pytest
 
-from tests.search.test_scale import launch
+from search.core.state import STATE_FILE
+from tests.search.test_scale import launch, trial_runs
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
+ARGS = ("--max-epochs", 2, "--factor", 2, "--retrain", "none")
 
-def _wait_for_workers(project, count, timeout=300):
+
+def _poll(process, what, condition, timeout=600):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = project / "launch.json"
-        if pids.is_file() and len(json.loads(pids.read_text())) == count + 1:
-            return
+        found = condition()
+        if found:
+            return found
+        if process.poll() is not None:
+            pytest.fail(f"launch ended (rc {process.returncode}) before {what}:\n"
+                        + process.stdout.read()[-3000:])
         time.sleep(0.5)
-    raise AssertionError(f"launch did not start {count} workers within {timeout} s")
+    pytest.fail(f"never saw {what}")
 
 
-def test_sigterm_to_launch_stops_the_server_chief_and_workers(tmp_path, tracking_uri,
-                                                              experiment_name):
-    process = launch(tmp_path, tracking_uri, experiment_name, "--max-epochs", 2,
-                     "--factor", 2, background=True)
-    _wait_for_workers(tmp_path / "project" / experiment_name, 2)
-    children = psutil.Process(process.pid).children(recursive=True)
-    names = [" ".join(child.cmdline()) for child in children]
+def _record(project, launcher):
+    """launch.json once `launcher` has started its server, chief and 2 workers."""
+    path = project / "launch.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    started = {"launcher", "server", "chief", "tuner1", "tuner2"} <= set(record)
+    return record if started and record["launcher"] == launcher.pid else None
+
+
+def _runs(client, project):
+    state = project / STATE_FILE
+    return trial_runs(client, json.loads(state.read_text())["parent_run_id"]) \
+        if state.is_file() else []
+
+
+def _family(record):
+    """The processes launch.json names (the launcher's children) and theirs."""
+    members = [psutil.Process(record[name]) for name in ("server", "chief", "tuner1", "tuner2")]
+    return members + [child for member in members for child in member.children(recursive=True)]
+
+
+def _part_seconds(project, chief):
+    """Lower bound of a part's share: from its chief's start to the oracle's last save."""
+    return max(0.0, (project / "oracle.json").stat().st_mtime - chief.create_time())
+
+
+def test_an_interrupted_or_killed_launch_takes_everything_with_it_and_resumes(
+        tmp_path, tracking_uri, experiment_name, mlflow_client):
+    project = tmp_path / "project" / experiment_name
+
+    first = launch(tmp_path, tracking_uri, experiment_name, *ARGS, background=True)
+    _poll(first, "a trial finished and another in flight", lambda: _record(project, first) and {
+        "FINISHED", "RUNNING"} <= {r.info.status for r in _runs(mlflow_client, project)})
+    record = _record(project, first)
+    family, chief = _family(record), psutil.Process(record["chief"])
+    names = [" ".join(p.cmdline()) for p in family]
     assert any("mlflow" in name and "server" in name for name in names), names
-    assert sum(" -m search " in name for name in names) == 3, names  # chief + 2 workers
     # The launcher only starts processes: TensorFlow (~8 CPU-s, its memory) is theirs.
-    launcher_files = [m.path for m in psutil.Process(process.pid).memory_maps()]
+    launcher_files = [m.path for m in psutil.Process(first.pid).memory_maps()]
     assert not [f for f in launcher_files if "tensorflow" in f], launcher_files
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 1, output[-3000:]
+    first.send_signal(signal.SIGINT)
+    output, _ = first.communicate(timeout=180)
+    assert first.returncode == 1, output[-3000:]
     assert output.strip().splitlines()[-1] == (
-        "bridge-search: search failed: launch was terminated (SIGTERM); stopped the chief, "
+        "bridge-search: search failed: launch was interrupted (SIGINT); stopped the chief, "
         "the workers and the MLflow server it started. Run the same command again to resume "
         "the search."), output[-3000:]
-    _, alive = psutil.wait_procs(children, timeout=30)
-    assert not alive, [" ".join(child.cmdline()) for child in alive]
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
+    parent = json.loads((project / STATE_FILE).read_text())["parent_run_id"]
+    assert mlflow_client.get_run(parent).info.status == "KILLED"
+    statuses = [r.info.status for r in _runs(mlflow_client, project)]
+    assert "RUNNING" not in statuses and "KILLED" in statuses, statuses
+    first_part = _part_seconds(project, chief)
+
+    second = launch(tmp_path, tracking_uri, experiment_name, *ARGS, background=True)
+    record = _poll(second, "its server, chief and workers", lambda: _record(project, second))
+    family, chief = _family(record), psutil.Process(record["chief"])
+    second.kill()
+    second.wait()
+    _, alive = psutil.wait_procs(family, timeout=60)
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
+    second_part = _part_seconds(project, chief)
+
+    started = time.monotonic()
+    third = launch(tmp_path, tracking_uri, experiment_name, *ARGS)
+    took = time.monotonic() - started
+    assert third.returncode == 0, third.stderr[-4000:]
+    assert "in use" not in third.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["parent_run_id"] == parent
+    # Without the earlier parts, the chief's wall time is within this launch's own.
+    assert summary["wall_seconds"] > took, (summary["wall_seconds"], took)
+    assert summary["wall_seconds"] >= first_part + second_part + summary["search_seconds"] - 10
+    assert mlflow_client.get_run(parent).info.status == "FINISHED"
+
+
+def test_sigterm_raises_in_the_launcher_so_it_can_clean_up():
+    from search.distributed.launch import Terminated, signals_raise
+    with pytest.raises(Terminated, match=r"^launch was terminated \(SIGTERM\); stopped the "
+                                         r"chief, the workers and the MLflow server"):
+        with signals_raise():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from search import tracking
-from search.distributed.launch import free_port
+from search.distributed.launch_checks import free_port
 from tests.conftest import run_cli
 from tests.search.postgres import postgres_store  # noqa: F401 (fixture)
 from tests.search.servers import VENV_BIN, http_process

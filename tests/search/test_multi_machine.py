@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from search import tracking
 from search.tracking import workers
-from search.distributed.launch import free_port
+from search.distributed.launch_checks import free_port
 from tests.conftest import REPO_ROOT
 from tests.search.postgres import postgres_store  # noqa: F401 (fixture)
 from tests.search.servers import VENV_BIN, http_process

@@ -115,9 +115,10 @@ def test_overwrite_never_deletes_a_project_folder_we_did_not_create(workdir, cap
     before = user_files(workdir)
     code, stderr = run_main([*RUN, "--experiment", "mine", "--overwrite"], capsys)
     assert code == 2
-    assert_one_line(stderr, f"--overwrite would delete {Path('projects') / 'mine'}, which "
-                            f"bridge-search did not create (no .bridge_search_project; it "
-                            f"holds results.txt)")
+    assert_one_line(stderr, f"--project-dir 'projects': the project folder "
+                            f"'{Path('projects') / 'mine'}' holds files bridge-search did not "
+                            f"write (results.txt); bridge-search writes only into a project "
+                            f"folder it created (marked .bridge_search_project)")
     assert user_files(workdir) == before
 
 

@@ -16,23 +16,7 @@ import pytest
 from search.core.errors import UsageError
 from search.core.lock import ProjectLock, lock_path
 from tests.conftest import REPO_ROOT, run_cli
-
-
-# Takes the lock given as argv[1], says so, and holds it until killed.
-HOLDER = """
-import sys, time
-from search.core.lock import ProjectLock
-lock = ProjectLock(sys.argv[1]).acquire()  # held while referenced
-print("held", flush=True)
-time.sleep(600)
-"""
-
-
-def holder(path):
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE,
-                               text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
-    assert process.stdout.readline().strip() == "held"
-    return process
+from tests.search.lock_helpers import holder
 
 
 def test_second_run_on_a_project_in_use_exits_2_naming_the_holder(tmp_path, tracking_uri):

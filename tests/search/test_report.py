@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from search.core import ownership
 from search.tracking import pareto, report
 from search.tracking.trial_logger import INACTIVE
 from tests.conftest import child_runs, run_cli_here
@@ -41,7 +42,8 @@ def test_report_command_rebuilds_the_same_report_from_the_store(tiny_search, tra
     result = run_cli_here("report", "--experiment", config.experiment, "--tracking-uri",
                           tracking_uri, "--out", tmp_path / "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert {p.name for p in (tmp_path / "out").iterdir()} == REPORT_FILES
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {*REPORT_FILES,
+                                                              ownership.REPORT_MARKER_FILE}
     logged = Path(mlflow.artifacts.download_artifacts(
         run_id=summary["parent_run_id"], artifact_path=f"{report.REPORT_ARTIFACT}/"
         f"{report.REPORT_FILE}", dst_path=str(tmp_path / "logged"),
@@ -61,7 +63,7 @@ def test_report_command_by_run_id_and_default_out_folder(tiny_search, tracking_u
                           summary["parent_run_id"], "--tracking-uri", tracking_uri, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "reports" / config.experiment / summary["parent_run_id"]
-    assert {p.name for p in out.iterdir()} == REPORT_FILES
+    assert {p.name for p in out.iterdir()} == {*REPORT_FILES, ownership.REPORT_MARKER_FILE}
 
 
 @pytest.mark.parametrize("args,message", [

@@ -16,7 +16,7 @@ from search.tracking import report
 from search.data import load_digits
 from search.tracking.models import log_winner
 from search.tracking.registry import CHAMPION_ALIAS, registered_model_name
-from search.distributed.launch import free_port
+from search.distributed.launch_checks import free_port
 from tests.conftest import LIST_IMPORTS, imported_tensorflow, run_cli, run_cli_here
 from tests.search.servers import http_process, mlflow_server
 

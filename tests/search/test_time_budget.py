@@ -33,7 +33,8 @@ def test_a_bad_duration_on_the_command_line_is_exit_2_and_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "bridge-search: error: --time-budget 'ten minutes' is invalid: expected a number and a unit s, m or "
-        "h (e.g. 90s, 15m, 2h), at least 10s."]
+        "h (e.g. 90s, 15m, 2h), at least 10s and at most 720h (30 days; leave --time-budget "
+        "out for no limit)."]
 
 
 def test_a_later_command_in_the_same_process_counts_its_budget_from_its_own_call(

@@ -13,7 +13,7 @@ import tempfile
 import psutil
 import pytest
 
-from search.distributed.launch import free_port
+from search.distributed.launch_checks import free_port
 from tests.conftest import TINY_SEARCH_LOG
 from tests.search.servers import http_process
 
