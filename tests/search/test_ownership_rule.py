@@ -70,7 +70,7 @@ PROJECT_CASES = {
     "sibling": ("..", "sibling", "the project folder '../sibling' holds files"),
     "link_to_user_folder": (".", "userlink", "'userlink' is a symbolic link (to ../sibling)"),
     "link_to_empty_folder": (".", "emptylink", "'emptylink' is a symbolic link"),
-    "a_file": (".", "notes.txt", "'notes.txt' is a file; give a directory."),
+    "a_file": (".", "notes.txt", "notes.txt is a file, not a folder; choose a folder path."),
     "under_a_file": ("notes.txt", "x", "cannot be created:"),
     "trailing_slash": ("./", "mydata", "'mydata' holds files bridge-search did not write"),
     "absolute": (None, "mydata", "holds files bridge-search did not write (notes.txt, sub)"),
