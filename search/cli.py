@@ -78,9 +78,8 @@ def launch_command(args):
     if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds
         from search.distributed.server import check_launch_store
         check_launch_store(args.store, config.resolved_tracking_uri())
-    from search.state import finished_summary, report_finished
-    if finished_summary(config):  # as for `run`: no processes for a finished search
-        report_finished(config, finished_summary(config))
+    from search.finished import answer_finished
+    if answer_finished(config):  # as for `run`: no processes for a finished search
         return 0
     # No TensorFlow here: the chief and workers load it, the launcher only starts them.
     return Launcher(config, args.workers, host=args.oracle_host, oracle_port=args.oracle_port,
@@ -106,9 +105,8 @@ def run_command(args):
         from search.tuning.dry_run import dry_run
         dry_run(config, out=print)
         return 0
-    from search.state import finished_summary, report_finished
-    if finished_summary(config):  # the same command again: answered before TensorFlow loads
-        report_finished(config, finished_summary(config))
+    from search.finished import answer_finished
+    if answer_finished(config):  # the same search again: answered before TensorFlow loads
         return 0
     from search.tracking.reachable import check_reachable
     check_reachable(config.resolved_tracking_uri())  # before TensorFlow's import

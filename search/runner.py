@@ -22,6 +22,7 @@ from search.config import SearchConfig
 from search.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.tuning.device import configure_devices
 from search.errors import SearchFailed, UsageError
+from search.finished import answer_finished, finished_state
 from search.state import STATE_FILE, finished_summary, report_finished  # noqa: F401
 from search.state import read_state as _read_state, write_state as _write_state
 from search.distributed import worker_link
@@ -41,13 +42,18 @@ def run_search(config: SearchConfig, started: float | None = None) -> dict:
     `started`: the command's start on the perf_counter clock (default: now), from
     which --time-budget counts."""
     started = time.perf_counter() if started is None else started
-    finished = finished_summary(config) if distributed.role() != "worker" else None
-    if finished:  # the same command again: report, train and register nothing
-        return report_finished(config, finished)
+    if distributed.role() != "worker":
+        # The same search again: report (export again if asked), train and register
+        # nothing; the same experiment with other options: exit 2 (search/finished.py).
+        finished = answer_finished(config)
+        if finished:
+            return finished
     log.debug(f"config: {config.as_params()}")
     kt_compat.quiet_keras_tuner()
     # Before anything slow (devices, data): an unreachable server fails in seconds.
     tracking.check_reachable(config.resolved_tracking_uri())
+    if distributed.role() != "worker":  # refused before the project folder and experiment exist
+        warm_start.check_source(config)
     strategy, device = configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
@@ -67,6 +73,7 @@ def _project_lock(config):
 
 
 def _search(config, started, strategy, device, image_data, hypermodel):
+    asked = config  # as the user gave it: --time-budget replaces max_epochs and factor
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment,
                                      config.store_retry_seconds)
     tracker.open_experiment()
@@ -143,7 +150,8 @@ def _search(config, started, strategy, device, image_data, hypermodel):
             tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
         raise
     tracker.end_search()
-    _write_state(state_path, {**_read_state(state_path), "finished": summary})
+    _write_state(state_path, {**_read_state(state_path),
+                              **finished_state(asked, summary, summary["export_dir"])})
     return summary
 
 
