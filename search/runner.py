@@ -29,6 +29,7 @@ from search.distributed import worker_link
 from search.distributed.lock import ProjectLock, lock_path
 from search.tuning.plan import hyperband_plan
 from search.tuning.resources import long_lived_objects_frozen
+from search.tuning import limits
 from search.tuning.limits import Limits
 from search.tuning.tuner import BridgeHyperband
 from search.winner.finish import finish, log_report
@@ -57,6 +58,9 @@ def run_search(config: SearchConfig, started: float | None = None) -> dict:
     strategy, device = configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
+    # Limits that no model meets: exit 2 before anything trains or is created.
+    limits.check_feasible(hypermodel, Limits(config.max_params, config.max_latency_ms),
+                          config.space)
     for note in image_data.notes:
         log.info(note)
     # Everything above only reads; from here on the project dir and MLflow are written.
