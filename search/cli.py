@@ -103,7 +103,7 @@ def run_command(args):
     if args.dry_run:
         quiet.import_tensorflow()
         from search.tuning.dry_run import dry_run
-        dry_run(config, out=print)
+        dry_run(config, out=print, started=args.command_started)
         return 0
     from search.finished import answer_finished
     if answer_finished(config):  # the same search again: answered before TensorFlow loads

@@ -36,13 +36,18 @@ from search.tuning.progress import format_seconds
 DRY_RUN_NOTE = ("Dry run: trains the models the search will draw (at most "
                 "8) for 2 short epochs each to time them; nothing is searched or logged to "
                 "MLflow.")
+BUDGET_DRY_RUN_NOTE = ("Dry run: times the first models the search will draw, as a "
+                       "--time-budget search does, to pick its plan; nothing is searched or "
+                       "logged to MLflow.")
 # The drawn models timed at most (those that train the most epochs first); the
 # others count as the mean of the timed ones.
 MAX_TIMED_DRAWS = 8
 
 
-def dry_run(config, out=print):
+def dry_run(config, out=print, started=None):
     kt_compat.quiet_keras_tuner()
+    if config.time_budget:
+        return budget_dry_run(config, out, started)
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
     out(DRY_RUN_NOTE)
@@ -53,6 +58,38 @@ def dry_run(config, out=print):
     out(estimate_line(plan, timing))
     return {"total_trials": plan.total_trials, "total_epochs": plan.total_epochs,
             "estimated_seconds": timing["estimated_seconds"], **timing}
+
+
+def budget_dry_run(config, out, started=None):
+    """--time-budget: the plan the search will pick, by the search's own steps (it
+    times the first draws, keeps the final training's reserve, picks the plan);
+    a budget too short is the search's own exit 2."""
+    from search.runner import load_checked_space
+    from search.tuning import budget
+    out(BUDGET_DRY_RUN_NOTE)
+    configure_devices(config)
+    image_data = data_module.load_from_config(config)
+    hypermodel = load_checked_space(config.space, image_data)
+    chosen, deadline, params = budget.plan_within_budget(
+        config, image_data, hypermodel, time.perf_counter() if started is None else started)
+    plan = hyperband_plan(chosen.max_epochs, chosen.factor, chosen.hyperband_iterations,
+                          chosen.min_epochs)
+    out(f"Time budget {config.time_budget}: Hyperband plan: max_epochs {chosen.max_epochs}, "
+        f"min_epochs {chosen.min_epochs}, factor {chosen.factor}, "
+        f"{chosen.hyperband_iterations} iteration(s) (these replace --max-epochs, --factor "
+        f"and --hyperband-iterations)")
+    out(format_plan(plan))
+    cap = params["budget_retrain_cap"]
+    out(f"Estimated search time {format_seconds(params['budget_estimated_search_seconds'])}, "
+        f"{format_seconds(params['budget_reserve_seconds'])} kept for the final training "
+        f"and export" + ("" if cap == "none" else f" (final training cut to {cap} epochs)")
+        + f"; {params['budget_timed_epoch_seconds']:.2f} s per epoch timed on "
+        f"{params['budget_timed_models']} drawn model(s)"
+        + (f"; room for one trial: {deadline.first_trial_values}"
+           if deadline.first_trial_values else "") + ".")
+    return {"total_trials": plan.total_trials, "total_epochs": plan.total_epochs,
+            "max_epochs": chosen.max_epochs, "factor": chosen.factor,
+            "hyperband_iterations": chosen.hyperband_iterations, **params}
 
 
 def time_planned_models(config, plan):
