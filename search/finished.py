@@ -91,9 +91,14 @@ def answer_finished(config):
                          f"options (its results are replaced), or choose a new --experiment "
                          f"to keep both.")
     target = Path(config.export_dir or summary["export_dir"])
-    if export_record(config, target) not in state.get("exports", []) or not target.is_dir():
+    wanted = export_record(config, target)
+    done = [e for e in state.get("exports", []) if e["export_dir"] == wanted["export_dir"]]
+    # An export with the int8 model answers a command without --quantize too.
+    if not target.is_dir() or not any(e["quantize"] or not wanted["quantize"] for e in done):
         from search.winner.reexport import export_again  # TensorFlow, MLflow
         summary = {**summary, "export_dir": str(export_again(config, summary, target))}
-        write_state(state_path(config), {**state, "exports": [
-            *state.get("exports", []), export_record(config, target)]})
+        others = [e for e in state.get("exports", []) if e not in done]
+        write_state(state_path(config), {**state, "exports": [*others, wanted]})
+    elif config.export_dir:
+        summary = {**summary, "export_dir": config.export_dir}
     return report_finished(config, summary)

@@ -146,3 +146,9 @@ def test_a_finished_search_refuses_other_options_and_exports_again_when_asked(
     assert third.returncode == 0 and "exporting its winner" not in third.stderr
     assert "This search already finished" in third.stderr
     assert Path(tmp_path / "export" / "model.keras").is_file()  # the first export stays
+
+
+def test_an_export_with_the_int8_model_answers_a_command_without_quantize(tmp_path):
+    stored = _finished_project(tmp_path, quantize=True)
+    asked = SearchConfig(**STORED, project_dir=stored.project_dir, export_dir=stored.export_dir)
+    assert answer_finished(asked)["best_run_id"] == "r1"  # no export again: nothing to load
