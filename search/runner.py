@@ -63,9 +63,14 @@ def run_search(config: SearchConfig, started: float | None = None) -> dict:
                           config.space)
     for note in image_data.notes:
         log.info(note)
+    budgeted = None
+    if config.time_budget and distributed.role() != "worker":
+        # Times the first draws and picks the plan; a budget too short is exit 2 here,
+        # before the project folder or the experiment exist.
+        budgeted = budget.plan_within_budget(config, image_data, hypermodel, started)
     # Everything above only reads; from here on the project dir and MLflow are written.
     with _project_lock(config):
-        return _search(config, started, strategy, device, image_data, hypermodel)
+        return _search(config, started, strategy, device, image_data, hypermodel, budgeted)
 
 
 def _project_lock(config):
@@ -76,7 +81,7 @@ def _project_lock(config):
     return lock
 
 
-def _search(config, started, strategy, device, image_data, hypermodel):
+def _search(config, started, strategy, device, image_data, hypermodel, budgeted=None):
     asked = config  # as the user gave it: --time-budget replaces max_epochs and factor
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment,
                                      config.store_retry_seconds)
@@ -92,9 +97,8 @@ def _search(config, started, strategy, device, image_data, hypermodel):
     if config.overwrite:  # checked at start too; the folder may have changed since
         ownership.check_project_overwrite(config.project_dir, config.project_name)
     deadline, budget_params = None, {}
-    if config.time_budget:  # replaces max_epochs/factor/iterations by what fits
-        config, deadline, budget_params = budget.plan_within_budget(
-            config, image_data, hypermodel, started)
+    if budgeted is not None:  # --time-budget replaces max_epochs/factor/iterations
+        config, deadline, budget_params = budgeted
     # Read before the tuner reloads the oracle: which worker held which trial.
     held = {} if config.overwrite else chief_oracle.saved_ongoing_trials(project_folder)
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=config.overwrite,
