@@ -5,8 +5,10 @@ At its end a search records in its state file (search/state.py) its options as
 asked (`record`, before --time-budget replaces the Hyperband settings) and the
 exports it wrote. Running the same experiment again then:
 - with the same search options: says the stored result (nothing is trained);
-- with other search options (another --seed, --data, --tracking-uri, ...): exit 2
-  naming them, and the way out (--overwrite, or a new --experiment);
+- with other search options (another --seed, --data, ...): exit 2 naming them, and
+  the way out (--overwrite, or a new --experiment); another --tracking-uri only if
+  its store does not hold the search's parent run (`launch` records the URI of the
+  server it starts, the same store);
 - with only other export options (a new --export-dir, --quantize), or an export
   folder that is gone: exports the stored winner from MLflow again
   (search/winner/reexport.py), then says the stored result.
@@ -64,6 +66,30 @@ def differences(config, stored):
             for name, value in asked.items() if stored.get(name, defaults[name]) != value]
 
 
+def _store_only(changed):
+    return [c for c in changed if c.startswith(flag("tracking_uri") + " ")]
+
+
+def _holds_run(uri, summary):
+    """Whether the store `uri` holds the finished search's parent run: another URI
+    of the same store (`launch` records its own server's) is the same search. A
+    server that does not answer is exit 2 (check_reachable); a store that is not
+    there holds nothing, and nothing is created."""
+    from search.ownership import store_path
+    from search.tracking.reachable import check_reachable
+    path = store_path(uri)
+    if path is not None and not path.exists():
+        return False
+    check_reachable(uri)
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+    try:
+        MlflowClient(tracking_uri=uri).get_run(summary["parent_run_id"])
+    except MlflowException:
+        return False
+    return True
+
+
 def _shown(value):
     return "(none)" if value is None else value
 
@@ -85,7 +111,8 @@ def answer_finished(config):
                          f"so they cannot be compared with this command's; pass --overwrite "
                          f"to search again, or choose a new --experiment.")
     changed = differences(config, state["config"])
-    if changed:
+    if changed and (changed != _store_only(changed)
+                    or not _holds_run(config.resolved_tracking_uri(), summary)):
         raise UsageError(f"{where} holds a search that already finished with other options: "
                          f"{'; '.join(changed)}. Pass --overwrite to search again with these "
                          f"options (its results are replaced), or choose a new --experiment "

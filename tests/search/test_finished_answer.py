@@ -22,7 +22,7 @@ def _finished_project(tmp_path, **options):
     config = SearchConfig(**{**STORED, **options}, project_dir=str(tmp_path / "projects"),
                           export_dir=str(tmp_path / "export"))
     (tmp_path / "export").mkdir()
-    summary = {"best_run_id": "r1", "best_val_accuracy": 0.9, "best_hyperparameters": {},
+    summary = {"best_run_id": "r1", "parent_run_id": "p1", "best_val_accuracy": 0.9, "best_hyperparameters": {},
                "selected_run_id": "r1", "selected_val_accuracy": 0.9,
                "selected_hyperparameters": {}, "export_dir": str(tmp_path / "export"),
                "registered_model": "stored-classifier", "registered_version": "1"}
@@ -33,8 +33,8 @@ def _finished_project(tmp_path, **options):
 @pytest.mark.parametrize("changed, named", [
     ({"seed": 5}, "--seed 0 (asked: 5)"),
     ({"data": "npz:/nonexistent.npz"}, "--data digits (asked: npz:/nonexistent.npz)"),
-    ({"tracking_uri": "http://127.0.0.1:9"}, "--tracking-uri sqlite:////tmp/x/m.db (asked: "
-                                             "http://127.0.0.1:9)"),
+    ({"tracking_uri": "sqlite:////tmp/nowhere/m.db"}, "--tracking-uri sqlite:////tmp/x/m.db "
+                                                      "(asked: sqlite:////tmp/nowhere/m.db)"),
     ({"max_epochs": 2}, "--max-epochs 1 (asked: 2)"),
     ({"time_budget": "2m"}, "--time-budget (none) (asked: 120.0)"),
     ({"select": "smallest-within:1pt"}, "--select best (asked: smallest-within:1pt)"),
@@ -152,3 +152,29 @@ def test_an_export_with_the_int8_model_answers_a_command_without_quantize(tmp_pa
     stored = _finished_project(tmp_path, quantize=True)
     asked = SearchConfig(**STORED, project_dir=stored.project_dir, export_dir=stored.export_dir)
     assert answer_finished(asked)["best_run_id"] == "r1"  # no export again: nothing to load
+
+
+def test_another_uri_of_a_server_that_does_not_answer_is_exit_2(tmp_path):
+    stored = _finished_project(tmp_path)
+    asked = SearchConfig(**{**STORED, "tracking_uri": "http://127.0.0.1:9"},
+                         project_dir=stored.project_dir, export_dir=stored.export_dir)
+    with pytest.raises(UsageError, match="the MLflow server does not answer"):
+        answer_finished(asked)
+
+
+def test_another_uri_of_the_same_store_is_the_same_search(tmp_path, tracking_uri,
+                                                          mlflow_client):
+    """`launch` records the URI of the server it starts; the user's command names
+    the store behind it: the parent run is there, so it is the same search."""
+    from search.finished import differences
+    experiment = mlflow_client.create_experiment(f"same-store-{tmp_path.name}")
+    parent = mlflow_client.create_run(experiment).info.run_id
+    stored = _finished_project(tmp_path, tracking_uri="http://127.0.0.1:5999")
+    path = state_path(stored)
+    state = json.loads(path.read_text())
+    state["finished"]["parent_run_id"] = parent
+    path.write_text(json.dumps(state))
+    asked = SearchConfig(**{**STORED, "tracking_uri": tracking_uri},
+                         project_dir=stored.project_dir, export_dir=stored.export_dir)
+    assert differences(asked, state["config"])  # the URIs differ ...
+    assert answer_finished(asked)["parent_run_id"] == parent  # ... the store holds the search
