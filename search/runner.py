@@ -58,9 +58,9 @@ def run_search(config: SearchConfig, started: float | None = None) -> dict:
     strategy, device = configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = load_checked_space(config.space, image_data)
-    # Limits that no model meets: exit 2 before anything trains or is created.
-    limits.check_feasible(hypermodel, Limits(config.max_params, config.max_latency_ms),
-                          config.space)
+    if distributed.role() != "worker":  # limits no model meets: exit 2 before anything exists
+        limits.check_feasible(hypermodel, Limits(config.max_params, config.max_latency_ms),
+                              config.space)
     for note in image_data.notes:
         log.info(note)
     budgeted = None
