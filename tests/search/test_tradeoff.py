@@ -245,7 +245,7 @@ def test_report_names_the_exported_trial_and_how_it_was_selected(limited_search,
 
 
 # ----- issue 27 item 15: the result line and the summary name both trials ---------
-def _trial(trial_id, score, run_id):
+def _kt_trial(trial_id, score, run_id):
     from types import SimpleNamespace
     trial = SimpleNamespace(trial_id=trial_id, score=score,
                             hyperparameters=SimpleNamespace(values={"bridge": "gap",
@@ -262,7 +262,7 @@ def _trial(trial_id, score, run_id):
 ])
 def test_result_line_names_the_selected_trial_and_the_best(select, head, best_shown):
     from search.winner.finish import choice_summary, result_line
-    selected, top = _trial("0003", 0.9722, "r3"), _trial("0005", 0.9861, "r5")
+    selected, top = _kt_trial("0003", 0.9722, "r3"), _kt_trial("0005", 0.9861, "r5")
     if not best_shown:  # --select best picks the best itself
         top = selected
     summary = choice_summary(select, selected, top)
