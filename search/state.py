@@ -59,11 +59,13 @@ def finished_summary(config):
 def report_finished(config, summary):
     """Say the stored result of a finished search (and write --summary-json)."""
     test = summary.get("test_accuracy")
+    # The exported trial (selected_*; best_* in summaries written before it).
+    picked = "selected" if "selected_run_id" in summary else "best"
     log.info(f"This search already finished (project {state_path(config).parent}); nothing "
-             f"was trained. Winner: run {summary['best_run_id']}, val_accuracy "
-             f"{summary['best_val_accuracy']:.4f}"
+             f"was trained. Winner: run {summary[picked + '_run_id']}, val_accuracy "
+             f"{summary[picked + '_val_accuracy']:.4f}"
              + (f", test_accuracy {test:.4f}" if test is not None else "")
-             + f" | {summary['best_hyperparameters']}")
+             + f" | {summary[picked + '_hyperparameters']}")
     log.info(f"Exported to {summary['export_dir']}, registered as {summary['registered_model']} "
              f"v{summary['registered_version']}. Pass --overwrite to search again.")
     if config.summary_json:

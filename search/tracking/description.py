@@ -24,12 +24,14 @@ def log_description(tracker, config, summary, data):
 
 def describe_search(config, summary, data, param_counts):
     """Markdown of the result. `param_counts`: {trial_id: parameter count}."""
-    hps = summary["best_hyperparameters"]
-    best_id = summary["best_trial_id"]
+    # The exported trial: what --select picked (selected_*), the best by default.
+    hps = summary["selected_hyperparameters"]
+    best_id = summary["selected_trial_id"]
     lines = [f"## Winner: {_architecture(hps)}",
              "",
-             f"Trial `{tracking.trial_run_name(best_id, hps)}` (run `{summary['best_run_id']}`): "
-             f"**val accuracy {_score(summary['best_val_accuracy'])}**, "
+             f"Trial `{tracking.trial_run_name(best_id, hps)}` (run "
+             f"`{summary['selected_run_id']}`, --select {summary['select']}): "
+             f"**val accuracy {_score(summary['selected_val_accuracy'])}**, "
              f"test accuracy {_score(summary.get('test_accuracy'))}, "
              f"{_count(param_counts.get(best_id))} parameters.",
              "", "## Best trial per bridge", "",
@@ -66,7 +68,7 @@ def _per_bridge_table(best_per_bridge, param_counts):
 
 def _commands(config, summary):
     uri = "" if config.tracking_uri is None else f" --tracking-uri {shlex.quote(config.tracking_uri)}"
-    return [f"bridge-search export --run-id {summary['best_run_id']} --out winner{uri}",
+    return [f"bridge-search export --run-id {summary['selected_run_id']} --out winner{uri}",
             f"bridge-search serve --experiment {shlex.quote(config.experiment)}{uri}"]
 
 

@@ -36,13 +36,18 @@ from search.tuning.progress import format_seconds
 DRY_RUN_NOTE = ("Dry run: trains the models the search will draw (at most "
                 "8) for 2 short epochs each to time them; nothing is searched or logged to "
                 "MLflow.")
+BUDGET_DRY_RUN_NOTE = ("Dry run: times the first models the search will draw, as a "
+                       "--time-budget search does, to pick its plan; nothing is searched or "
+                       "logged to MLflow.")
 # The drawn models timed at most (those that train the most epochs first); the
 # others count as the mean of the timed ones.
 MAX_TIMED_DRAWS = 8
 
 
-def dry_run(config, out=print):
+def dry_run(config, out=print, started=None):
     kt_compat.quiet_keras_tuner()
+    if config.time_budget:
+        return budget_dry_run(config, out, started)
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
     out(DRY_RUN_NOTE)
@@ -53,6 +58,38 @@ def dry_run(config, out=print):
     out(estimate_line(plan, timing))
     return {"total_trials": plan.total_trials, "total_epochs": plan.total_epochs,
             "estimated_seconds": timing["estimated_seconds"], **timing}
+
+
+def budget_dry_run(config, out, started=None):
+    """--time-budget: the plan the search will pick, by the search's own steps (it
+    times the first draws, keeps the final training's reserve, picks the plan);
+    a budget too short is the search's own exit 2."""
+    from search.runner import load_checked_space
+    from search.tuning import budget
+    out(BUDGET_DRY_RUN_NOTE)
+    configure_devices(config)
+    image_data = data_module.load_from_config(config)
+    hypermodel = load_checked_space(config.space, image_data)
+    chosen, deadline, params = budget.plan_within_budget(
+        config, image_data, hypermodel, time.perf_counter() if started is None else started)
+    plan = hyperband_plan(chosen.max_epochs, chosen.factor, chosen.hyperband_iterations,
+                          chosen.min_epochs)
+    out(f"Time budget {config.time_budget}: Hyperband plan: max_epochs {chosen.max_epochs}, "
+        f"min_epochs {chosen.min_epochs}, factor {chosen.factor}, "
+        f"{chosen.hyperband_iterations} iteration(s) (these replace --max-epochs, --factor "
+        f"and --hyperband-iterations)")
+    out(format_plan(plan))
+    cap = params["budget_retrain_cap"]
+    out(f"Estimated search time {format_seconds(params['budget_estimated_search_seconds'])}, "
+        f"{format_seconds(params['budget_reserve_seconds'])} kept for the final training "
+        f"and export" + ("" if cap == "none" else f" (final training cut to {cap} epochs)")
+        + f"; {params['budget_timed_epoch_seconds']:.2f} s per epoch timed on "
+        f"{params['budget_timed_models']} drawn model(s)"
+        + (f"; room for one trial: {deadline.first_trial_values}"
+           if deadline.first_trial_values else "") + ".")
+    return {"total_trials": plan.total_trials, "total_epochs": plan.total_epochs,
+            "max_epochs": chosen.max_epochs, "factor": chosen.factor,
+            "hyperband_iterations": chosen.hyperband_iterations, **params}
 
 
 def time_planned_models(config, plan):
@@ -151,10 +188,12 @@ def time_draws(config, image_data, hypermodel, time_limit):
         if timings and spent * (len(timings) + 1) / len(timings) > time_limit:
             break
         timings.append(_time_model(config, image_data, hypermodel,
-                                   _hyperparameters(hypermodel, values)))
+                                   _hyperparameters(hypermodel, values),
+                                   time_export=not timings))  # the end's exports, once
     mean = {key: sum(t[key] for t in timings) / len(timings) for key in TIMED_SECONDS}
     return {**timings[0], **mean, "trial_overhead_seconds":
             mean["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS,
+            "export_seconds": timings[0]["export_seconds"],
             "timed_models": len(timings), "timed_on": image_data.source,
             "timing_seconds": time.perf_counter() - started,
             "cheapest": min(timings, key=lambda t: t["epoch_seconds"])}
@@ -169,7 +208,7 @@ TIMING_STEPS = 30
 TIMED_SECONDS = ("epoch_seconds", "trial_overhead_seconds", "val_seconds", "test_seconds")
 
 
-def _time_model(config, image_data, hypermodel, hp):
+def _time_model(config, image_data, hypermodel, hp, time_export=False):
     keras.utils.set_random_seed(config.seed)
     keras.backend.clear_session()
     started = time.perf_counter()
@@ -192,12 +231,14 @@ def _time_model(config, image_data, hypermodel, hp):
     val_batch = (time.perf_counter() - scored) / val_steps
     train_batch = max(steady - val_steps * val_batch, 0) / steps
     model_save = _save_seconds(model)
+    export = _export_seconds(model) if time_export else None
     params = model.count_params()
     keras.backend.clear_session()
     return {"epoch_seconds": batches["train"] * train_batch + batches["val"] * val_batch,
             "val_seconds": batches["val"] * val_batch,
             "test_seconds": batches["test"] * val_batch,
             "trial_overhead_seconds": build_seconds + max(first - steady, 0) + model_save,
+            "export_seconds": export,
             "timed_params": params,
             # the model's own values: not a flatten_pool left from building the space
             "timed_hyperparameters": {name: value for name, value in hp.values.items()
@@ -208,6 +249,15 @@ def _save_seconds(model):
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         model.save(Path(folder) / checkpoints.BEST_MODEL_FILE)
+        return time.perf_counter() - started
+
+
+def _export_seconds(model):
+    """A SavedModel export of the model (it traces the model again, as the end of
+    the command's exports do: budget.finish_seconds scales it to all of them)."""
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        model.export(str(Path(folder) / "saved_model"), format="tf_saved_model", verbose=False)
         return time.perf_counter() - started
 
 

@@ -29,15 +29,15 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
     if failed == len(trials):
         raise SearchFailed(f"all {len(trials)} trials failed; the first failure was: "
                            f"{_first_failure(trials)}")
-    best_trial, best_run = select.choose(config.select, tuner.oracle, tracker)  # --select
-    local_model = Path(tuner.best_model_path(best_trial.trial_id))
+    (chosen_trial, chosen_run), top = select.choose(config.select, tuner.oracle, tracker)
+    local_model = Path(tuner.best_model_path(chosen_trial.trial_id))
     if local_model.is_file():
         model = export.load_model_safely(local_model)
     else:  # trained by a worker on another machine: take it from MLflow
-        model, _ = export.load_trial_model(tracker.client, best_run.info.run_id, run=best_run)
-    metrics = {"best_val_accuracy": best_trial.score}
+        model, _ = export.load_trial_model(tracker.client, chosen_run.info.run_id, run=chosen_run)
+    metrics = {"best_val_accuracy": chosen_trial.score}
     if config.retrain != "none":
-        model, metrics = _retrain(config, best_run, best_trial, tuner.build_fresh, image_data,
+        model, metrics = _retrain(config, chosen_run, chosen_trial, tuner.build_fresh, image_data,
                                   model, metrics, deadline)
     if image_data.x_test is not None:
         # The test split never reaches the tuner; it only scores the winner here.
@@ -46,22 +46,21 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
     export_dir = Path(config.export_dir or Path("exports") /
                       ownership.path_slug(config.experiment) / tracker.parent_run_id)
     export.export_model(model, export_dir, owner=config.search_identity(), info={
-        **export.trial_info(best_run), "search_metrics": metrics,
+        **export.trial_info(chosen_run), "search_metrics": metrics,
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()},
         extra_files={RESOLVED_CONFIG_FILE: config_to_toml(config)},  # reproduces the search
         quantize=config.quantize)
     crash_point("export")  # tests: killed between the export and the registry
     name, version = export.log_winner(tracker, model, image_data.x_val, {
-        "search_val_accuracy": best_trial.score, "test_accuracy": metrics.get("test_accuracy"),
+        "search_val_accuracy": chosen_trial.score, "test_accuracy": metrics.get("test_accuracy"),
         "retrained": config.retrain != "none"})
     tflite.log_tflite(tracker, export_dir)
     crash_point("registered")  # tests: killed between the registry and the parent run's end
     # The whole search's: the parts before a resume too (search/elapsed.py).
     wall = time.perf_counter() - timings["started"] + timings.get("earlier_seconds", 0.0)
     summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
-               "best_run_id": best_run.info.run_id,
-               "best_hyperparameters": user_values(best_trial.hyperparameters.values),
-               "best_val_accuracy": best_trial.score, "export_dir": str(export_dir),
+               **choice_summary(config.select, (chosen_trial, chosen_run), top),
+               "export_dir": str(export_dir),
                "n_trials": len(trials), "n_failed_trials": failed, "wall_seconds": wall,
                "resampled_draws": getattr(tuner.limit_checker, "refused", 0),  # over a limit
                "test_accuracy": metrics.get("test_accuracy"),
@@ -81,15 +80,16 @@ def finish(config, tuner, tracker, image_data, timings, deadline=None):
            if isinstance(v, (int, float)) and not isinstance(v, bool)},
         **{f"best_val_accuracy_{bridge}": best["val_accuracy"]
            for bridge, best in summary["best_per_bridge"].items()}})
-    tracker.set_search_tags({"best_run_id": best_run.info.run_id,
-                             "best_trial_id": best_trial.trial_id,
+    tracker.set_search_tags({"best_run_id": top[1].info.run_id,
+                             "best_trial_id": top[0].trial_id,
+                             "selected_run_id": chosen_run.info.run_id,
+                             "selected_trial_id": chosen_trial.trial_id,
                              "registered_model": f"{name}/{version}"})
     if config.summary_json:
         Path(config.summary_json).parent.mkdir(parents=True, exist_ok=True)
         Path(config.summary_json).write_text(json.dumps(summary, indent=2))
-    description.log_description(tracker, config, {**summary, "best_trial_id": best_trial.trial_id},
-                                image_data.description())
-    _log_result(best_trial, metrics, summary)
+    description.log_description(tracker, config, summary, image_data.description())
+    _log_result(config.select, metrics, summary)
     return summary
 
 
@@ -152,11 +152,33 @@ def _retrain_epochs_left(deadline, best_run, image_data, epochs):
     return deadline.retrain_epochs(epochs, per_epoch, deadline.trial_overhead_seconds, least)
 
 
-def _log_result(best_trial, metrics, summary):
-    test = metrics.get("test_accuracy")
-    log.info(f"Best trial {best_trial.trial_id}: val_accuracy {best_trial.score:.4f}"
-             + (f", test_accuracy {test:.4f}" if test is not None else "")
-             + f" | {summary['best_hyperparameters']}")
+def choice_summary(select_text, selected, top):
+    """The summary's keys for the exported trial (`selected_*`, what --select picked)
+    and the highest val_accuracy (`best_*`): the same trial under --select best."""
+    keys = {}
+    for prefix, (trial, run) in (("best", top), ("selected", selected)):
+        keys.update({f"{prefix}_run_id": run.info.run_id, f"{prefix}_trial_id": trial.trial_id,
+                     f"{prefix}_hyperparameters": user_values(trial.hyperparameters.values),
+                     f"{prefix}_val_accuracy": trial.score})
+    return {**keys, "select": select_text}
+
+
+def result_line(select_text, summary, test=None):
+    """What was exported and, when --select picked another trial, the best beside it."""
+    how = select.describe(select_text)
+    head = "Best trial" if how == "best" else f"Selected ({how}): trial"
+    line = (f"{head} {summary['selected_trial_id']}: val_accuracy "
+            f"{summary['selected_val_accuracy']:.4f}"
+            + (f", test_accuracy {test:.4f}" if test is not None else "")
+            + f" | {summary['selected_hyperparameters']}")
+    if how != "best":
+        line += (f"; best trial {summary['best_trial_id']} val_accuracy "
+                 f"{summary['best_val_accuracy']:.4f}")
+    return line
+
+
+def _log_result(select_text, metrics, summary):
+    log.info(result_line(select_text, summary, metrics.get("test_accuracy")))
     if summary["best_per_bridge"]:
         log.info("Best val_accuracy per bridge: " + ", ".join(
             f"{bridge} {best['val_accuracy']:.4f}"
