@@ -89,10 +89,9 @@ def launch_command(args):
         check_launch_store(args.store, config.resolved_tracking_uri())
     else:
         stores.check_store(config.resolved_tracking_uri())
-    from search.core.state import finished_summary, report_finished
+    from search.preflight import answer_finished
     with project_claimed(config, args.workers):  # before any process starts
-        if finished_summary(config):  # as for `run`: no processes for a finished search
-            report_finished(config, finished_summary(config))
+        if answer_finished(config):  # as for `run`: no processes for a finished search
             return 0
         # No TensorFlow here: the chief and workers load it, the launcher only starts them.
         return Launcher(config, args.workers, host=args.oracle_host,
@@ -116,16 +115,15 @@ def run_command(args):
     config = config_from(args)  # every check that needs no TensorFlow
     if args.dry_run:
         quiet.import_tensorflow()
-        from search.plan.dry_run import dry_run
-        dry_run(config, out=print)
+        from search.plan.preview import show_plan
+        show_plan(config, out=print, started=args.command_started)
         return 0
     # Before TensorFlow's import: a server or database that does not answer.
     stores.check_store(config.resolved_tracking_uri())
     disk_full.writes_to(config.project_dir, stores.local_folder(config.resolved_tracking_uri()),
                         config.export_dir or "exports", config.summary_json)
-    from search.core.state import finished_summary, report_finished
-    if finished_summary(config):  # the same command again: answered before TensorFlow loads
-        report_finished(config, finished_summary(config))
+    from search.preflight import answer_finished
+    if answer_finished(config):  # the same search again: answered before TensorFlow loads
         return 0
     quiet.import_tensorflow()
     from search.run import run_search

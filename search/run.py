@@ -19,12 +19,13 @@ from search import tracking
 from search.distributed import chief_oracle, roles as distributed
 from search.tracking import lineage, links, resume, warm_start, workers
 from search.plan import budget
-from search.kt import compat as kt_compat, space_check
+from search.kt import compat as kt_compat, limits, space_check
 from search.core.config import SearchConfig
 from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.kt.device import configure_devices
 from search.core.errors import SearchFailed
-from search.core.state import STATE_FILE, finished_summary, report_finished  # noqa: F401
+from search.preflight import answer_finished, finished_state
+from search.core.state import STATE_FILE
 from search.core.state import read_state as _read_state, write_state as _write_state
 from search.distributed import worker_link
 from search.core.lock import ProjectLock, lock_path
@@ -47,21 +48,34 @@ def run_search(config: SearchConfig, started: float | None = None) -> dict:
     `started`: the command's start on the perf_counter clock (default: now), from
     which --time-budget counts."""
     started = time.perf_counter() if started is None else started
-    finished = finished_summary(config) if distributed.role() != "worker" else None
-    if finished:  # the same command again: report, train and register nothing
-        return report_finished(config, finished)
+    if distributed.role() != "worker":
+        # The same search again: report (export again if asked), train and register
+        # nothing; the same experiment with other options: exit 2 (search/preflight.py).
+        finished = answer_finished(config)
+        if finished:
+            return finished
     log.debug(f"config: {config.as_params()}")
     kt_compat.quiet_keras_tuner()
     # Before anything slow (devices, data): an unreachable server fails in seconds.
     tracking.check_reachable(config.resolved_tracking_uri())
+    if distributed.role() != "worker":  # refused before the project folder and experiment exist
+        warm_start.check_source(config)
     strategy, device = configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = space_check.load_checked_space(config.space, image_data)
+    if distributed.role() != "worker":  # limits no model meets: exit 2 before anything exists
+        limits.check_feasible(hypermodel, limits.Limits(config.max_params, config.max_latency_ms),
+                              config.space)
     for note in image_data.notes:
         log.info(note)
+    budgeted = None
+    if config.time_budget and distributed.role() != "worker":
+        # Times the first draws and picks the plan; a budget too short is exit 2 here,
+        # before the project folder or the experiment exist.
+        budgeted = budget.plan_within_budget(config, image_data, hypermodel, started)
     # Everything above only reads; from here on the project dir and MLflow are written.
     with _project_lock(config):
-        return _search(config, started, strategy, device, image_data, hypermodel)
+        return _search(config, started, strategy, device, image_data, hypermodel, budgeted)
 
 
 def _project_lock(config):
@@ -72,7 +86,8 @@ def _project_lock(config):
     return lock
 
 
-def _search(config, started, strategy, device, image_data, hypermodel):
+def _search(config, started, strategy, device, image_data, hypermodel, budgeted=None):
+    asked = config  # as the user gave it: --time-budget replaces max_epochs and factor
     tracker = tracking.SearchTracker(config.resolved_tracking_uri(), config.experiment,
                                      config.store_retry_seconds)
     tracker.open_experiment()
@@ -92,9 +107,8 @@ def _search(config, started, strategy, device, image_data, hypermodel):
         ownership.remove_project(project_folder)
     ownership.mark_project(project_folder)  # created and marked before keras-tuner writes
     deadline, budget_params = None, {}
-    if config.time_budget:  # replaces max_epochs/factor/iterations by what fits
-        config, deadline, budget_params = budget.plan_within_budget(
-            config, image_data, hypermodel, started)
+    if budgeted is not None:  # --time-budget replaces max_epochs/factor/iterations
+        config, deadline, budget_params = budgeted
     # Read before the tuner reloads the oracle: which worker held which trial.
     held = {} if config.overwrite else chief_oracle.saved_ongoing_trials(project_folder)
     tuner = _make_tuner(config, hypermodel, tracker, strategy, overwrite=False,
@@ -156,7 +170,8 @@ def _search(config, started, strategy, device, image_data, hypermodel):
             tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
         raise
     tracker.end_search()
-    _write_state(state_path, {**_read_state(state_path), "finished": summary})
+    _write_state(state_path, {**_read_state(state_path),
+                              **finished_state(asked, summary, summary["export_dir"])})
     return summary
 
 

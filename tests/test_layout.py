@@ -26,9 +26,16 @@ LAYERS = (
 # Only the CLI imports project modules inside functions: it keeps TensorFlow
 # out of `--help` and the bad-input paths.
 LAZY_IMPORTERS = ("search", "search.cli", "search.arguments")
-# The one other lazy import, and why: the launcher imports MLflow (seconds) only
-# when it is interrupted and marks its runs KILLED.
-LAZY_EXCEPTIONS = {("search.distributed.launch", "search.tracking.resume")}
+# The only other lazy imports, each on a path that needs what the module otherwise
+# keeps out of a command's start (MLflow's import takes seconds, TensorFlow's more):
+LAZY_EXCEPTIONS = {
+    # the launcher marks its runs KILLED in MLflow only when it is interrupted
+    ("search.distributed.launch", "search.tracking.resume"),
+    # "already finished" asks MLflow only when another URI of the store is given,
+    ("search.preflight", "search.tracking"),
+    # and loads TensorFlow only to export the stored winner again
+    ("search.preflight", "search.winner.reexport"),
+}
 
 
 def modules():

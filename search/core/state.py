@@ -6,6 +6,7 @@ Imports nothing heavy: the CLI answers a finished search before TensorFlow loads
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from search.core.errors import UsageError
@@ -40,12 +41,23 @@ def _not_a_state_file(path, what):
                       f"start this search afresh, or pass --overwrite.")
 
 
-def write_state(path, state):
+def write_json(path, data, indent=None):
+    """The one way the tool writes a JSON file (state, --summary-json, timings,
+    launch.json): whole or not at all. Written beside the target, then renamed
+    over it, so a kill or a full disk leaves the old file or the new one, and a
+    reader polling the file never sees half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(state))
-    partial.replace(path)  # a kill leaves the old state or the new one
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        partial.write_text(json.dumps(data, indent=indent))
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_state(path, state):
+    write_json(path, state)
 
 
 def finished_summary(config):
@@ -59,14 +71,15 @@ def finished_summary(config):
 def report_finished(config, summary):
     """Say the stored result of a finished search (and write --summary-json)."""
     test = summary.get("test_accuracy")
+    # The exported trial (selected_*; best_* in summaries written before it).
+    picked = "selected" if "selected_run_id" in summary else "best"
     log.info(f"This search already finished (project {state_path(config).parent}); nothing "
-             f"was trained. Winner: run {summary['best_run_id']}, val_accuracy "
-             f"{summary['best_val_accuracy']:.4f}"
+             f"was trained. Winner: run {summary[picked + '_run_id']}, val_accuracy "
+             f"{summary[picked + '_val_accuracy']:.4f}"
              + (f", test_accuracy {test:.4f}" if test is not None else "")
-             + f" | {summary['best_hyperparameters']}")
+             + f" | {summary[picked + '_hyperparameters']}")
     log.info(f"Exported to {summary['export_dir']}, registered as {summary['registered_model']} "
              f"v{summary['registered_version']}. Pass --overwrite to search again.")
     if config.summary_json:
-        Path(config.summary_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(config.summary_json).write_text(json.dumps(summary, indent=2))
+        write_json(config.summary_json, summary, indent=2)
     return summary

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from search.core.state import write_json
 from search.kt import compat as kt_compat
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class OracleTimings:
 
     def write(self, project_folder):
         path = Path(project_folder) / TIMINGS_FILE
-        path.write_text(json.dumps(self.summary(), indent=2))
+        write_json(path, self.summary(), indent=2)
         return path
 
 

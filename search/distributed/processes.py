@@ -18,7 +18,7 @@ import signal
 import time
 from pathlib import Path
 
-from search.core.state import read_state, write_state
+from search.core.state import read_state, write_json
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def write_record(project, processes):
     """launch.json: {name: pid} of the launcher and each `processes` entry, and
     each one's start time; written whole (a reader never sees half of it)."""
     pids = {LAUNCHER: os.getpid(), **{name: p.pid for name, p in processes.items()}}
-    write_state(Path(project) / LAUNCH_FILE,
+    write_json(Path(project) / LAUNCH_FILE,
                 {**pids, STARTS_KEY: {name: process_start(pid) for name, pid in pids.items()}})
 
 

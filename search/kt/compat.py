@@ -226,10 +226,11 @@ def draw_values(oracle):
     return oracle._random_values()
 
 
-def filter_random_draws(oracle, accept, max_draws, keep_queued=False):
+def filter_random_draws(oracle, accept, max_draws, keep_queued=False, repair=None):
     """Make `oracle` draw new trials' values again while `accept(values)` is
-    False, at most `max_draws` times in a row (then no value set, as when the
-    space is exhausted: Hyperband finishes its open rounds and stops).
+    False, at most `max_draws` times in a row; then `repair(last values drawn)`
+    gives the values, or without `repair` none (as when the space is exhausted:
+    Hyperband finishes its open rounds and stops).
     keep_queued: values queued on the oracle (QueuedValuesMixin: --warm-start)
     were chosen, not drawn, and pass unfiltered."""
     draw = oracle._random_values
@@ -237,11 +238,12 @@ def filter_random_draws(oracle, accept, max_draws, keep_queued=False):
     def draw_accepted():
         if keep_queued and getattr(oracle, "queued_values", None):
             return draw()
+        values = None
         for _ in range(max_draws):
             values = draw()
             if values is None or accept(values):
                 return values
-        return None
+        return None if repair is None or values is None else repair(values)
 
     oracle._random_values = draw_accepted
 

@@ -7,6 +7,12 @@ dropped before any trial exists and another one is drawn, so the plan keeps its
 number of trials and none fails. Continued Hyperband trials reuse an accepted
 value set, so they are within the limits too, and so is the winner.
 
+Limits that no model of the space meets are exit 2 before the search
+(`check_feasible`, search/kt/feasible.py). When MAX_RANDOM_DRAWS draws in a
+row are over a limit (a limit only a corner of the space meets), the last one is
+walked towards a model within the limits until it is within them itself:
+every draw gives a trial, however tight the limit.
+
 The check builds the drawn model (milliseconds for these spaces) and, with a
 latency limit, times a few batch-1 calls of it (search/kt/cost.py).
 """
@@ -16,12 +22,14 @@ from dataclasses import dataclass
 
 import keras
 
-from search.kt import cost, compat as kt_compat
+from search.kt import cost, feasible, hp_values, compat as kt_compat
 
 logger = logging.getLogger(__name__)
-# Draws in a row that may be refused before the search gives up drawing (the
-# oracle then stops starting new trials, as on a space with no new value sets).
+# Draws in a row that the space's rule may refuse before the search gives up drawing
+# (the oracle then stops starting new trials, as on a space with no new value sets).
 MAX_REFUSED_DRAWS = 200
+# Random draws in a row over a limit before the last is walked into the limits.
+MAX_RANDOM_DRAWS = 10
 PROBE_CALLS = 7  # latency probe of an untrained model: cheap, the median of 7 calls
 
 
@@ -36,11 +44,12 @@ class Limits:
 
 class LimitChecker:
     """accept(values) for the oracle: builds the model of a drawn value set and
-    says whether it is within the limits; counts what it refused."""
+    says whether it is within the limits; counts what it refused. repair(values):
+    a value set within the limits, walked from `values` (see the module doc)."""
 
     def __init__(self, hypermodel, oracle, model_limits):
         self.hypermodel, self.oracle, self.limits = hypermodel, oracle, model_limits
-        self.refused = 0
+        self.refused, self.repaired, self._within = 0, 0, None
 
     def __call__(self, values):
         hp = self.oracle.get_space()
@@ -50,21 +59,49 @@ class LimitChecker:
         keras.backend.clear_session()
         if reason:
             self.refused += 1
-            logger.info("Drawing again: %s (values %s).", reason, values)
+            logger.debug("Drawing again: %s (values %s).", reason, values)
         return reason is None
+
+    def repair(self, values):
+        if self._within is None:  # a model within the limits, found once
+            self._within = feasible.check_limits(self.hypermodel, self.limits, "", measures)
+        rejects = getattr(self.hypermodel, "rejects", lambda v: None)
+        self.repaired += 1
+        space = self.oracle.hyperparameters
+        walked = feasible.walk_towards(
+            values, self._within, lambda v: rejects(v) is None and self(v),
+            normalize=lambda v: hp_values.complete_values(space, v) or v, seed=self.repaired)
+        logger.info("%d draws in a row were over the limits: training %s instead, the "
+                    "last one moved within them.", MAX_RANDOM_DRAWS, walked)
+        return walked
+
+
+def measures(model, model_limits):
+    """{"params": ..., "latency_ms": ... (only with a latency limit)} of `model`."""
+    found = {"params": model.count_params()}
+    if model_limits.max_latency_ms is not None:
+        found["latency_ms"] = cost.latency_ms(model, 1, calls=PROBE_CALLS)
+    return found
 
 
 def over_limits(model, model_limits):
     """Why `model` is over a limit, or None when it is within all of them."""
-    params = model.count_params()
+    found = measures(model, model_limits)
+    params = found["params"]
     if model_limits.max_params is not None and params > model_limits.max_params:
         return f"{params} parameters > --max-params {model_limits.max_params}"
     if model_limits.max_latency_ms is not None:
-        latency = cost.latency_ms(model, 1, calls=PROBE_CALLS)
+        latency = found["latency_ms"]
         if latency > model_limits.max_latency_ms:
             return (f"{latency:.2f} ms per image > --max-latency-ms "
                     f"{model_limits.max_latency_ms}")
     return None
+
+
+def check_feasible(hypermodel, model_limits, space_name):
+    """Before the search: exit 2 when no model of the space is within the limits."""
+    if model_limits:
+        feasible.check_limits(hypermodel, model_limits, space_name, measures)
 
 
 def install_space_rule(oracle, hypermodel):
@@ -94,5 +131,5 @@ def install(oracle, hypermodel, model_limits):
     if not model_limits:
         return None
     checker = LimitChecker(hypermodel, oracle, model_limits)
-    kt_compat.filter_random_draws(oracle, checker, MAX_REFUSED_DRAWS)
+    kt_compat.filter_random_draws(oracle, checker, MAX_RANDOM_DRAWS, repair=checker.repair)
     return checker

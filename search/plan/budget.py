@@ -30,6 +30,13 @@ ITERATIONS = (1, 2, 3)
 # The end of a command besides the final training, test scorings and tracings (timed):
 # load, exports, MLflow model, registry, exit: 12-16 s on digits (docs/budget.md).
 FINISH_SECONDS = 25.0
+# The end of the command besides its exports and test scorings: loading the winner,
+# logging it to MLflow and registering it, the report's plots, exit; 12.7 s on digits
+# at load 5.5 on 2 CPUs (log_winner 6.5 s, report 3.4 s; docs/budget.md).
+FINISHED_REST_SECONDS = 12.0
+# The end's exports per timed SavedModel export: the SavedModel, the TFLite
+# conversion (1.4-1.6x a SavedModel export, measured) and MLflow's copy of the model.
+EXPORTS_PER_SAVED_MODEL = 2.5
 # The end of the command grows with the trials (the report's table and plots, the
 # winner's pick): 30 s besides the final training after 21 trials of a 10m digits
 # budget, 13 s after 1 trial (docs/budget.md). Reserved per trial started.
@@ -92,12 +99,17 @@ class Deadline:
 
 
 def finish_seconds(timing):
-    """The end of the command but the final training: FINISH_SECONDS, scoring the
-    test split twice (the search's best model and the exported one) and tracing
-    twice a trial's overhead (the scoring and the SavedModel/MLflow exports trace
-    the model again: a 1m glyphs28 run's end took ~38 s against 28.5 reserved)."""
-    return (FINISH_SECONDS + 2 * timing.get("test_seconds", 0.0)
-            + 2 * timing.get("trial_overhead_seconds", 0.0))
+    """The end of the command but the final training: scoring the test split twice
+    (the search's best model and the exported one), the exports, and the rest.
+    With the first timed model's SavedModel export timed (`export_seconds`):
+    FINISHED_REST_SECONDS + EXPORTS_PER_SAVED_MODEL exports like it. Without it, as
+    before: FINISH_SECONDS and twice a trial's overhead (a 1m glyphs28 run's end
+    took ~38 s against 28.5 reserved), 2-3x what a digits run's end takes
+    (docs/budget.md, "The least budget")."""
+    test = 2 * timing.get("test_seconds", 0.0)
+    if timing.get("export_seconds") is not None:
+        return FINISHED_REST_SECONDS + test + EXPORTS_PER_SAVED_MODEL * timing["export_seconds"]
+    return FINISH_SECONDS + test + 2 * timing.get("trial_overhead_seconds", 0.0)
 
 
 def reserve_seconds(config, timing, image_data, max_epochs, retrain_cap=None):

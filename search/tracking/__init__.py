@@ -233,6 +233,15 @@ class SearchTracker:
             self.client.set_terminated(run_id, status=status)
 
 
+def holds_run(tracking_uri: str, run_id: str) -> bool:
+    """Whether the store holds run `run_id` (another URI of the same store does)."""
+    try:
+        MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return False
+    return True
+
+
 def open_client(tracking_uri: str) -> MlflowClient:
     """A client of the store, for commands that only read it (report, export)."""
     return MlflowClient(tracking_uri=tracking_uri)

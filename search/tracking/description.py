@@ -24,14 +24,15 @@ def log_description(tracker, config, summary, data):
 
 def describe_search(config, summary, data, param_counts):
     """Markdown of the result. `param_counts`: {trial_id: parameter count}."""
-    hps, keys = summary["best_hyperparameters"], summary["summary_keys"]
-    best_id = summary["best_trial_id"]
+    # The exported trial: what --select picked (selected_*), the best by default.
+    hps, keys = summary["selected_hyperparameters"], summary["summary_keys"]
+    best_id = summary["selected_trial_id"]
     question, label = next(iter(keys.items()), (None, None))
     lines = [f"## Winner: {_architecture(hps, keys)}",
              "",
-             f"Trial `{tracking.trial_run_name(best_id, hps, keys)}` "
-             f"(run `{summary['best_run_id']}`): "
-             f"**val accuracy {_score(summary['best_val_accuracy'])}**, "
+             f"Trial `{tracking.trial_run_name(best_id, hps, keys)}` (run "
+             f"`{summary['selected_run_id']}`, --select {summary['select']}): "
+             f"**val accuracy {_score(summary['selected_val_accuracy'])}**, "
              f"test accuracy {_score(summary.get('test_accuracy'))}, "
              f"{_count(param_counts.get(best_id))} parameters.",
              "", f"## Best trial per {label}", "",
@@ -69,7 +70,7 @@ def _per_value_table(best_per_value, keys, param_counts):
 
 def _commands(config, summary):
     uri = "" if config.tracking_uri is None else f" --tracking-uri {shlex.quote(config.tracking_uri)}"
-    return [f"bridge-search export --run-id {summary['best_run_id']} --out winner{uri}",
+    return [f"bridge-search export --run-id {summary['selected_run_id']} --out winner{uri}",
             f"bridge-search serve --experiment {shlex.quote(config.experiment)}{uri}"]
 
 

@@ -95,3 +95,14 @@ def trial_info(run: "mlflow.entities.Run") -> dict:
             "trial_id": run.data.tags.get(tracking.TAG_TRIAL_ID),
             "hyperparameters": dict(run.data.params),
             "metrics": dict(run.data.metrics)}
+
+
+def registered_uri(name, version):
+    return f"models:/{name}/{version}"
+
+
+def load_registered_winner(tracking_uri, model_uri, run_id):
+    """The registered model `model_uri` and the trial run it came from."""
+    with _use_tracking_uri(tracking_uri), tempfile.TemporaryDirectory() as scratch:
+        model = mlflow.tensorflow.load_model(model_uri, dst_path=scratch)
+    return model, tracking.open_client(tracking_uri).get_run(run_id)

@@ -149,8 +149,10 @@ def markdown_table(columns, rows):
 def format_report(experiment, parent, trials, keys):
     params = parent.data.params
     finished = [t for t in trials if t.finished]
-    # The exported trial (tag best_run_id): --select may prefer a cheaper one.
-    winner = next((t for t in finished if t.run_id == parent.data.tags.get("best_run_id")),
+    # The exported trial (tag selected_run_id; best_run_id before it was written):
+    # --select may prefer a cheaper one than the best.
+    exported = parent.data.tags.get("selected_run_id", parent.data.tags.get("best_run_id"))
+    winner = next((t for t in finished if t.run_id == exported),
                   max(finished, key=lambda t: t.best_val_accuracy, default=None))
     head = [f"# bridge-search report: experiment {experiment.name}",
             "",

@@ -13,31 +13,61 @@ import logging
 import re
 
 from search.core.errors import UsageError
+from search.core.ownership import store_path
+from search.kt import hp_values
 
 logger = logging.getLogger(__name__)
 
 TAG_FROM = "warm_start_from"
-TAG_VALUES = "warm_start_values"
+TAG_VALUES = "warm_start_values"  # what the first trial trains
+TAG_CHANGED = "warm_start_changed"  # earlier values this space could not take as they were
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
+def check_source(config):
+    """The earlier search `--warm-start` names, looked up before anything is created
+    (the project folder, the experiment, a new sqlite store): a refused warm start
+    leaves nothing behind. None without --warm-start."""
+    if not config.warm_start:
+        return None
+    uri = config.resolved_tracking_uri()
+    path = store_path(uri)
+    if path is not None and not path.exists():  # MLflow would create an empty store
+        raise UsageError(f"--warm-start {config.warm_start!r}: no finished search in "
+                         f"{uri} (no store at {path}; nothing was created); accepted: the "
+                         f"experiment name or parent run id of a finished search in the "
+                         f"same tracking store.")
+    from mlflow.tracking import MlflowClient
+    return earlier_search(MlflowClient(tracking_uri=uri), config.warm_start)
+
+
 def seed_tuner(tuner, tracker, config, hypermodel):
-    """Queue the earlier best values on the tuner's oracle; return the tags to set."""
+    """Queue the earlier best values on the tuner's oracle; return the tags to set:
+    where they came from and the values this search trains (after fitting them to
+    this space), not the earlier ones."""
     if not config.warm_start:
         return {}
     parent = earlier_search(tracker.client, config.warm_start)
     best_run = tracker.client.get_run(parent.data.tags["best_run_id"])
-    values = typed_values(best_run.data.params, tuner.oracle.hyperparameters)
-    if not values:
+    space_hps = tuner.oracle.hyperparameters
+    values, changes = fit_to_space(best_run.data.params, space_hps)
+    trained = hp_values.complete_values(space_hps, values) if values else None
+    if not trained:
         raise UsageError(f"--warm-start {config.warm_start!r}: none of the best trial's "
                          f"params (run {best_run.info.run_id}) is a hyperparameter of the "
                          f"space {config.space!r}; warm-start from a search of this space.")
+    if changes:  # another space's values: said, not trained silently as something else
+        logger.info(f"Warm start: {len(changes)} value(s) of run {best_run.info.run_id} are "
+                    f"outside space {config.space!r} and were changed: {'; '.join(changes)}.")
+    tags = {TAG_FROM: parent.info.run_id, TAG_VALUES: json.dumps(trained)}
+    if changes:
+        tags[TAG_CHANGED] = "; ".join(changes)[:5000]  # MLflow's tag value limit is larger
     if tuner.oracle.trials:  # a resumed search had its first trial already
-        return {TAG_FROM: parent.info.run_id, TAG_VALUES: json.dumps(values)}
-    tuner.oracle.queued_values = [values]
+        return tags
+    tuner.oracle.queued_values = [trained]
     logger.info(f"Warm start: the first trial takes the best hyperparameters of search run "
-        f"{parent.info.run_id} ({values}).")
-    return {TAG_FROM: parent.info.run_id, TAG_VALUES: json.dumps(values)}
+                f"{parent.info.run_id} ({trained}).")
+    return tags
 
 
 def earlier_search(client, spec):
@@ -66,22 +96,64 @@ def earlier_search(client, spec):
 
 def typed_values(params, space_hps):
     """MLflow params (strings) -> {hp name: value of the hp's own type}, for the
-    hyperparameters of the space that the params hold (inactive ones left out)."""
-    values = {}
+    hyperparameters of the space that the params hold, fitted to the space."""
+    return fit_to_space(params, space_hps)[0]
+
+
+def fit_to_space(params, space_hps):
+    """({hp name: value} to train, ["name earlier -> trained (why)"]) from an earlier
+    trial's params: a number outside this space's range is clipped to it, a choice
+    this space lacks becomes the nearest numeric choice (else the default), a value
+    this space fixes is its fixed value."""
+    values, changes = {}, []
     for item in space_hps.space:
         text = params.get(item.name)
         if text is None:
             continue
-        value = _parse(item, text)
-        if value is not None:
-            values[item.name] = value
-    return values
+        config = item.get_config()
+        if type(item).__name__ == "Fixed":
+            if str(config["value"]) != text:
+                changes.append(f"{item.name} {text} -> {config['value']} (fixed in this space)")
+            continue
+        value, why = _fit(item, config, text)
+        if value is None:
+            continue
+        if why:
+            changes.append(f"{item.name} {text} -> {value} ({why})")
+        values[item.name] = value
+    return values, changes
+
+
+def _fit(item, config, text):
+    """(value, why it differs from `text` or None); (None, None) if unreadable."""
+    if "values" in config:  # Choice
+        choices = config["values"]
+        exact = next((v for v in choices if str(v) == text), None)
+        if exact is not None:
+            return exact, None
+        number = _number(text)
+        numeric = [v for v in choices if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if number is not None and numeric:
+            return min(numeric, key=lambda v: abs(v - number)), f"nearest of {choices}"
+        default = config.get("default", choices[0])
+        return default, f"not among {choices}: the default"
+    value = _parse(item, text)
+    if value is None or "min_value" not in config:
+        return value, None
+    low, high = config["min_value"], config["max_value"]
+    if low <= value <= high:
+        return value, None
+    return min(max(value, low), high), f"clipped to {low}..{high}"
+
+
+def _number(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _parse(item, text):
-    config = item.get_config()
-    if "values" in config:  # Choice: the value whose text matches
-        return next((v for v in config["values"] if str(v) == text), None)
     kind = type(item).__name__
     try:
         if kind == "Int":

@@ -2,7 +2,6 @@
 train+val (--retrain), score it on the test split, export and register it, log
 the report, and write the summary."""
 
-import json
 import logging
 import shlex
 import time
@@ -12,6 +11,7 @@ from search.core import ownership
 from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.core.crashpoints import crash_point
 from search.core.errors import SearchFailed, last_line
+from search.core.state import write_json
 from search.tracking import description, models, report
 from search.tracking.links import store_option
 from search.plan import budget
@@ -25,78 +25,113 @@ log = logging.getLogger(__name__)
 
 
 def finish(config, tuner, tracker, image_data, timings, keys, deadline=None):
-    """Pick the winner, train it afresh on train+val (--retrain), score it on the
-    test split, export and register it, and write the summary. `keys`: the space's
-    summary keys (spaces.summary_keys), its question first."""
-    question = next(iter(keys), None)
+    """Pick the winner (--select), train it afresh on train+val (--retrain), score
+    it on the test split, export and register it, and write the summary. `keys`:
+    the space's summary keys (spaces.summary_keys), its question first."""
+    trials = _trials_or_fail(tuner)
+    chosen, top = select.choose(config.select, tuner.oracle, tracker)
+    model, metrics = _final_model(config, tuner, tracker, image_data, chosen, deadline)
+    export_dir = _export(config, tracker, image_data, model, metrics, chosen[1])
+    crash_point("export")  # tests: killed between the export and the registry
+    name, version = models.log_winner(tracker, model, image_data.x_val, {
+        "search_val_accuracy": chosen[0].score, "test_accuracy": metrics.get("test_accuracy"),
+        "retrained": config.retrain != "none"})
+    tflite.log_tflite(tracker, export_dir)
+    crash_point("registered")  # tests: killed between the registry and the parent run's end
+    summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
+               **choice_summary(config.select, chosen, top), "export_dir": str(export_dir),
+               **_counts(trials, tuner, timings), **_scores(metrics, trials, keys),
+               "registered_model": name, "registered_version": version,
+               **_mlflow_seconds(tracker, timings)}
+    if deadline is not None:
+        summary.update(budget.used(config, deadline))
+    _record_on_parent_run(tracker, summary, keys, chosen, top)
+    if config.summary_json:
+        write_json(config.summary_json, summary, indent=2)
+    description.log_description(tracker, config, summary, image_data.description())
+    _log_result(config.select, metrics, summary)
+    return summary
+
+
+def _trials_or_fail(tuner):
     trials = list(tuner.oracle.trials.values())
-    failed = sum(t.status != "COMPLETED" for t in trials)
-    if failed == len(trials):
+    if all(t.status != "COMPLETED" for t in trials):
         raise SearchFailed(f"all {len(trials)} trials failed; the first failure was: "
                            f"{_first_failure(trials)}")
-    best_trial, best_run = select.choose(config.select, tuner.oracle, tracker)  # --select
-    local_model = Path(tuner.best_model_path(best_trial.trial_id))
+    return trials
+
+
+def _final_model(config, tuner, tracker, image_data, chosen, deadline):
+    """The model to export and its metrics: the chosen trial's best model, or
+    (--retrain) its hyperparameters trained afresh, scored on the test split."""
+    trial, run = chosen
+    local_model = Path(tuner.best_model_path(trial.trial_id))
     if local_model.is_file():
         model = load_model_safely(local_model)
     else:  # trained by a worker on another machine: take it from MLflow
-        model, _ = models.load_trial_model(tracker.client, best_run.info.run_id, run=best_run)
-    metrics = {"best_val_accuracy": best_trial.score}
+        model, _ = models.load_trial_model(tracker.client, run.info.run_id, run=run)
+    metrics = {"best_val_accuracy": trial.score}
     if config.retrain != "none":
-        model, metrics = _retrain(config, best_run, best_trial, tuner.build_fresh, image_data,
-                                  model, metrics, deadline)
+        model, metrics = _retrain(config, run, trial, tuner.build_fresh, image_data, model,
+                                  metrics, deadline)
     if image_data.x_test is not None:
         # The test split never reaches the tuner; it only scores the winner here.
         _, metrics["test_accuracy"] = model.evaluate(
             image_data.pipeline("test", config.batch_size, config.seed), verbose=0)
+    return model, metrics
+
+
+def _export(config, tracker, image_data, model, metrics, run):
     export_dir = Path(config.export_dir or Path("exports") /
                       ownership.path_slug(config.experiment) / tracker.parent_run_id)
     export.export_model(model, export_dir, owner=config.search_identity(), info={
-        **models.trial_info(best_run), "search_metrics": metrics,
+        **models.trial_info(run), "search_metrics": metrics,
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()},
         extra_files={RESOLVED_CONFIG_FILE: config_to_toml(config)},  # reproduces the search
         quantize=config.quantize)
-    crash_point("export")  # tests: killed between the export and the registry
-    name, version = models.log_winner(tracker, model, image_data.x_val, {
-        "search_val_accuracy": best_trial.score, "test_accuracy": metrics.get("test_accuracy"),
-        "retrained": config.retrain != "none"})
-    tflite.log_tflite(tracker, export_dir)
-    crash_point("registered")  # tests: killed between the registry and the parent run's end
-    # The whole search's: the parts before a resume too (search/core/elapsed.py).
+    return export_dir
+
+
+def _counts(trials, tuner, timings):
+    # The whole search's wall time: the parts before a resume too (core/elapsed.py).
     wall = time.perf_counter() - timings["started"] + timings.get("earlier_seconds", 0.0)
-    summary = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
-               "best_run_id": best_run.info.run_id,
-               "best_hyperparameters": user_values(best_trial.hyperparameters.values),
-               "best_val_accuracy": best_trial.score, "export_dir": str(export_dir),
-               "n_trials": len(trials), "n_failed_trials": failed, "wall_seconds": wall,
-               "resampled_draws": getattr(tuner.limit_checker, "refused", 0),  # over a limit
-               "test_accuracy": metrics.get("test_accuracy"),
-               "search_model_test_accuracy": metrics.get("search_model_test_accuracy"),
-               "retrain_epochs": metrics.get("retrain_epochs"),
-               "retrain_seconds": metrics.get("retrain_seconds"),
-               "summary_keys": keys,
-               f"best_per_{question}": best_scores_per_value(trials, question),
-               "registered_model": name, "registered_version": version,
-               "search_seconds": timings["search_seconds"],
-               "mlflow_seconds": tracker.seconds_in_mlflow,
-               "mlflow_epoch_seconds": tracker.seconds_in_epoch_logging,
-               "mlflow_trial_seconds": timings["mlflow_trial_seconds"]}
-    if deadline is not None:
-        summary.update(budget.used(config, deadline))
+    return {"n_trials": len(trials), "n_failed_trials": sum(t.status != "COMPLETED"
+                                                            for t in trials),
+            "wall_seconds": wall, "search_seconds": timings["search_seconds"],
+            "resampled_draws": getattr(tuner.limit_checker, "refused", 0)}  # over a limit
+
+
+def _scores(metrics, trials, keys):
+    question = next(iter(keys), None)
+    return {"test_accuracy": metrics.get("test_accuracy"),
+            "search_model_test_accuracy": metrics.get("search_model_test_accuracy"),
+            "retrain_epochs": metrics.get("retrain_epochs"),
+            "retrain_seconds": metrics.get("retrain_seconds"),
+            "summary_keys": keys,
+            f"best_per_{question}": best_scores_per_value(trials, question)}
+
+
+def _mlflow_seconds(tracker, timings):
+    return {"mlflow_seconds": tracker.seconds_in_mlflow,
+            "mlflow_epoch_seconds": tracker.seconds_in_epoch_logging,
+            "mlflow_trial_seconds": timings["mlflow_trial_seconds"]}
+
+
+def _record_on_parent_run(tracker, summary, keys, chosen, top):
+    """The summary's numbers as metrics (one per value of the question too) and
+    which trial won and was exported as tags of the parent run."""
+    question = next(iter(keys), None)
     tracker.log_search_metrics({
         **{k: v for k, v in summary.items()
            if isinstance(v, (int, float)) and not isinstance(v, bool)},
         **{f"best_val_accuracy_{value}": best["val_accuracy"]
            for value, best in summary[f"best_per_{question}"].items()}})
-    tracker.set_search_tags({"best_run_id": best_run.info.run_id,
-                             "best_trial_id": best_trial.trial_id,
-                             "registered_model": f"{name}/{version}"})
-    if config.summary_json:
-        Path(config.summary_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(config.summary_json).write_text(json.dumps(summary, indent=2))
-    description.log_description(tracker, config, {**summary, "best_trial_id": best_trial.trial_id},
-                                image_data.description())
-    _log_result(best_trial, metrics, summary, question, keys[question] if keys else None)
-    return summary
+    tracker.set_search_tags({"best_run_id": top[1].info.run_id,
+                             "best_trial_id": top[0].trial_id,
+                             "selected_run_id": chosen[1].info.run_id,
+                             "selected_trial_id": chosen[0].trial_id,
+                             "registered_model": f"{summary['registered_model']}/"
+                                                 f"{summary['registered_version']}"})
 
 
 def log_report(tracker):
@@ -156,11 +191,34 @@ def _retrain_epochs_left(deadline, best_run, image_data, epochs):
     return deadline.retrain_epochs(epochs, per_epoch, deadline.trial_overhead_seconds, least)
 
 
-def _log_result(best_trial, metrics, summary, question, label):
-    test = metrics.get("test_accuracy")
-    log.info(f"Best trial {best_trial.trial_id}: val_accuracy {best_trial.score:.4f}"
-             + (f", test_accuracy {test:.4f}" if test is not None else "")
-             + f" | {summary['best_hyperparameters']}")
+def choice_summary(select_text, selected, top):
+    """The summary's keys for the exported trial (`selected_*`, what --select picked)
+    and the highest val_accuracy (`best_*`): the same trial under --select best."""
+    keys = {}
+    for prefix, (trial, run) in (("best", top), ("selected", selected)):
+        keys.update({f"{prefix}_run_id": run.info.run_id, f"{prefix}_trial_id": trial.trial_id,
+                     f"{prefix}_hyperparameters": user_values(trial.hyperparameters.values),
+                     f"{prefix}_val_accuracy": trial.score})
+    return {**keys, "select": select_text}
+
+
+def result_line(select_text, summary, test=None):
+    """What was exported and, when --select picked another trial, the best beside it."""
+    how = select.describe(select_text)
+    head = "Best trial" if how == "best" else f"Selected ({how}): trial"
+    line = (f"{head} {summary['selected_trial_id']}: val_accuracy "
+            f"{summary['selected_val_accuracy']:.4f}"
+            + (f", test_accuracy {test:.4f}" if test is not None else "")
+            + f" | {summary['selected_hyperparameters']}")
+    if how != "best":
+        line += (f"; best trial {summary['best_trial_id']} val_accuracy "
+                 f"{summary['best_val_accuracy']:.4f}")
+    return line
+
+
+def _log_result(select_text, metrics, summary):
+    log.info(result_line(select_text, summary, metrics.get("test_accuracy")))
+    question, label = next(iter(summary["summary_keys"].items()), (None, None))
     if summary.get(f"best_per_{question}"):
         log.info(f"Best val_accuracy per {label}: " + ", ".join(
             f"{value} {best['val_accuracy']:.4f}"

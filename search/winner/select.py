@@ -1,7 +1,7 @@
 """`--select` applied: the trial that is retrained and exported (the rule and its
 parsing: search/core/select_rule.py)."""
 
-from search.core.select_rule import COST_METRIC, parse_select
+from search.core.select_rule import COST_METRIC, Selection, parse_select
 
 
 def pick(selection, candidates):
@@ -23,7 +23,9 @@ def _cost(candidate, metric):
 
 
 def choose(text, oracle, tracker):
-    """(trial, its finished run) that `--select text` picks among completed trials."""
+    """((trial, run) that `--select text` picks, (trial, run) of the highest
+    val_accuracy) among completed trials with a finished run: the same pair
+    under `--select best`."""
     selection = parse_select(text)
     candidates = []
     for trial in oracle.trials.values():
@@ -35,4 +37,14 @@ def choose(text, oracle, tracker):
             candidates.append({**run.data.metrics, "val_accuracy": trial.score,
                                "trial": trial, "run": run})
     chosen = pick(selection, candidates)
-    return chosen["trial"], chosen["run"]
+    best = pick(Selection("best"), candidates)
+    return (chosen["trial"], chosen["run"]), (best["trial"], best["run"])
+
+
+def describe(text):
+    """`--select` in words for the result line: "smallest within 5 points"."""
+    selection = parse_select(text)
+    if selection.mode == "best":
+        return "best"
+    what = selection.mode.replace("-", " ")
+    return f"{what} {selection.delta * 100:g} points"

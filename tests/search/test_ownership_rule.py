@@ -70,8 +70,8 @@ PROJECT_CASES = {
     "sibling": ("..", "sibling", "the project folder '../sibling' holds files"),
     "link_to_user_folder": (".", "userlink", "'userlink' is a symbolic link (to ../sibling)"),
     "link_to_empty_folder": (".", "emptylink", "'emptylink' is a symbolic link"),
-    "a_file": (".", "notes.txt", "'notes.txt' is a file; give a directory."),
-    "under_a_file": ("notes.txt", "x", "cannot be created:"),
+    "a_file": (".", "notes.txt", "notes.txt is a file, not a folder; choose a folder path."),
+    "under_a_file": ("notes.txt", "x", "notes.txt is a file"),
     "trailing_slash": ("./", "mydata", "'mydata' holds files bridge-search did not write"),
     "absolute": (None, "mydata", "holds files bridge-search did not write (notes.txt, sub)"),
 }
@@ -114,8 +114,8 @@ TARGET_CASES = {
     "link_to_user_folder": ("userlink", "'userlink' is a symbolic link (to ../sibling)"),
     "sibling": ("../sibling", "'../sibling' holds files bridge-search did not write (s.txt)"),
     "user_folder": ("mydata", "'mydata' holds files bridge-search did not write (notes.txt"),
-    "a_file": ("notes.txt", "'notes.txt' is a file"),
-    "under_a_file": ("notes.txt/out", "cannot be created: "),
+    "a_file": ("notes.txt", "is a file"),
+    "under_a_file": ("notes.txt/out", "notes.txt is a file"),
 }
 
 

@@ -126,3 +126,22 @@ def test_the_dry_run_replays_the_models_the_search_draws(tmp_path):
     assert drawn == [kt_compat.draw_values(tuner.oracle) for _ in drawn]
     assert not [values for values in drawn if hypermodel.rejects(values)]
     assert len(drawn) == sum(r.trials for r in plan.rounds if r.round == 0)
+
+
+def test_a_budgeted_dry_run_shows_the_plan_the_budget_picks(tmp_path):
+    """Issue 27 item 13: `--dry-run --time-budget 3m` printed the default plan
+    (--max-epochs 4, --factor 3) and never named the budget."""
+    import re
+    from search.plan.hyperband import format_plan, hyperband_plan
+    store = tmp_path / "never.db"
+    result = run_cli_here("run", "--space", "bridge-small", "--dry-run", "--time-budget", "3m",
+                          "--tracking-uri", f"sqlite:///{store}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    picked = re.search(r"^Time budget 3m: Hyperband plan: max_epochs (\d+), min_epochs 1, "
+                       r"factor (\d+), (\d+) iteration\(s\)", result.stdout, re.MULTILINE)
+    assert picked, result.stdout
+    max_epochs, factor, iterations = map(int, picked.groups())
+    assert format_plan(hyperband_plan(max_epochs, factor, iterations)) in result.stdout
+    assert "kept for the final training and export" in result.stdout
+    assert not re.search(r"^Hyperband plan:", result.stdout, re.MULTILINE)  # the default one
+    assert not store.exists() and list(tmp_path.iterdir()) == []

@@ -102,3 +102,16 @@ def test_a_tiny_budget_ends_in_time_with_an_exported_registered_winner(
                               if k.startswith(("budget", "wall", "n_trials", "test_acc"))},
           "plan:", parent.data.params["max_epochs"], parent.data.params["factor"],
           parent.data.params["hyperband_iterations"])
+
+
+def test_a_budget_too_short_leaves_no_folder_and_no_experiment(tmp_path, tracking_uri,
+                                                              experiment_name, mlflow_client):
+    """Issue 27 "a refused command leaves nothing": the budget is planned (and
+    refused) before the project folder and the experiment are made."""
+    result = run_cli_here("run", "--time-budget", "10s", "--space", "bridge-small",
+                          "--experiment", experiment_name, "--tracking-uri", tracking_uri,
+                          "--project-dir", "project", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "--time-budget 10s is too short for one trial" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert mlflow_client.get_experiment_by_name(experiment_name) is None

@@ -67,7 +67,7 @@ def test_smallest_within_exports_the_smallest_trial_near_the_best(limited_search
     best = max(r.data.metrics["best_val_accuracy"] for r in runs)
     near = [r for r in runs if r.data.metrics["best_val_accuracy"] >= best - 0.5 - 1e-9]
     smallest = min(r.data.metrics["param_count"] for r in near)
-    chosen = next(r for r in runs if r.info.run_id == summary["best_run_id"])
+    chosen = next(r for r in runs if r.info.run_id == summary["selected_run_id"])
     assert chosen.data.metrics["param_count"] == smallest
 
 
@@ -99,7 +99,7 @@ def test_fastest_within_exports_the_fastest_trial_near_the_best(
     best = max(r.data.metrics["best_val_accuracy"] for r in runs)
     near = [r for r in runs if r.data.metrics["best_val_accuracy"] >= best - 0.01 - 1e-9]
     fastest = min(r.data.metrics["latency_ms_batch1"] for r in near)
-    chosen = next(r for r in runs if r.info.run_id == summary["best_run_id"])
+    chosen = next(r for r in runs if r.info.run_id == summary["selected_run_id"])
     assert chosen.data.metrics["latency_ms_batch1"] == fastest
     assert not (Path(summary["export_dir"]) / "model_int8.tflite").exists()  # no --quantize
 
@@ -239,7 +239,51 @@ def test_report_names_the_exported_trial_and_how_it_was_selected(limited_search,
     from search.tracking import report
     config, summary, client, runs = limited_search
     text, _ = report.build_report(client, config.experiment, tmp_path)
-    chosen = next(r for r in runs if r.info.run_id == summary["best_run_id"])
+    chosen = next(r for r in runs if r.info.run_id == summary["selected_run_id"])
     trial_id = chosen.data.tags["trial_id"]
     assert f"Winner: trial {trial_id}," in text
     assert "--select smallest-within:0.5)." in text
+
+
+# ----- issue 27 item 15: the result line and the summary name both trials ---------
+def _kt_trial(trial_id, score, run_id):
+    from types import SimpleNamespace
+    trial = SimpleNamespace(trial_id=trial_id, score=score,
+                            hyperparameters=SimpleNamespace(values={"bridge": "gap",
+                                                                    "tuner/epochs": 2}))
+    return trial, SimpleNamespace(info=SimpleNamespace(run_id=run_id))
+
+
+@pytest.mark.parametrize("select, head, best_shown", [
+    ("smallest-within:5pt", "Selected (smallest within 5 points): trial 0003: "
+                            "val_accuracy 0.9722", True),
+    ("fastest-within:0.01", "Selected (fastest within 1 points): trial 0003: "
+                            "val_accuracy 0.9722", True),
+    ("best", "Best trial 0003: val_accuracy 0.9722", False),
+])
+def test_result_line_names_the_selected_trial_and_the_best(select, head, best_shown):
+    from search.winner.finish import choice_summary, result_line
+    selected, top = _kt_trial("0003", 0.9722, "r3"), _kt_trial("0005", 0.9861, "r5")
+    if not best_shown:  # --select best picks the best itself
+        top = selected
+    summary = choice_summary(select, selected, top)
+    line = result_line(select, summary, test=0.95)
+    assert line.startswith(head + ", test_accuracy 0.9500 | {'bridge': 'gap'}")
+    assert ("; best trial 0005 val_accuracy 0.9861" in line) is best_shown
+    assert summary["selected_run_id"] == "r3" and summary["selected_val_accuracy"] == 0.9722
+    assert summary["best_run_id"] == top[1].info.run_id
+    assert summary["best_val_accuracy"] == top[0].score
+    assert summary["select"] == select
+
+
+def test_summary_keeps_the_best_trial_beside_the_selected_one(limited_search):
+    _, summary, client, runs = limited_search
+    best = max(runs, key=lambda r: r.data.metrics["best_val_accuracy"])
+    assert summary["best_val_accuracy"] == pytest.approx(best.data.metrics["best_val_accuracy"])
+    assert summary["best_run_id"] == best.info.run_id
+    selected = next(r for r in runs if r.info.run_id == summary["selected_run_id"])
+    assert summary["selected_val_accuracy"] == pytest.approx(
+        selected.data.metrics["best_val_accuracy"])
+    tags = client.get_run(summary["parent_run_id"]).data.tags
+    assert (tags["best_run_id"], tags["selected_run_id"]) == (best.info.run_id,
+                                                              selected.info.run_id)

@@ -62,7 +62,10 @@ def test_description_holds_the_answer():
                           experiment="demo")
     hps = {"bridge": "gap", "residual_blocks": 1, "dense_units": 32}
     summary = {"best_hyperparameters": hps, "best_trial_id": "0004", "best_run_id": "r4",
-               "best_val_accuracy": 0.98765, "test_accuracy": 0.97, "n_trials": 5,
+               "best_val_accuracy": 0.98765, "selected_hyperparameters": hps,
+               "selected_trial_id": "0004", "selected_run_id": "r4",
+               "selected_val_accuracy": 0.98765, "select": "best",
+               "test_accuracy": 0.97, "n_trials": 5,
                "n_failed_trials": 0, "wall_seconds": 90, "export_dir": "exports/demo/p",
                "registered_model": "demo-classifier", "registered_version": "1",
                "summary_keys": BRIDGE_KEYS, "best_per_bridge": {
