@@ -118,16 +118,12 @@ def run_command(args):
         from search.plan.preview import show_plan
         show_plan(config, out=print, started=args.command_started)
         return 0
-    # Before TensorFlow's import: a server or database that does not answer.
-    stores.check_store(config.resolved_tracking_uri())
-    disk_full.writes_to(config.project_dir, stores.local_folder(config.resolved_tracking_uri()),
-                        config.export_dir or "exports", config.summary_json)
-    from search.preflight import answer_finished
-    if answer_finished(config):  # the same search again: answered before TensorFlow loads
+    from search.preflight import preflight
+    if preflight(config):  # the same search again: answered before TensorFlow loads
         return 0
     quiet.import_tensorflow()
     from search.run import run_search
-    run_search(config, started=args.command_started)
+    run_search(config, started=args.command_started, preflight_done=True)
     return 0
 
 

@@ -27,6 +27,7 @@ from search.core import quiet
 from search.core.config_rules import flag
 from search.core.errors import UsageError
 from search.core.ownership import store_path
+from search.core import disk_full, stores
 from search.core.stores import check_reachable
 from search.core.state import (finished_summary, read_state, report_finished, state_path,
                                write_state)
@@ -128,3 +129,19 @@ def answer_finished(config):
     elif config.export_dir:
         summary = {**summary, "export_dir": config.export_dir}
     return report_finished(config, summary)
+
+
+def preflight(config):
+    """The TF-free checks of `run`, once, in order: the stored answer first (it
+    reads only the state file, so an option that differs is named even when the
+    store is gone), then whether the store answers, then where a full disk would
+    be reported. Returns the stored summary when the search was answered from
+    state; None when it is to run."""
+    finished = answer_finished(config)
+    if finished:
+        return finished
+    uri = config.resolved_tracking_uri()
+    stores.check_store(uri)
+    disk_full.writes_to(config.project_dir, stores.local_folder(uri),
+                        config.export_dir or "exports", config.summary_json)
+    return None

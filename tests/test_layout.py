@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("search", "spaces")
 MAX_LINES = 300
+MAX_FUNCTION_LINES = 50
 # Highest first; a module may import its own layer's modules or lower ones.
 LAYERS = (
     ("search", "search.__main__", "search.cli", "search.arguments"),
@@ -93,6 +94,15 @@ def graph():
 def test_no_module_over_300_lines(name):
     lines = len(modules()[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{name} has {lines} lines; split it by idea (limit {MAX_LINES})"
+
+
+@pytest.mark.parametrize("name", sorted(modules()))
+def test_no_function_over_50_lines(name):
+    tree = ast.parse(modules()[name].read_text())
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)" for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert long == [], f"{name}: split by step (limit {MAX_FUNCTION_LINES} lines)"
 
 
 def test_every_module_has_a_layer():

@@ -117,15 +117,11 @@ def _first_line(text):
     return lines[0] if lines else "unknown error"
 
 
-# Servers that answered in this process: the CLI asks before TensorFlow loads,
-# and run_search and SearchTracker (entry points of their own) need not ask again.
-_answered = set()
-
-
 def check_reachable(tracking_uri, timeout=5.0, option="--tracking-uri"):
-    """Fail fast (exit 2) when an HTTP tracking server does not answer; asked once
-    per server and process (a later outage is StoreRetry's business)."""
-    if not tracking_uri.startswith(("http://", "https://")) or tracking_uri in _answered:
+    """Fail fast (exit 2) when an HTTP tracking server does not answer. Asked once
+    per command, before anything slow (search/cli.py, or run_search when called
+    from Python); a later outage is StoreRetry's business."""
+    if not tracking_uri.startswith(("http://", "https://")):
         return
     import requests  # not MLflow: seconds saved on every refusal
     try:
@@ -134,7 +130,6 @@ def check_reachable(tracking_uri, timeout=5.0, option="--tracking-uri"):
         raise UsageError(f"{option} {tracking_uri}: the MLflow server does not answer "
                          f"({type(error).__name__}); start it with `mlflow server` or fix "
                          f"the URI.") from None
-    _answered.add(tracking_uri)
 
 
 def check_store_exists(tracking_uri):

@@ -38,17 +38,20 @@ def make_oracle(max_epochs, factor, iterations=1, min_epochs=1, **kwargs):
         factor=factor, hyperband_iterations=iterations, min_epochs=min_epochs, **kwargs)
 
 
-def search_oracle(config, hypermodel):
-    """The oracle a search (and its dry run and time-budget plan) draws with, its
-    filters in their one order: the space's own rule first (it only reads values),
+def search_oracle(config, hypermodel, plan=None):
+    """The oracle a search (and its dry run and time-budget plan) draws with: its
+    Hyperband settings from `plan` (search/plan/hyperband.py's SearchPlan; default:
+    the config's own), its filters in their one order: the space's own rule first
+    (it only reads values),
     then --max-params / --max-latency-ms (they build models). Returns (oracle,
     limit checker or None). Warm-start values and a pinned first trial are queued
     on it afterwards: queued values skip the space's rule, not the limits.
     A failed trial is recorded and the search goes on: keras-tuner's default (stop
     after 3 consecutive failures) would end a long search on a run of too-large
     models; a search with no completed trial fails at its end with one line."""
-    oracle = make_oracle(config.max_epochs, config.factor, config.hyperband_iterations,
-                         config.min_epochs, seed=config.seed,
+    plan = plan or config  # the Hyperband settings: a search's plan, else the config's
+    oracle = make_oracle(plan.max_epochs, plan.factor, plan.hyperband_iterations,
+                         plan.min_epochs, seed=config.seed,
                          max_consecutive_failed_trials=None)
     limits.install_space_rule(oracle, hypermodel)
     checker = limits.install(oracle, hypermodel,

@@ -18,7 +18,7 @@ import time
 
 from search.core.errors import UsageError
 from search.plan.dry_run import MLFLOW_TRIAL_SECONDS, estimate_seconds, time_draws
-from search.plan.hyperband import format_plan, hyperband_plan
+from search.plan.hyperband import SearchPlan, format_plan, hyperband_plan
 from search.kt.progress import format_seconds
 
 logger = logging.getLogger(__name__)
@@ -195,7 +195,8 @@ def tiny_plan(search_seconds, timing, min_epochs):
 
 
 def plan_within_budget(config, image_data, hypermodel, started):
-    """(config with the chosen Hyperband settings, Deadline, params to log)."""
+    """The SearchPlan the budget picks: its Hyperband settings, Deadline and the
+    figures to log (the config itself is left as asked)."""
     budget = config.time_budget_seconds
     timing = time_draws(config, image_data, hypermodel, TIMING_SHARE * budget)
     end = started + budget
@@ -212,9 +213,8 @@ def plan_within_budget(config, image_data, hypermodel, started):
               "budget_timed_epoch_seconds": round(timing["epoch_seconds"], 3),
               "budget_timed_models": timing["timed_models"],
               "budget_retrain_cap": "none" if cap is None else cap}
-    config = dataclasses.replace(config, max_epochs=max_epochs, factor=factor,
-                                 hyperband_iterations=iterations)
-    return config, deadline, params
+    return SearchPlan(max_epochs, factor, iterations, config.min_epochs, deadline,
+                      tuple(params.items()))
 
 
 def choose_within(config, timing, image_data, end, started):
@@ -255,7 +255,7 @@ def _log_plan(config, timing, reserve, chosen, cap, pinned):
 
 def used(config, deadline):
     """Summary figures of a budgeted search (also logged as parent-run metrics)."""
-    budget = config.time_budget_seconds
+    budget = config.time_budget_seconds  # the deadline is the command's start + budget
     wall = time.perf_counter() - (deadline.end - budget)
     return {"time_budget_seconds": budget, "budget_used_seconds": wall,
             "budget_used_fraction": wall / budget,

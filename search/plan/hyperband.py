@@ -36,6 +36,34 @@ class HyperbandPlan:
         return sum(r.trials * r.new_epochs for r in self.rounds)
 
 
+@dataclass(frozen=True)
+class SearchPlan:
+    """The Hyperband settings a search runs with, beside its config (which is never
+    replaced): the config's own, or (--time-budget) the budget's choice with its
+    Deadline and the figures to log."""
+    max_epochs: int
+    factor: int
+    hyperband_iterations: int
+    min_epochs: int
+    deadline: object = None  # search/plan/budget.py's Deadline, with --time-budget
+    budget_params: tuple = ()  # (name, value) pairs for the parent run
+
+    @classmethod
+    def of(cls, config):
+        return cls(config.max_epochs, config.factor, config.hyperband_iterations,
+                   config.min_epochs)
+
+    @property
+    def schedule(self):
+        return hyperband_plan(self.max_epochs, self.factor, self.hyperband_iterations,
+                              self.min_epochs)
+
+    def as_params(self):
+        """What the parent run logs of the plan (it overrides the config's settings)."""
+        return {"max_epochs": self.max_epochs, "factor": self.factor,
+                "hyperband_iterations": self.hyperband_iterations, **dict(self.budget_params)}
+
+
 @functools.lru_cache(maxsize=512)  # a plan is immutable; --time-budget asks for many
 def hyperband_plan(max_epochs, factor, iterations=1, min_epochs=1):
     oracle = make_oracle(max_epochs, factor, iterations, min_epochs)

@@ -32,8 +32,9 @@ def budget_dry_run(config, out, started=None):
     configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = space_check.load_checked_space(config.space, image_data)
-    chosen, deadline, params = budget.plan_within_budget(
+    chosen = budget.plan_within_budget(
         config, image_data, hypermodel, time.perf_counter() if started is None else started)
+    deadline, params = chosen.deadline, dict(chosen.budget_params)
     plan = hyperband_plan(chosen.max_epochs, chosen.factor, chosen.hyperband_iterations,
                           chosen.min_epochs)
     out(f"Time budget {config.time_budget}: Hyperband plan: max_epochs {chosen.max_epochs}, "

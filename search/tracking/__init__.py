@@ -18,7 +18,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.core.errors import UsageError
 from search.core.ownership import path_slug
-from search.core.stores import check_reachable, resolve_store
+from search.core.stores import resolve_store
 from search.tracking.sender import BackgroundSender
 from search.tracking.retry import RetryingClient, StoreRetry, bound_mlflow_http_retries
 
@@ -48,7 +48,6 @@ class SearchTracker:
     def __init__(self, tracking_uri: str, experiment_name: str,
                  store_retry_seconds: float = 300) -> None:
         self.tracking_uri, self._artifact_root = resolve_store(tracking_uri)
-        check_reachable(self.tracking_uri)
         bound_mlflow_http_retries()
         # Every store call (here, in resume and in the winner's registry tags)
         # rides out a transient outage: see search/tracking/retry.py.

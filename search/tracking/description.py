@@ -13,16 +13,16 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from search import tracking
 
 
-def log_description(tracker, config, summary, data):
+def log_description(tracker, config, plan, summary, data):
     """Write the description of a finished search onto its parent run.
     `summary`: the run's summary plus `best_trial_id`; `data`: the data's description."""
     param_counts = _param_counts(tracker)
-    text = describe_search(config, summary, data, param_counts)
+    text = describe_search(config, plan, summary, data, param_counts)
     tracker.set_search_tags({MLFLOW_RUN_NOTE: text})
     return text
 
 
-def describe_search(config, summary, data, param_counts):
+def describe_search(config, plan, summary, data, param_counts):
     """Markdown of the result. `param_counts`: {trial_id: parameter count}."""
     # The exported trial: what --select picked (selected_*), the best by default.
     hps, keys = summary["selected_hyperparameters"], summary["summary_keys"]
@@ -44,8 +44,8 @@ def describe_search(config, summary, data, param_counts):
               f"- data: `{data.get('data_source')}`, images {data.get('data_shape')}, "
               f"{data.get('data_classes')} classes; train {data.get('data_train_size')}, "
               f"val {data.get('data_val_size')}, test {data.get('data_test_size')} images",
-              f"- space `{config.space}`; Hyperband max_epochs {config.max_epochs}, "
-              f"factor {config.factor}, iterations {config.hyperband_iterations}, "
+              f"- space `{config.space}`; Hyperband max_epochs {plan.max_epochs}, "
+              f"factor {plan.factor}, iterations {plan.hyperband_iterations}, "
               f"seed {config.seed}; final training: {config.retrain}",
               f"- {summary['n_trials']} trials ({summary['n_failed_trials']} failed) in "
               f"{summary['wall_seconds'] / 60:.1f} min",

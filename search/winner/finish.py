@@ -24,10 +24,12 @@ from search.winner import export, select, tflite
 log = logging.getLogger(__name__)
 
 
-def finish(config, tuner, tracker, image_data, timings, keys, deadline=None):
+def finish(config, plan, tuner, tracker, image_data, timings, keys):
     """Pick the winner (--select), train it afresh on train+val (--retrain), score
     it on the test split, export and register it, and write the summary. `keys`:
-    the space's summary keys (spaces.summary_keys), its question first."""
+    the space's summary keys (spaces.summary_keys), its question first; `plan`: the
+    search's SearchPlan (its Hyperband settings, and with --time-budget its deadline)."""
+    deadline = plan.deadline
     trials = _trials_or_fail(tuner)
     chosen, top = select.choose(config.select, tuner.oracle, tracker)
     model, metrics = _final_model(config, tuner, tracker, image_data, chosen, deadline)
@@ -48,7 +50,7 @@ def finish(config, tuner, tracker, image_data, timings, keys, deadline=None):
     _record_on_parent_run(tracker, summary, keys, chosen, top)
     if config.summary_json:
         write_json(config.summary_json, summary, indent=2)
-    description.log_description(tracker, config, summary, image_data.description())
+    description.log_description(tracker, config, plan, summary, image_data.description())
     _log_result(config.select, metrics, summary)
     return summary
 

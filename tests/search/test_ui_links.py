@@ -5,6 +5,7 @@ from urllib.parse import unquote
 
 import spaces
 from search import SearchConfig, tracking
+from search.plan.hyperband import SearchPlan
 from search.tracking import description, links
 
 
@@ -74,7 +75,8 @@ def test_description_holds_the_answer():
                    "gap": {"val_accuracy": 0.98765, "trial_id": "0004", "hyperparameters": hps}}}
     data = {"data_source": "digits", "data_shape": "8x8x1", "data_classes": 10,
             "data_train_size": 1000, "data_val_size": 300, "data_test_size": 400}
-    text = description.describe_search(config, summary, data, {"0002": 8482, "0004": 1234})
+    text = description.describe_search(config, SearchPlan.of(config), summary, data,
+                                       {"0002": 8482, "0004": 1234})
     for expected in ("## Winner: bridge **gap**, depth 1, width 32",
                      "`0004 gap d1 w32`", "val accuracy 0.9877", "test accuracy 0.9700",
                      "| flatten | 0002 flatten d1 w32 | 0.9000 | 8,482 |",
