@@ -25,13 +25,12 @@ FLATTEN_POOL = "flatten_pool"  # only exists when bridge == flatten
 
 # Defaults chosen against measured traps on small data (BatchNorm statistics
 # that lag the data, inputs too small for the residual stack, a learning rate or
-# width that wastes epochs); the figures behind each are in docs/benchmarks.md,
+# width that wastes epochs); the figures behind each are in docs/options.md,
 # "Defaults, and why", and come from scripts/bench_defaults.py. BatchNorm
 # momentum 0.8, the rate's floor of 2e-3 and pooled bridges only after >= 2
 # residual blocks lift first Hyperband rounds away from chance (with the warm-up
-# of search/kt/training.py); Flatten's wide head diverges at rates above
-# 3e-3 on 28x28 inputs (one corner at 0.47), so its draws stop there:
-# docs/budget.md, "First-round trials".
+# of search/kt/training.py); Flatten's wide head diverges at high rates on 28x28
+# inputs, so its draws stop at 3e-3 (the measurements: docs/options.md).
 DEFAULT_BN_MOMENTUM = 0.8
 DEFAULT_MIN_SIZE = 16
 DEFAULT_SHIFT_PIXELS = 0

@@ -28,18 +28,17 @@ FACTORS = (3, 2)
 MAX_EPOCHS = range(1, 31)
 ITERATIONS = (1, 2, 3)
 # The end of a command besides the final training, test scorings and tracings (timed):
-# load, exports, MLflow model, registry, exit: 12-16 s on digits (docs/budget.md).
+# load, exports, MLflow model, registry, exit (measured: docs/budget.md).
 FINISH_SECONDS = 25.0
 # The end of the command besides its exports and test scorings: loading the winner,
-# logging it to MLflow and registering it, the report's plots, exit; 12.7 s on digits
-# at load 5.5 on 2 CPUs (log_winner 6.5 s, report 3.4 s; docs/budget.md).
+# logging it to MLflow and registering it, the report's plots, exit (docs/budget.md,
+# "The least budget, measured").
 FINISHED_REST_SECONDS = 12.0
 # The end's exports per timed SavedModel export: the SavedModel, the TFLite
-# conversion (1.4-1.6x a SavedModel export, measured) and MLflow's copy of the model.
+# conversion (longer than a SavedModel export) and MLflow's copy of the model.
 EXPORTS_PER_SAVED_MODEL = 2.5
 # The end of the command grows with the trials (the report's table and plots, the
-# winner's pick): 30 s besides the final training after 21 trials of a 10m digits
-# budget, 13 s after 1 trial (docs/budget.md). Reserved per trial started.
+# winner's pick; docs/budget.md): reserved per trial started.
 REPORT_SECONDS_PER_TRIAL = 0.5
 # Margin for what the estimate leaves out (a slower trial, a busy machine).
 SAFETY = 0.9
@@ -141,7 +140,7 @@ def choose_plan(search_seconds, timing, min_epochs, fits_reserve):
                 continue
             # A plan's epochs and trials, and the reserve, grow with max_epochs
             # (factors 2 and 3, max_epochs 1-30): past the first that does not
-            # fit, none does (and each plan asked of keras-tuner costs ~10 ms).
+            # fit, none does.
             if not fits_reserve(max_epochs) or _with_report(
                     hyperband_plan(max_epochs, factor, 1, min_epochs), timing) > search_seconds:
                 break
