@@ -175,13 +175,12 @@ def _open_search(config, started, prepared, role, tracker, project_folder):
     ownership.mark_project(project_folder)  # created and marked before keras-tuner writes
     # Read before the tuner reloads the oracle: which worker held which trial.
     held = {} if config.overwrite else chief_oracle.saved_ongoing_trials(project_folder)
-    tuner = _make_tuner(config, prepared, tracker, role)
+    warm, warm_values = warm_start.first_values(tracker, config, prepared.hypermodel)
+    deadline = prepared.plan.deadline
+    pinned = deadline.first_trial_values if deadline is not None else None  # one-trial plan
+    tuner = _make_tuner(config, prepared, tracker, role, first_values=warm or pinned)
     oracle_timings = (chief_oracle.prepare_chief(tuner.oracle, project_folder, held)
                       if role == "chief" else None)  # a restarted chief: workers keep trials
-    deadline = prepared.plan.deadline
-    if deadline is not None and deadline.first_trial_values and not tuner.oracle.trials:
-        tuner.oracle.queued_values = [dict(deadline.first_trial_values)]  # a one-trial plan
-    warm_values = warm_start.seed_tuner(tuner, tracker, config, prepared.hypermodel)
     parent_run_id = _start_parent_run(config, prepared, tracker, warm_values, resume_run_id)
     earlier = earlier if resume_run_id == parent_run_id else 0.0
     _write_state(state_path, {"parent_run_id": parent_run_id,
@@ -225,14 +224,15 @@ def _log_oracle_timings(oracle_timings, project_folder):
              f"each on average ({timings_file.name}).")
 
 
-def _make_tuner(config, prepared, tracker, role):
+def _make_tuner(config, prepared, tracker, role, first_values=None):
     """The tuner with its oracle (search/kt/oracle.py) and its trial hooks, in
     order: the checkpoint budget (its disk figures are logged, so it measures
     before the MLflow logger and prunes after), MLflow logging, graph release,
     progress. keras-tuner never deletes the project folder (overwrite=False):
     --overwrite removed it above, after checking it is ours."""
     keras.utils.set_random_seed(config.seed)
-    oracle, limit_checker = search_oracle(config, prepared.hypermodel, prepared.plan)
+    oracle, limit_checker = search_oracle(config, prepared.hypermodel, prepared.plan,
+                                          first_values)
     tuner = BridgeHyperband(
         oracle, prepared.hypermodel, patience=config.patience, jit_compile=config.jit_compile,
         lr_schedule=config.lr_schedule,

@@ -269,8 +269,12 @@ class QueuedValuesMixin:
     queued_values = ()
     _favoured = frozenset()  # trial ids of the queued values and their promotions
     _last_queued = None
+    _drawn_here = False  # whether this process has drawn a trial's values yet
 
     def _random_values(self):
+        if not self._drawn_here and self.trials:
+            self.queued_values = []  # a resumed search: its first trials were drawn before
+        self._drawn_here = True
         while self.queued_values:
             values = hp_values.complete_values(self.hyperparameters, self.queued_values.pop(0))
             if values is not None:

@@ -38,14 +38,16 @@ def make_oracle(max_epochs, factor, iterations=1, min_epochs=1, **kwargs):
         factor=factor, hyperband_iterations=iterations, min_epochs=min_epochs, **kwargs)
 
 
-def search_oracle(config, hypermodel, plan=None):
+def search_oracle(config, hypermodel, plan=None, first_values=None):
     """The oracle a search (and its dry run and time-budget plan) draws with: its
     Hyperband settings from `plan` (search/plan/hyperband.py's SearchPlan; default:
     the config's own), its filters in their one order: the space's own rule first
     (it only reads values),
-    then --max-params / --max-latency-ms (they build models). Returns (oracle,
-    limit checker or None). Warm-start values and a pinned first trial are queued
-    on it afterwards: queued values skip the space's rule, not the limits.
+    then --max-params / --max-latency-ms (they build models), then `first_values`
+    queued as the first trial's (--warm-start's values, else a one-trial budget's
+    pinned model; a resumed search, which drew its first trial before, ignores
+    them; queued values skip the space's rule, not the limits). Returns (oracle,
+    limit checker or None).
     A failed trial is recorded and the search goes on: keras-tuner's default (stop
     after 3 consecutive failures) would end a long search on a run of too-large
     models; a search with no completed trial fails at its end with one line."""
@@ -56,4 +58,13 @@ def search_oracle(config, hypermodel, plan=None):
     limits.install_space_rule(oracle, hypermodel)
     checker = limits.install(oracle, hypermodel,
                              limits.Limits(config.max_params, config.max_latency_ms))
+    if first_values:
+        oracle.queued_values = [dict(first_values)]
     return oracle, checker
+
+
+def declared_space(hypermodel):
+    """The hyperparameters a hypermodel declares (as keras-tuner populates them)."""
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    return hp

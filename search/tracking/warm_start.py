@@ -15,6 +15,7 @@ import re
 from search.core.errors import UsageError
 from search.core.ownership import store_path
 from search.kt import hp_values
+from search.kt.oracle import declared_space
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +42,15 @@ def check_source(config):
     return earlier_search(MlflowClient(tracking_uri=uri), config.warm_start)
 
 
-def seed_tuner(tuner, tracker, config, hypermodel):
-    """Queue the earlier best values on the tuner's oracle; return the tags to set:
-    where they came from and the values this search trains (after fitting them to
-    this space), not the earlier ones."""
+def first_values(tracker, config, hypermodel):
+    """(the earlier best values fitted to this space, the tags to set: where they
+    came from and the values this search trains, not the earlier ones); (None, {})
+    without --warm-start. The oracle queues them (search/kt/oracle.py)."""
     if not config.warm_start:
-        return {}
+        return None, {}
     parent = earlier_search(tracker.client, config.warm_start)
     best_run = tracker.client.get_run(parent.data.tags["best_run_id"])
-    space_hps = tuner.oracle.hyperparameters
+    space_hps = declared_space(hypermodel)
     values, changes = fit_to_space(best_run.data.params, space_hps)
     trained = hp_values.complete_values(space_hps, values) if values else None
     if not trained:
@@ -62,12 +63,9 @@ def seed_tuner(tuner, tracker, config, hypermodel):
     tags = {TAG_FROM: parent.info.run_id, TAG_VALUES: json.dumps(trained)}
     if changes:
         tags[TAG_CHANGED] = "; ".join(changes)[:5000]  # MLflow's tag value limit is larger
-    if tuner.oracle.trials:  # a resumed search had its first trial already
-        return tags
-    tuner.oracle.queued_values = [trained]
-    logger.info(f"Warm start: the first trial takes the best hyperparameters of search run "
-                f"{parent.info.run_id} ({trained}).")
-    return tags
+    logger.info(f"Warm start: the first trial of a new search takes the best "
+                f"hyperparameters of search run {parent.info.run_id} ({trained}).")
+    return trained, tags
 
 
 def earlier_search(client, spec):
