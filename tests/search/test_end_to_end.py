@@ -54,7 +54,8 @@ def test_every_trial_logs_a_reloadable_best_model(tiny_search, mlflow_client, tm
         assert model.predict(x, verbose=0).shape == (16, 10)
 
 
-def test_winner_is_registered_as_champion_and_exports_agree(tiny_search, mlflow_client):
+def test_winner_is_registered_as_champion_and_exports_agree(tiny_search, mlflow_client,
+                                                           monkeypatch):
     config, summary, work = tiny_search
     name = registered_model_name(config.experiment)
     version = mlflow_client.get_model_version_by_alias(name, CHAMPION_ALIAS)
@@ -76,6 +77,9 @@ def test_winner_is_registered_as_champion_and_exports_agree(tiny_search, mlflow_
     assert info["hyperparameters"]["bridge"] == summary["best_hyperparameters"]["bridge"]
 
     import mlflow
+    # As a user serving it would: the store named by the environment (the search
+    # itself leaves MLflow's global tracking URI as it found it).
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", config.tracking_uri)
     served = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION_ALIAS}")
     np.testing.assert_allclose(np.asarray(served.predict(x)), expected, atol=1e-5)
 

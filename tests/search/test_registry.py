@@ -49,3 +49,14 @@ def test_champion_metric_rules_including_versions_tagged_before():
     assert champion_metric(without, with_test) == "search_val_accuracy"
     legacy = {"val_accuracy": "0.92"}  # versions registered before these tags
     assert beats(without, legacy) and not beats(with_test, legacy)
+
+
+def test_logging_the_winner_leaves_mlflows_global_state_as_it_found_it(
+        tracking_uri, experiment_name):
+    """MLflow behind one door: its one fluent call (MLflow 3's LoggedModel) sets the
+    global tracking URI and active run for itself only."""
+    import mlflow
+    before = mlflow.get_tracking_uri()
+    register(tracking_uri, experiment_name, 0.9, 0.8, True)
+    assert mlflow.get_tracking_uri() == before != tracking_uri
+    assert mlflow.active_run() is None
