@@ -32,7 +32,7 @@ from search.plan.hyperband import hyperband_plan
 from search.kt.resources import long_lived_objects_frozen
 from search.kt.checkpoints import CheckpointBudget
 from search.kt.oracle import search_oracle
-from search.kt.progress import Progress
+from search.kt.progress import Progress, finished_trials
 from search.kt.resources import GraphRelease
 from search.tracking.trial_logger import MlflowTrialLogger
 from search.kt.tuner import BridgeHyperband
@@ -171,7 +171,8 @@ def _make_tuner(config, hypermodel, tracker, strategy, overwrite, deadline=None)
     plan = hyperband_plan(config.max_epochs, config.factor, config.hyperband_iterations,
                           config.min_epochs)
     tuner.progress = Progress(plan.total_trials, keys=tracker.summary_keys,
-                              prefix=f"{tuner.tuner_id} " if distributed.role() else "")
+                              prefix=f"{tuner.tuner_id} " if distributed.role() else "",
+                              done=0 if distributed.role() else finished_trials(tuner.oracle))
     tuner.hooks = [CheckpointBudget(tuner, config.keep_checkpoints),
                    MlflowTrialLogger(tracker, tuner, config.log_models),
                    GraphRelease(), tuner.progress]

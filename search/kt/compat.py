@@ -50,6 +50,8 @@ Private names touched, and why:
   every request (an hour); set per request to what is left of --chief-timeout.
 """
 
+import contextlib
+import io
 import warnings
 
 import keras_tuner
@@ -137,7 +139,10 @@ class HyperbandWithHooks(keras_tuner.Hyperband):
     keras_tuner_checkpoints = True
 
     def __init__(self, oracle, hypermodel, **kwargs):
-        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+        # A resumed search: keras-tuner prints "Reloading Tuner from .../tuner0.json"
+        # to stdout; the progress line says it in the tool's words instead.
+        with contextlib.redirect_stdout(io.StringIO()):
+            keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
 
     def fit_callbacks(self, trial):
         """Callbacks added to this trial's fit without being deep-copied."""

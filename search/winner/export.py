@@ -2,6 +2,7 @@
 the target and renamed into place (MLflow's copy: search/tracking/models.py)."""
 
 import json
+import os
 from pathlib import Path
 
 import keras
@@ -27,6 +28,7 @@ def export_model(model: keras.Model, out_dir: str | Path, info: dict, owner: str
     (staging / ownership.EXPORT_OWNER_FILE).write_text(owner)  # first: leftovers are ours
     model.save(staging / KERAS_FILE)
     model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+    _follow_umask(staging / SAVED_MODEL_DIR)
     sizes = {KERAS_FILE: (staging / KERAS_FILE).stat().st_size / 1e6,
              **tflite.write_tflite(model, staging, quantize)}
     info = {**info, "file_sizes_mb": sizes}
@@ -35,3 +37,13 @@ def export_model(model: keras.Model, out_dir: str | Path, info: dict, owner: str
         (staging / name).write_text(text)
     crash_point("exporting")  # tests: killed with the export complete but not in place
     return ownership.replace_dir(staging, out_dir)
+
+
+def _follow_umask(folder):
+    """TensorFlow creates SavedModel folders 0755 whatever the umask; a group that
+    shares exports (umask 002) must be able to replace them as it does the rest."""
+    umask = os.umask(0o22)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o777 & ~umask)

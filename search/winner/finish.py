@@ -51,6 +51,8 @@ def finish(config, tuner, tracker, image_data, timings, keys, deadline=None):
                       ownership.path_slug(config.experiment) / tracker.parent_run_id)
     export.export_model(model, export_dir, owner=config.search_identity(), info={
         **models.trial_info(best_run), "search_metrics": metrics,
+        # the values as keras-tuner drew them, each of its own type
+        "hyperparameters": user_values(best_trial.hyperparameters.values),
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()},
         extra_files={RESOLVED_CONFIG_FILE: config_to_toml(config)},  # reproduces the search
         quantize=config.quantize)
