@@ -109,8 +109,10 @@ def _add_serve(commands):
 
 def _add_ui(commands):
     ui = commands.add_parser("ui", help="open the MLflow UI on the store in use and print "
-                                        "the links to an experiment's latest search")
-    _add_experiment(ui, "experiment whose latest search to link")
+                                        "the links to its latest search")
+    ui.add_argument("--experiment", default=None,
+                    help="experiment whose latest search to link (default: the latest "
+                         "search in the store, whatever its experiment)")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
 

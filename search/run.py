@@ -17,7 +17,7 @@ from search import data as data_module
 from search.core import ownership
 from search import tracking
 from search.distributed import chief_oracle, roles as distributed
-from search.tracking import lineage, links, resume, warm_start, workers
+from search.tracking import lineage, links, resume, run_names, warm_start, workers
 from search.plan import budget
 from search.kt import compat as kt_compat, space_check
 from search.core.config import SearchConfig
@@ -102,7 +102,7 @@ def _search(config, started, strategy, device, image_data, hypermodel):
     warm_values = warm_start.seed_tuner(tuner, tracker, config, hypermodel)
     ownership.mark_project(project_folder)  # so a later --overwrite may delete it
     parent_run_id = tracker.start_search(
-        run_name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
+        run_name=run_names.running_name(config.experiment),
         params={**config.as_params(), **image_data.description(), **device,
                 "space_class": type(hypermodel).__name__, **budget_params},
         tags={"code_version": _code_version(), "keras_version": keras.__version__,
@@ -146,9 +146,13 @@ def _search(config, started, strategy, device, image_data, hypermodel):
                                      tracker.parent_run_id):
             log.info(line)
     except BaseException:
+        status = "KILLED" if _interrupted() else "FAILED"
         with contextlib.suppress(SearchFailed):  # the store itself may be what failed
-            tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
+            run_names.rename_search(tracker, run_names.stopped_name(config.experiment, status))
+            tracker.end_search(status=status)
         raise
+    run_names.rename_search(tracker, run_names.finished_name(
+        config.experiment, summary["best_hyperparameters"], summary["best_val_accuracy"], keys))
     tracker.end_search()
     _write_state(state_path, {**_read_state(state_path), "finished": summary})
     return summary

@@ -34,6 +34,11 @@ def set_quiet_defaults():
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
         os.environ[QUIET_MARK] = "1"
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # MLflow prints "View run ... at: URL" / "View experiment at" to stdout when a run
+    # ends on an http store (launch, a server); the tool's own lines give the links.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # tqdm bars of artifact downloads (serve's model, export's trial model)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def tensorflow_logs_asked():
