@@ -56,7 +56,7 @@ import warnings
 
 import keras_tuner
 
-from search.kt import hp_values
+from search.kt import hp_values, kt_prints
 
 TESTED_RANGE = ">=1.4.7,<1.5"
 
@@ -98,23 +98,7 @@ def quiet_keras_tuner():
     # keras-tuner passes shuffle=True to fit; our tf.data pipelines shuffle
     # already, and Keras would warn about it once per trial.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
-    _parent_condition_quiet()
-
-
-def _parent_condition_quiet():
-    """keras-tuner 1.4's `conditions.Parent.to_proto` has a stray print of the
-    condition's first value: in distributed mode every message about a
-    conditional hyperparameter printed a bare "flatten" line to stdout."""
-    from keras_tuner.src.engine import conditions
-    to_proto = conditions.Parent.to_proto
-    if getattr(to_proto, "quiet", False):
-        return
-
-    def quiet_to_proto(self):
-        with contextlib.redirect_stdout(io.StringIO()):
-            return to_proto(self)
-    quiet_to_proto.quiet = True
-    conditions.Parent.to_proto = quiet_to_proto
+    kt_prints.parent_condition_quiet()
 
 
 # ----- distributed roles --------------------------------------------------------
