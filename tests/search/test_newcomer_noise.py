@@ -18,6 +18,7 @@ import pytest
 from search.core.crashpoints import ENV as CRASH_ENV
 from search.winner import tflite
 from tests.conftest import REPO_ROOT, run_cli_here
+from tests.search.test_newcomer_servers import TOOL_VARIABLES
 from tests.search.test_quiet_cli import NOISE
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
@@ -29,7 +30,7 @@ USER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # set by the user, not by the tool
 
 def _run_process(args, cwd, crash_at=None, umask=0o002):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **USER_ENV}
-    for name in (CRASH_ENV, "MLFLOW_LOGGING_LEVEL", "BRIDGE_SEARCH_QUIET_TF"):
+    for name in (CRASH_ENV, *TOOL_VARIABLES):
         env.pop(name, None)
     if crash_at:
         env[CRASH_ENV] = crash_at
