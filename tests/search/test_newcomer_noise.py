@@ -113,3 +113,29 @@ def test_a_refused_tflite_conversion_is_one_warning_not_the_converters_trail(cap
     captured = capfd.readouterr()
     assert "loc(" not in captured.err and "error:" not in captured.err, captured.err[:2000]
     assert "ops TFLite's builtins lack: BiasAdd, Conv2D, MatMul" in caplog.text
+
+
+def test_each_trial_says_where_its_weights_were_placed(second_search_resumed):
+    """The tag scripts/gpu_check.py reads to fail when a trial fell back to the CPU."""
+    from mlflow.tracking import MlflowClient
+    work, _ = second_search_resumed
+    client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlflow.db")
+    experiment = client.get_experiment_by_name("newcomer")
+    trials = client.search_runs([experiment.experiment_id],
+                                filter_string="tags.`bridge_search.role` = 'trial'")
+    devices = {run.data.tags.get("device") for run in trials
+               if run.data.tags.get("trial_status") == "COMPLETED"}
+    assert devices and all(re.search(r"device:CPU:0$", d or "") for d in devices), devices
+
+
+def test_the_finished_search_is_named_from_its_experiment_and_answer(second_search_resumed):
+    from mlflow.tracking import MlflowClient
+    work, _ = second_search_resumed
+    client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlflow.db")
+    experiment = client.get_experiment_by_name("newcomer")
+    parents = client.search_runs([experiment.experiment_id],
+                                 filter_string="tags.`bridge_search.role` = 'search'")
+    names = sorted(run.info.run_name for run in parents)
+    assert len(names) == 2 and all(
+        re.fullmatch(r"newcomer: (flatten|gap|gmp|concat)( d\d)?( w\d+)? \(\d\.\d{3}\)", n)
+        for n in names), names
