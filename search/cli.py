@@ -187,7 +187,7 @@ def serve_command(args):
     if quiet.tensorflow_logs_asked():
         os.execve(sys.executable, command, env)
     from search.core.filtered import run_filtered  # the server's TensorFlow start-up lines
-    return run_filtered(command, env, quiet.START_UP_NOISE.match)
+    return run_filtered(command, env, quiet.server_noise)
 
 
 def ui_command(args):

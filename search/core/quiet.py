@@ -28,6 +28,15 @@ START_UP_NOISE = re.compile(
     r"|To enable the following instructions: .* rebuild TensorFlow)")
 
 
+# What a served model's every prediction draws: "1/1 ━━━━ 0s 83ms/step".
+KERAS_PROGRESS_BAR = re.compile(r"━|\d+(ms|s|us)/step")
+
+
+def server_noise(line):
+    """TensorFlow's start-up lines and Keras progress bars, for `serve`'s output."""
+    return bool(START_UP_NOISE.match(line) or KERAS_PROGRESS_BAR.search(line))
+
+
 def set_quiet_defaults():
     """Before anything imports TensorFlow or MLflow."""
     if "TF_CPP_MIN_LOG_LEVEL" not in os.environ or os.environ.get(QUIET_MARK) == "1":

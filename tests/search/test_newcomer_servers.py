@@ -21,7 +21,7 @@ from tests.search.test_quiet_cli import NOISE
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
 SERVER_NOISE = re.compile(NOISE.pattern + r"|View run|View experiment|^flatten$|^gap$|^gmp$"
-                          r"|Downloading artifacts|\d+%\|", re.MULTILINE)
+                          r"|Downloading artifacts|\d+%\||\x1b\[|ms/step", re.MULTILINE)
 # What the CLI sets for itself (search/core/quiet.py); an earlier in-process CLI call
 # may have left it in this test process's environment: the user's shell has none.
 TOOL_VARIABLES = ("MLFLOW_LOGGING_LEVEL", "BRIDGE_SEARCH_QUIET_TF",
