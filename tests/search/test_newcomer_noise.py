@@ -105,13 +105,22 @@ def test_model_info_keeps_each_hyperparameters_type(second_search_resumed):
         summary["best_hyperparameters"]
 
 
-def test_a_refused_tflite_conversion_is_one_warning_not_the_converters_trail(capfd, caplog):
+@pytest.mark.parametrize("level, trail_shown", [(None, False), ("2", False), ("0", True)])
+def test_a_refused_tflite_conversion_is_one_warning_not_the_converters_trail(
+        capfd, caplog, monkeypatch, level, trail_shown):
+    """Level 0 (the user asked for TensorFlow's logs) shows the converter's own trail."""
+    for name in TOOL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    if level is None:
+        monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
     keras.mixed_precision.set_global_policy("mixed_float16")  # ops TFLite's builtins lack
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
                               keras.layers.Flatten(), keras.layers.Dense(10)])
     assert tflite.write_tflite(model, Path(".")) == {}
     captured = capfd.readouterr()
-    assert "loc(" not in captured.err and "error:" not in captured.err, captured.err[:2000]
+    assert ("loc(" in captured.err) == trail_shown, captured.err[:2000]
     assert "ops TFLite's builtins lack: BiasAdd, Conv2D, MatMul" in caplog.text
 
 
