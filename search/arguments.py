@@ -126,6 +126,7 @@ def _add_ui(commands):
     ui.add_argument("--experiment", default=None,
                     help="experiment whose latest search to link (default: the latest "
                          "search in the store, whatever its experiment)")
+    ui.add_argument("--tracking-uri", default=None)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
 

@@ -89,20 +89,40 @@ def test_a_running_search_says_so_in_its_name(tracking_uri, experiment_name, mlf
     assert mlflow_client.get_run(run_id).info.run_name.startswith(f"{experiment_name}: killed")
 
 
+def _ui(tracking_uri, tmp_path, open_page=None):
+    """`bridge-search ui` as README step 2 writes it (no --experiment); its output,
+    and what `open_page(output)` returns while it serves."""
+    port = free_port()
+    log = tmp_path / "ui.log"
+    with http_process([sys.executable, "-m", "search", "ui", "--tracking-uri", tracking_uri,
+                       "--port", str(port)], f"http://127.0.0.1:{port}/health", log):
+        return log.read_text(), open_page(log.read_text()) if open_page else None
+
+
+@pytest.mark.slow
+def test_ui_as_the_readme_says_prints_the_latest_search(tracking_uri, three_searches,
+                                                        tmp_path):
+    names, runs = three_searches
+    output, _ = _ui(tracking_uri, tmp_path)
+    assert f"Latest search: {names[2]}: running" in output, output
+    assert runs[names[2]] in output and runs[names[1]] not in output
+    assert "Other experiments with searches" in output
+
+
+def _dom(output):
+    url = re.search(r"Trials of this search \(runs table\): (\S+)", output).group(1)
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                               f"--user-data-dir={profile}", "--virtual-time-budget=20000",
+                               "--dump-dom", url], capture_output=True, text=True,
+                              timeout=180).stdout
+
+
 @pytest.mark.slow
 def test_readme_walk_through_in_a_real_browser(tracking_uri, three_searches, tmp_path):
     """README step 2 as written: `bridge-search ui`, then its first link."""
     if shutil.which("chromium") is None:
         pytest.skip("chromium is not installed (`apt-get install -y chromium`)")
-    names, runs = three_searches
-    port = free_port()
-    log = tmp_path / "ui.log"
-    with http_process([sys.executable, "-m", "search", "ui", "--tracking-uri", tracking_uri,
-                       "--port", str(port)], f"http://127.0.0.1:{port}/health", log):
-        url = re.search(r"Trials of this search \(runs table\): (\S+)", log.read_text()).group(1)
-        with tempfile.TemporaryDirectory() as profile:
-            dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                                  f"--user-data-dir={profile}", "--virtual-time-budget=20000",
-                                  "--dump-dom", url], capture_output=True, text=True,
-                                 timeout=180).stdout
+    names, _ = three_searches
+    _, dom = _ui(tracking_uri, tmp_path, _dom)
     assert f"{names[2]}: running" in dom
