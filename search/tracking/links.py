@@ -85,8 +85,9 @@ def latest_search_lines(tracking_uri, experiment_name, base):
                 + "`)."]
     newest = max(latest.values(), key=lambda run: run.info.start_time)
     names = {e.experiment_id: e.name for e in experiments}
-    lines = [f"Latest search: {newest.info.run_name} (experiment "
-             f"{names[newest.info.experiment_id]!r})",
+    name, experiment = newest.info.run_name, names[newest.info.experiment_id]
+    lines = [f"Latest search: {name}" + ("" if name.startswith(f"{experiment}: ")
+                                         else f" (experiment {experiment!r})"),
              *link_lines(client, tracking_uri, newest.info.experiment_id, newest.info.run_id,
                          base=base)]
     others = sorted(names[key] for key in latest if key != newest.info.experiment_id)

@@ -45,7 +45,7 @@ def test_ui_without_experiment_links_the_latest_search_in_the_store(tracking_uri
     names, runs = three_searches
     lines = links.latest_search_lines(tracking_uri, None, BASE)
     text = "\n".join(lines)
-    assert f"(experiment {names[2]!r})" in lines[0]
+    assert lines[0].startswith(f"Latest search: {names[2]}: running (started ")
     assert runs[names[2]] in text
     assert not any(runs[name] in text for name in names[:2])
     others = next(line for line in lines if line.startswith("Other experiments with searches"))
