@@ -16,5 +16,11 @@ extras="$flavour${BRIDGE_SEARCH_EXTRAS:+,$BRIDGE_SEARCH_EXTRAS}"  # test pulls p
 echo "bootstrap: installing bridge-search[$extras] into .venv" >&2
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]" 2>&1 \
     | grep -v "^WARNING: Location" >&2 || true
-.venv/bin/python -c "import search, spaces, tensorflow, keras_tuner, mlflow" \
-    || { echo "bootstrap: installation incomplete" >&2; exit 1; }
+# TensorFlow's import writes its start-up lines (absl, oneDNN, cpu_feature_guard) to
+# stderr: they are shown only when the import fails, to say why.
+if ! check=$(.venv/bin/python -c "import search, spaces, tensorflow, keras_tuner, mlflow" 2>&1); then
+    echo "$check" >&2
+    echo "bootstrap: installation incomplete" >&2
+    exit 1
+fi
+echo "bootstrap: ready; try .venv/bin/bridge-search run" >&2

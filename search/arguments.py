@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 from search.core.config import SearchConfig, flag
+from search.core.versions import version_text
 
 
 def build_parser(search_defaults=None):
@@ -15,6 +16,9 @@ def build_parser(search_defaults=None):
                     "dense width of an image classifier with keras-tuner Hyperband, "
                     "logging every trial to MLflow.")
     add_verbosity_flags(parser, default=0)
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the versions of bridge-search, TensorFlow, Keras, "
+                             "keras-tuner and MLflow, and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run(commands, search_defaults)
     _add_launch(commands, search_defaults)
@@ -27,6 +31,15 @@ def build_parser(search_defaults=None):
     for command in commands.choices.values():  # -v/-q after the sub-command too
         add_verbosity_flags(command, default=argparse.SUPPRESS)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
 
 
 def _add_run(commands, search_defaults):
@@ -109,8 +122,11 @@ def _add_serve(commands):
 
 def _add_ui(commands):
     ui = commands.add_parser("ui", help="open the MLflow UI on the store in use and print "
-                                        "the links to an experiment's latest search")
-    _add_experiment(ui, "experiment whose latest search to link")
+                                        "the links to its latest search")
+    ui.add_argument("--experiment", default=None,
+                    help="experiment whose latest search to link (default: the latest "
+                         "search in the store, whatever its experiment)")
+    ui.add_argument("--tracking-uri", default=None)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
 

@@ -201,7 +201,10 @@ def serve_command(args):
                "--env-manager", "local", "--host", args.host, "--port", str(args.port)]
     print(f"Serving {model_uri} on http://{args.host}:{args.port}/invocations "
           f"(POST {{\"inputs\": raw images as nested lists}})", file=sys.stderr, flush=True)
-    os.execve(sys.executable, command, env)
+    if quiet.tensorflow_logs_asked():
+        os.execve(sys.executable, command, env)
+    from search.core.filtered import run_filtered  # the server's TensorFlow start-up lines
+    return run_filtered(command, env, quiet.server_noise)
 
 
 def ui_command(args):

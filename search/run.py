@@ -33,13 +33,13 @@ from search.kt import compat as kt_compat, limits, space_check
 from search.kt.checkpoints import CheckpointBudget
 from search.kt.device import configure_devices
 from search.kt.oracle import search_oracle
-from search.kt.progress import Progress
+from search.kt.progress import Progress, finished_trials
 from search.kt.resources import GraphRelease, long_lived_objects_frozen
 from search.kt.tuner import BridgeHyperband
 from search.plan import budget
 from search.plan.hyperband import SearchPlan
 from search.preflight import answer_finished, finished_state
-from search.tracking import lineage, links, resume, warm_start, workers
+from search.tracking import lineage, links, resume, run_names, warm_start, workers
 from search.tracking.trial_logger import MlflowTrialLogger
 from search.winner.finish import finish, log_report
 
@@ -151,9 +151,14 @@ def _search(config, started, prepared, role):
                                      tracker.parent_run_id):
             log.info(line)
     except BaseException:
+        status = "KILLED" if _interrupted() else "FAILED"
         with contextlib.suppress(SearchFailed):  # the store itself may be what failed
-            tracker.end_search(status="KILLED" if _interrupted() else "FAILED")
+            run_names.rename_search(tracker, run_names.stopped_name(config.experiment, status))
+            tracker.end_search(status=status)
         raise
+    run_names.rename_search(tracker, run_names.finished_name(
+        config.experiment, summary["best_hyperparameters"], summary["best_val_accuracy"],
+        tracker.summary_keys))
     tracker.end_search()
     state_path = project_folder / STATE_FILE
     _write_state(state_path, {**_read_state(state_path),
@@ -194,7 +199,7 @@ def _open_search(config, started, prepared, role, tracker, project_folder):
 
 def _start_parent_run(config, prepared, tracker, warm_values, resume_run_id):
     parent_run_id = tracker.start_search(
-        run_name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",
+        run_name=run_names.running_name(config.experiment),
         params={**config.as_params(), **prepared.plan.as_params(),
                 **prepared.image_data.description(), **prepared.device,
                 "space_class": type(prepared.hypermodel).__name__},
@@ -242,7 +247,8 @@ def _make_tuner(config, prepared, tracker, role, first_values=None):
         fetch_predecessor=workers.predecessor_fetcher(tracker))
     tuner.limit_checker = limit_checker
     tuner.progress = Progress(prepared.plan.schedule.total_trials, keys=tracker.summary_keys,
-                              prefix=f"{tuner.tuner_id} " if role else "")
+                              prefix=f"{tuner.tuner_id} " if role else "",
+                              done=0 if role else finished_trials(tuner.oracle))
     tuner.hooks = [CheckpointBudget(tuner, config.keep_checkpoints),
                    MlflowTrialLogger(tracker, tuner, config.log_models),
                    GraphRelease(), tuner.progress]

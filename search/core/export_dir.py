@@ -65,7 +65,11 @@ def staging_dir(target):
     for tag in (STAGING_TAG, RETIRED_TAG):
         for leftover in target.parent.glob(f".{target.name}{tag}*"):
             ownership.remove_if_ours(leftover)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_TAG}", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_TAG}", dir=target.parent))
+    umask = os.umask(0o22)  # mkdtemp makes it 0700: the export must follow the umask
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
+    return staging
 
 
 def replace_dir(complete, target, owner):

@@ -5,7 +5,9 @@ absl is set up, so TF_CPP_MIN_LOG_LEVEL cannot stop them (TF_ENABLE_ONEDNN_OPTS=
 would, but turns oneDNN off). So the CLI sets TF_CPP_MIN_LOG_LEVEL=2 for later
 C++ logging (errors stay visible) and imports TensorFlow with fd 2 pointed at a
 file, replaying whatever is not that start-up noise. A user who set
-TF_CPP_MIN_LOG_LEVEL gets TensorFlow's logs as they asked. Keras progress bars
+TF_CPP_MIN_LOG_LEVEL=0 gets TensorFlow's logs as they asked; 1, 2 or 3 (many keep
+2 in their shell profile) ask for less, so the start-up noise is dropped then too,
+and the level is theirs. Keras progress bars
 (raw ANSI escapes in a log file) are off in every case, and so are MLflow's INFO
 lines (MLFLOW_LOGGING_LEVEL, unless the user set it).
 """
@@ -26,28 +28,54 @@ START_UP_NOISE = re.compile(
     r"|To enable the following instructions: .* rebuild TensorFlow)")
 
 
+# What a served model's every prediction draws: "1/1 ━━━━ 0s 83ms/step".
+KERAS_PROGRESS_BAR = re.compile(r"━|\d+(ms|s|us)/step")
+
+
+def server_noise(line):
+    """TensorFlow's start-up lines and Keras progress bars, for `serve`'s output."""
+    return bool(START_UP_NOISE.match(line) or KERAS_PROGRESS_BAR.search(line))
+
+
 def set_quiet_defaults():
     """Before anything imports TensorFlow or MLflow."""
     if "TF_CPP_MIN_LOG_LEVEL" not in os.environ or os.environ.get(QUIET_MARK) == "1":
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
         os.environ[QUIET_MARK] = "1"
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # MLflow prints "View run ... at: URL" / "View experiment at" to stdout when a run
+    # ends on an http store (launch, a server); the tool's own lines give the links.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # tqdm bars of artifact downloads (serve's model, export's trial model)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def tensorflow_logs_asked():
+    """Whether the user asked for TensorFlow's own lines: TF_CPP_MIN_LOG_LEVEL=0
+    (or another value than 1..3) set by them, not by us."""
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    return os.environ.get(QUIET_MARK) != "1" and level not in (None, "1", "2", "3")
 
 
 def import_tensorflow():
     """Import TensorFlow and Keras once, without their start-up lines where the
     user did not ask for TensorFlow's logs; turn Keras progress bars off."""
-    if "tensorflow" not in sys.modules and os.environ.get(QUIET_MARK) == "1":
+    if "tensorflow" not in sys.modules and not tensorflow_logs_asked():
         with _start_up_noise_dropped():
             import tensorflow  # noqa: F401
     import keras
     keras.utils.disable_interactive_logging()  # no progress bars, in fit/predict alike
 
 
-@contextlib.contextmanager
 def _start_up_noise_dropped():
-    """Point fd 2 at a file for the block; afterwards write back every line of it
-    that is not TensorFlow's start-up noise (a real error stays visible)."""
+    """fd 2 for the block, less TensorFlow's start-up noise (a real error stays visible)."""
+    return fd2_filtered(lambda line: not START_UP_NOISE.match(line))
+
+
+@contextlib.contextmanager
+def fd2_filtered(keep):
+    """Point fd 2 at a file for the block (C++ code writes there, below Python);
+    afterwards write back every line of it for which `keep(line)` is true."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as captured:
@@ -60,14 +88,15 @@ def _start_up_noise_dropped():
             os.close(saved)
             captured.seek(0)
             kept = [line for line in captured.read().decode(errors="replace").splitlines()
-                    if not START_UP_NOISE.match(line)]
+                    if keep(line)]
             if kept:
                 print("\n".join(kept), file=sys.stderr, flush=True)
 
 
 # MLflow prints these straight to sys.stderr (not through logging, and its own
 # log_model turns its event stream back on); the tool says it in its own line.
-MLFLOW_CHATTER = re.compile(r"^(Successfully registered model '|Created version '\d+' of model)")
+MLFLOW_CHATTER = re.compile(r"^(Successfully registered model '|Created version '\d+' of model"
+                            r"|Registered model '.*' already exists\. Creating a new version)")
 
 
 @contextlib.contextmanager

@@ -6,10 +6,13 @@
 Files are indexed, decoded and resized by keras' `image_dataset_from_directory`
 (PNG, JPEG, BMP, GIF; an animated GIF gives its first frame), once per search.
 Decoding goes through the files in keras' order one by one, so a file that
-fails is named, and `--skip-bad-images` can leave it out.
+fails is named, and `--skip-bad-images` can leave it out. Hidden folders and files
+(a name starting with "."; Jupyter's .ipynb_checkpoints/, macOS's ._* files) are
+left out, and the user is told how many.
 """
 
 import hashlib
+import os
 from pathlib import Path
 
 import keras
@@ -36,6 +39,7 @@ def load_folder(spec, path_text, val_split, seed, image_size=None, color=None,
         _check_every_class_has_images(spec, folder, class_names)
     image_size, color = _fill_defaults(spec, split_dirs["train"], image_size, color)
     splits, paths, bad = {}, [], []
+    hidden = _count_hidden(root)
     for split, folder in split_dirs.items():
         splits[split], split_paths, split_bad = _decode(folder, class_names, image_size,
                                                         color)
@@ -53,11 +57,33 @@ def load_folder(spec, path_text, val_split, seed, image_size=None, color=None,
     notes = [f"--skip-bad-images: left out {len(bad)} unreadable image file(s): "
              + ", ".join(f"{path} ({reason})" for path, reason in bad[:3])
              + (" ..." if len(bad) > 3 else "")] if bad else []
+    if hidden:
+        notes.append(f"--data {spec}: left out {hidden} hidden folder(s)/file(s) (names "
+                     f"starting with '.', e.g. .ipynb_checkpoints)")
     return make_image_data(spec, splits, class_names, val_split, seed, details, notes)
 
 
+def _hidden(path, root):
+    return any(part.startswith(".") for part in Path(path).relative_to(root).parts)
+
+
+def _count_hidden(root):
+    """Hidden entries under root, each counted once (not what lies inside them)."""
+    count = 0
+    for _, dirs, files in os.walk(root):
+        count += sum(name.startswith(".") for name in dirs + files)
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+    return count
+
+
 def _subfolders(folder):
-    return sorted(p for p in folder.iterdir() if p.is_dir())
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _images_in(folder):
+    """Image files under folder, hidden ones left out, sorted."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and not _hidden(p, folder))
 
 
 def _split_dirs(spec, root):
@@ -75,7 +101,8 @@ def _class_names(spec, split_dirs):
     train = split_dirs["train"]
     names = [p.name for p in _subfolders(train)]
     if not names:
-        loose = [p.name for p in train.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+        loose = [p.name for p in train.iterdir()
+                 if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
         hint = f" ({len(loose)} images lie loose in it)" if loose else ""
         raise UsageError(f"--data {spec}: {train} has no class subfolders{hint}; expected "
                          f"{LAYOUT}.")
@@ -92,7 +119,7 @@ def _class_names(spec, split_dirs):
 
 def _check_every_class_has_images(spec, folder, class_names):
     for name in class_names:
-        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in (folder / name).rglob("*")):
+        if not _images_in(folder / name):
             raise UsageError(f"--data {spec}: class folder {folder / name} holds no images "
                              f"({', '.join(IMAGE_EXTENSIONS)}); add images or remove it.")
 
@@ -101,7 +128,7 @@ def _fill_defaults(spec, folder, image_size, color):
     """Unset --image-size / --color take the first readable image's size and colour."""
     if image_size is not None and color is not None:
         return tuple(image_size), color
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
+    for path in _images_in(folder):
         try:
             shape = tf.io.decode_image(tf.io.read_file(str(path)),
                                        expand_animations=False).shape
@@ -127,12 +154,16 @@ def _decode(folder, class_names, image_size, color):
         try:
             image, label = next(iterator)
         except tf.errors.OpError as error:  # the iterator goes on with the next file
-            bad.append((path, _reason(error)))
+            if not _hidden(path, folder):  # a macOS ._* file is no image at all
+                bad.append((path, _reason(error)))
+            continue
+        if _hidden(path, folder):  # keras walks into hidden folders of a class
             continue
         images.append(image.numpy())
         labels.append(int(label))
     channels = 1 if color == "grayscale" else 3
     x = np.stack(images) if images else np.zeros((0, *image_size, channels), np.uint8)
+    paths = [path for path in paths if not _hidden(path, folder)]
     return (x, np.asarray(labels, dtype="int64")), paths, bad
 
 

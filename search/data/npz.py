@@ -34,6 +34,7 @@ def _read(spec, path):
     if not path.is_file():
         raise UsageError(f"--data {spec}: no such file; expected an .npz saved with "
                          f"{HOW_TO_SAVE}.")
+    _check_magic(spec, path)
     try:
         loaded = np.load(path, allow_pickle=False)  # never run pickled code from a file
         if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -44,6 +45,21 @@ def _read(spec, path):
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UsageError(f"--data {spec}: cannot read it as .npz ({reason}); save it with "
                          f"{HOW_TO_SAVE}.") from None
+
+
+# numpy.load takes any file that is neither a zip (.npz) nor an .npy for a pickle,
+# so a damaged file would be reported as "pickled data": look at the first bytes.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _check_magic(spec, path):
+    with open(path, "rb") as file:
+        head = file.read(6)
+    if not head.startswith(ZIP_MAGIC + (NPY_MAGIC,)):
+        raise UsageError(f"--data {spec}: is damaged or not an .npz file (its first bytes "
+                         f"{head[:4]!r} are not those of a zip archive); save it again with "
+                         f"{HOW_TO_SAVE}.")
 
 
 def _pair(spec, arrays, split):
@@ -66,6 +82,7 @@ def _pair(spec, arrays, split):
 
 
 def _images(spec, key, array):
+    _check_real(spec, key, array)
     if not (np.issubdtype(array.dtype, np.number) and array.ndim in (3, 4)
             and (array.ndim == 3 or 1 <= array.shape[-1] <= 4)):
         raise UsageError(f"--data {spec}: {key} has shape {array.shape} and dtype "
@@ -75,7 +92,15 @@ def _images(spec, key, array):
     return array[..., np.newaxis] if array.ndim == 3 else array
 
 
+def _check_real(spec, key, array):
+    """Complex numbers would lose their imaginary part with numpy's ComplexWarning."""
+    if np.iscomplexobj(array):
+        raise UsageError(f"--data {spec}: {key} holds complex numbers (dtype {array.dtype}); "
+                         f"expected real numbers: save numpy.abs({key}) or {key}.real.")
+
+
 def _labels(spec, key, array):
+    _check_real(spec, key, array)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:

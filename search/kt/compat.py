@@ -50,11 +50,13 @@ Private names touched, and why:
   every request (an hour); set per request to what is left of --chief-timeout.
 """
 
+import contextlib
+import io
 import warnings
 
 import keras_tuner
 
-from search.kt import hp_values
+from search.kt import hp_values, kt_prints
 
 TESTED_RANGE = ">=1.4.7,<1.5"
 
@@ -96,6 +98,7 @@ def quiet_keras_tuner():
     # keras-tuner passes shuffle=True to fit; our tf.data pipelines shuffle
     # already, and Keras would warn about it once per trial.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+    kt_prints.parent_condition_quiet()
 
 
 # ----- distributed roles --------------------------------------------------------
@@ -137,7 +140,10 @@ class HyperbandWithHooks(keras_tuner.Hyperband):
     keras_tuner_checkpoints = True
 
     def __init__(self, oracle, hypermodel, **kwargs):
-        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+        # A resumed search: keras-tuner prints "Reloading Tuner from .../tuner0.json"
+        # to stdout; the progress line says it in the tool's words instead.
+        with contextlib.redirect_stdout(io.StringIO()):
+            keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
 
     def fit_callbacks(self, trial):
         """Callbacks added to this trial's fit without being deep-copied."""

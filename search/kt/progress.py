@@ -16,16 +16,28 @@ def format_seconds(seconds):
     return f"{minutes}:{seconds:02d}"
 
 
+ENDED = ("COMPLETED", "FAILED", "INVALID")  # keras-tuner's TrialStatus values
+
+
+def finished_trials(oracle):
+    """Trials that ended in the oracle as it was reloaded from the project dir."""
+    return sum(trial.status in ENDED for trial in getattr(oracle, "trials", {}).values())
+
+
 class Progress(TrialHook):
     """The progress line as a trial hook (and a failed trial's reason)."""
 
-    def __init__(self, total_trials, prefix="", keys=None):
-        """`keys`: {hyperparameter: label} shown of each trial (spaces.summary_keys)."""
+    def __init__(self, total_trials, prefix="", keys=None, done=0):
+        """`keys`: {hyperparameter: label} shown of each trial (spaces.summary_keys);
+        `done`: trials a resumed search finished before (finished_trials), so the
+        count goes on where it stopped."""
         self.total_trials = total_trials
         self.prefix = prefix
         self.keys = dict(keys or {})
         self.started = time.perf_counter()
-        self.done = 0
+        self.done = done
+        if done:
+            log.info(f"{prefix}resuming the search: {done} trial(s) finished before")
 
     def trial_done(self, trial, score, best_score):
         """`score`: the trial's best val_accuracy (None when it failed); passed in

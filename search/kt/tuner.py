@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # On a continued trial: where its predecessor's weights came from ("local" or
 # "mlflow:RUN_ID").
 TAG_CHECKPOINT_FROM = "checkpoint_from"
+TAG_DEVICE = "device"  # the device a trial's weights were placed on
 
 
 class BridgeHyperband(kt_compat.HyperbandWithHooks):
@@ -80,6 +81,10 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
 
     def on_model_built(self, model):
         self._last_param_count = model.count_params()
+        # where the weights live (scripts/gpu_check.py: nothing fell back to the CPU)
+        weights = model.trainable_variables
+        self._last_device = getattr(getattr(weights[0], "value", None), "device", "") \
+            if weights else ""
 
     def build_model(self, hp):
         # keras-tuner clears the Keras session before each build, which also resets
@@ -155,7 +160,9 @@ class BridgeHyperband(kt_compat.HyperbandWithHooks):
         best = self.oracle.get_best_trials(1)
         return TrialReport(
             trial=trial, status=trial.status, metrics=metrics, model_path=model_path,
-            tags={TAG_CHECKPOINT_FROM: self._checkpoint_from} if self._checkpoint_from else {},
+            tags={TAG_DEVICE: getattr(self, "_last_device", "") if keeper else "",
+                  **({TAG_CHECKPOINT_FROM: self._checkpoint_from} if self._checkpoint_from
+                     else {})},
             score=keeper.best_value if completed and trained else None,
             best_score=best[0].score if best else None,
             is_best=bool(best) and best[0].trial_id == trial.trial_id,

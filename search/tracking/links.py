@@ -100,15 +100,37 @@ def store_option(tracking_uri):
 
 
 def latest_search_lines(tracking_uri, experiment_name, base):
-    """`link_lines` of the experiment's latest search, or a line saying there is none."""
+    """`link_lines` of the latest search of `experiment_name`, or of the whole store
+    when it is None (what a newcomer just ran, whatever its experiment), then the
+    other experiments that hold searches; or a line saying there is none."""
     from mlflow.tracking import MlflowClient
     client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    searches = [] if experiment is None else client.search_runs(
-        [experiment.experiment_id], filter_string=f"tags.`{tracking.TAG_ROLE}` = 'search'",
-        order_by=["attributes.start_time DESC"], max_results=1)
-    if not searches:
-        return [f"No search in experiment {experiment_name!r} yet "
-                f"(`bridge-search run --experiment {experiment_name}`)."]
-    return link_lines(client, tracking_uri, experiment.experiment_id,
-                      searches[0].info.run_id, base=base)
+    experiments = client.search_experiments(max_results=1000)
+    if experiment_name is not None:
+        experiments = [e for e in experiments if e.name == experiment_name]
+    latest = {e.experiment_id: _latest_search(client, e.experiment_id) for e in experiments}
+    latest = {key: run for key, run in latest.items() if run is not None}
+    if not latest:
+        where = "the store" if experiment_name is None else f"experiment {experiment_name!r}"
+        return [f"No search in {where} yet (`bridge-search run"
+                + ("" if experiment_name is None else f" --experiment {experiment_name}")
+                + "`)."]
+    newest = max(latest.values(), key=lambda run: run.info.start_time)
+    names = {e.experiment_id: e.name for e in experiments}
+    name, experiment = newest.info.run_name, names[newest.info.experiment_id]
+    lines = [f"Latest search: {name}" + ("" if name.startswith(f"{experiment}: ")
+                                         else f" (experiment {experiment!r})"),
+             *link_lines(client, tracking_uri, newest.info.experiment_id, newest.info.run_id,
+                         base=base)]
+    others = sorted(names[key] for key in latest if key != newest.info.experiment_id)
+    if others:
+        lines.append("Other experiments with searches (`bridge-search ui --experiment NAME`): "
+                     + ", ".join(others))
+    return lines
+
+
+def _latest_search(client, experiment_id):
+    runs = client.search_runs([experiment_id],
+                              filter_string=f"tags.`{tracking.TAG_ROLE}` = 'search'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None

@@ -89,11 +89,24 @@ def load_trial_model(client, run_id: str, unsafe: bool = False,
     return model, run
 
 
+def typed_param(text):
+    """An MLflow param (always a string) back as the int, float or bool it was
+    logged from; other text stays text ("flatten", "INACTIVE")."""
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def trial_info(run: "mlflow.entities.Run") -> dict:
     """Hyperparameters and metrics of a trial run, for model_info.json."""
     return {"run_id": run.info.run_id,
             "trial_id": run.data.tags.get(tracking.TAG_TRIAL_ID),
-            "hyperparameters": dict(run.data.params),
+            "hyperparameters": {k: typed_param(v) for k, v in run.data.params.items()},
             "metrics": dict(run.data.metrics)}
 
 

@@ -2,6 +2,7 @@
 the target and renamed into place (MLflow's copy: search/tracking/models.py)."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -40,9 +41,20 @@ def _write_export(model, staging, info, owner, extra_files, quantize):
     export_dir.write_owner(staging, owner)  # first: leftovers are ours
     model.save(staging / KERAS_FILE)
     model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+    _follow_umask(staging / SAVED_MODEL_DIR)
     sizes = {KERAS_FILE: (staging / KERAS_FILE).stat().st_size / 1e6,
              **tflite.write_tflite(model, staging, quantize)}
     info = {**info, "file_sizes_mb": sizes}
     (staging / INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
     for name, text in extra_files.items():
         (staging / name).write_text(text)
+
+
+def _follow_umask(folder):
+    """TensorFlow creates SavedModel folders 0755 whatever the umask; a group that
+    shares exports (umask 002) must be able to replace them as it does the rest."""
+    umask = os.umask(0o22)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o777 & ~umask)

@@ -33,7 +33,7 @@ def finish(config, plan, tuner, tracker, image_data, timings, keys):
     trials = _trials_or_fail(tuner)
     chosen, top = select.choose(config.select, tuner.oracle, tracker)
     model, metrics = _final_model(config, tuner, tracker, image_data, chosen, deadline)
-    export_dir = _export(config, tracker, image_data, model, metrics, chosen[1])
+    export_dir = _export(config, tracker, image_data, model, metrics, chosen)
     crash_point("export")  # tests: killed between the export and the registry
     name, version = models.log_winner(tracker, model, image_data.x_val, {
         "search_val_accuracy": chosen[0].score, "test_accuracy": metrics.get("test_accuracy"),
@@ -83,11 +83,14 @@ def _final_model(config, tuner, tracker, image_data, chosen, deadline):
     return model, metrics
 
 
-def _export(config, tracker, image_data, model, metrics, run):
+def _export(config, tracker, image_data, model, metrics, chosen):
+    trial, run = chosen
     export_dir = Path(config.export_dir or Path("exports") /
                       ownership.path_slug(config.experiment) / tracker.parent_run_id)
     export.export_model(model, export_dir, owner=config.search_identity(), info={
         **models.trial_info(run), "search_metrics": metrics,
+        # the values as keras-tuner drew them, each of its own type
+        "hyperparameters": user_values(trial.hyperparameters.values),
         "parent_run_id": tracker.parent_run_id, "data": image_data.description()},
         extra_files={RESOLVED_CONFIG_FILE: config_to_toml(config)},  # reproduces the search
         quantize=config.quantize)

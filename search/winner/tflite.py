@@ -11,9 +11,12 @@ deprecated (its warning is silenced here; the tests compare with Keras on it).
 import contextlib
 import io
 import logging
+import re
 import warnings
 
 import numpy as np
+
+from search.core import quiet
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +31,11 @@ def convert(model, quantize=False):
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8
     # Keras 3 exports a temporary SavedModel for the converter and prints its whole
-    # signature ("Saved artifact at ...", one line per variable) to stdout.
-    with contextlib.redirect_stdout(io.StringIO()):
+    # signature ("Saved artifact at ...", one line per variable) to stdout; the MLIR
+    # converter writes a refusal's op trail to fd 2, then raises with the same text
+    # (write_tflite's warning says it in one line), unless TensorFlow's logs were asked.
+    with contextlib.redirect_stdout(io.StringIO()), \
+            quiet.fd2_filtered(lambda line: quiet.tensorflow_logs_asked()):
         return converter.convert()
 
 
@@ -45,13 +51,23 @@ def write_tflite(model, folder, quantize=False):
         try:
             content = convert(model, quantized)
         except Exception as error:  # noqa: BLE001 - TF's ConverterError and friends
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+            reason = _reason(error)
             log.warning(f"warning: {name} not written: the TFLite converter refused the "
                         f"model ({reason}); model.keras and saved_model/ are complete.")
             continue
         (folder / name).write_bytes(content)
         sizes[name] = len(content) / 1e6
     return sizes
+
+
+def _reason(error):
+    """The converter's refusal in a few words: the ops it lacks, when it names them
+    (its first line is an MLIR location trail of several hundred characters)."""
+    text = str(error)
+    lacking = re.search(r"^TF Select ops: (.+)$", text, re.MULTILINE)
+    if lacking:
+        return f"ops TFLite's builtins lack: {lacking.group(1).strip()}"
+    return (text.strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def _interpreter(content):
