@@ -17,7 +17,7 @@ from search.core.config_rules import (MAX_TIME_BUDGET_SECONDS, check_data_option
                                       parse_duration)
 from search.core.errors import UsageError
 from search.core.select_rule import parse_select
-from search.core.stores import check_dir, check_file, check_store, store_uri
+from search.core.stores import can_write_in, check_dir, check_file, check_store, store_uri
 from search.core.ownership import check_project_folder, path_slug, protected_paths
 from search.core.export_dir import check_export_target
 
@@ -227,19 +227,9 @@ def _check_export_dir(config):
     if not existing.is_dir():
         raise UsageError(f"--export-dir {config.export_dir!r} cannot be created: {existing} "
                          f"is a file; choose a directory path.")
-    if not _can_write_in(existing):
+    if not can_write_in(existing):
         raise UsageError(f"--export-dir {config.export_dir!r} is not writable "
                          f"({existing} denies writing); choose a writable directory.")
-
-
-def _can_write_in(folder):
-    """Try it: os.access says yes to root even where writing fails (e.g. /proc)."""
-    import tempfile
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
 
 
 def to_cli_args(config, **overrides):
