@@ -120,7 +120,7 @@ def test_mlflow_own_http_retries_are_off_unless_the_user_set_them(monkeypatch):
 def test_store_retry_seconds_is_validated():
     assert SearchConfig().store_retry_seconds == 300
     with pytest.raises(UsageError, match=r"--store-retry-seconds -1 is invalid: must be a "
-                                         r"number of seconds >= 0"):
+                                         r"number of seconds from 0 to 2592000 \(30 days\)"):
         SearchConfig(store_retry_seconds=-1)
 
 
@@ -129,7 +129,7 @@ def test_a_negative_store_retry_seconds_exits_2_with_one_line(capsys):
     assert main(["run", "--store-retry-seconds", "-1"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "bridge-search: error: --store-retry-seconds -1.0 is invalid: must be a number of "
-        "seconds >= 0."]
+        "seconds from 0 to 2592000 (30 days)."]
 
 
 # ----- a real server killed under a real search -----------------------------------
