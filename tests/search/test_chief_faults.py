@@ -120,7 +120,7 @@ def test_a_worker_without_its_chief_stops_after_the_chief_timeout(
 
 def test_the_chief_timeout_must_be_positive():
     with pytest.raises(UsageError, match=r"--chief-timeout 0 is invalid: must be a number "
-                                         r"of seconds > 0\."):
+                                         r"of seconds > 0 and at most 2592000 \(30 days\)\."):
         SearchConfig(chief_timeout=0)
 
 
