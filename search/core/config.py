@@ -87,6 +87,10 @@ class SearchConfig:
                                  "accuracy points, e.g. 1pt, or a fraction, e.g. 0.01)")
     quantize: bool = option(False, "also export model_int8.tflite (int8 dynamic-range "
                                    "quantized) beside model.tflite (float32)")
+    confirm_seeds: int = option(0, "after the search, the confirm stage (`bridge-search "
+                                   "confirm`): train each value of the space's question "
+                                   "with the winner's other hyperparameters and this many "
+                                   "seeds (0: no confirm stage)")
     experiment: str = option("bridge-search", "MLflow experiment name")
     project_dir: str = option("bridge_search_projects", "keras-tuner state (checkpoints, oracle)")
     tracking_uri: str = option(None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
@@ -167,6 +171,9 @@ def validate(config):
              f"accepted: {' | '.join(LOG_MODELS)}")
     require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
+    require(isinstance(config.confirm_seeds, int) and config.confirm_seeds >= 0,
+            "confirm_seeds", config.confirm_seeds,
+            "must be an integer >= 0 (0: no confirm stage; 2 or more give intervals)")
     check_data_options(config)
     _check_cost_options(config)
     require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
