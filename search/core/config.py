@@ -14,6 +14,7 @@ import spaces
 
 from search.core.config_rules import (check_data_options, check_space, check_tracking_uri,
                                       require, flag, parse_duration)
+from search.core.confirm_plan import check_seeds
 from search.core.errors import UsageError
 from search.core.select_rule import parse_select
 from search.core.ownership import (check_export_target, check_project_overwrite, path_slug,
@@ -171,9 +172,7 @@ def validate(config):
              f"accepted: {' | '.join(LOG_MODELS)}")
     require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
-    require(isinstance(config.confirm_seeds, int) and config.confirm_seeds >= 0,
-            "confirm_seeds", config.confirm_seeds,
-            "must be an integer >= 0 (0: no confirm stage; 2 or more give intervals)")
+    check_seeds(config.confirm_seeds, "--confirm-seeds", allow_zero=True)
     check_data_options(config)
     _check_cost_options(config)
     require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
