@@ -105,7 +105,10 @@ def run_command(args):
     if args.dry_run:
         quiet.import_tensorflow()
         from search.plan.dry_run import dry_run
-        dry_run(config, out=print)
+        timing = dry_run(config, out=print)
+        if config.confirm_seeds:
+            from search.plan.confirm_cost import dry_run_line
+            print(dry_run_line(config, timing))
         return 0
     from search.core.state import finished_summary, report_finished
     if finished_summary(config):  # the same command again: answered before TensorFlow loads

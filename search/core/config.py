@@ -14,7 +14,7 @@ import spaces
 
 from search.core.config_rules import (check_data_options, check_space, check_tracking_uri,
                                       require, flag, parse_duration)
-from search.core.confirm_plan import check_seeds
+from search.core.confirm_plan import check_budget, check_seeds
 from search.core.errors import UsageError
 from search.core.select_rule import parse_select
 from search.core.ownership import (check_export_target, check_project_overwrite, path_slug,
@@ -173,6 +173,7 @@ def validate(config):
     require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
     check_seeds(config.confirm_seeds, "--confirm-seeds", allow_zero=True)
+    check_budget(config)
     check_data_options(config)
     _check_cost_options(config)
     require(config.store_retry_seconds >= 0, "store_retry_seconds", config.store_retry_seconds,
