@@ -78,7 +78,8 @@ def compare(summary, results):
     widths = [100 * (d.high - d.low) for d in differences if d.low is not None]
     verdict_of = {row["value"]: (row["difference"].verdict if row["difference"] else "best")
                   for row in rows}
-    return {"winner": summary["best_hyperparameters"], "hyperband": hyperband,
+    hps = summary["best_hyperparameters"]
+    return {"winner": {k: hps.get(k) for k in summary["summary_keys"]}, "hyperband": hyperband,
             "controlled": controlled, "controlled_std": {
                 row["value"]: row["accuracy_std"] for row in rows},
             "hyperband_top": hyperband_top, "controlled_top": rows[0]["value"],
@@ -112,6 +113,40 @@ def totals(rows):
             "min_max_interval_width_points": [min(widths), max(widths)] if widths else None}
 
 
+def add_table(path, results):
+    """The record's summary line and table (bench_record writes the figures only)."""
+    if not path:
+        return
+    record = json.loads(Path(path).read_text())
+    rows, said = [], []
+    for data, searches in results.items():
+        total = totals(searches)
+        said.append(f"{Path(data.partition(':')[2]).stem or data}: top bridge agreed in "
+                    f"{total['top_agrees']}/{total['searches']} searches, pairs in the same "
+                    f"order {total['pairs_same_order']}/{total['pairs_compared']}, median "
+                    f"95% interval {number(total['median_interval_width_points'])} points")
+        for row in searches:
+            widths = sorted(row["interval_widths_points"])
+            rows.append([Path(data.partition(":")[2]).stem or data, row["search_seed"],
+                         "/".join(str(v) for v in row["winner"].values()),
+                         " > ".join(sorted(row["hyperband"], key=lambda b: -row["hyperband"][b])),
+                         " > ".join(row["controlled"]), "yes" if row["top_agrees"] else "no",
+                         f"{row['pairs_same_order']}/{row['pairs_compared']}",
+                         ", ".join(f"{b} {v}" for b, v in row["verdicts"].items()),
+                         number(widths[len(widths) // 2]) if widths else "-",
+                         round(row["search_wall_seconds"]), round(row["confirm_wall_seconds"])])
+    record["summary"] = "; ".join(said)
+    record["table"] = {"columns": ["data", "search seed", "winner", "Hyperband order (val)",
+                                   "controlled order (test)", "top agrees", "pairs same",
+                                   "verdicts", "median CI width (points)", "search s",
+                                   "confirm s"], "rows": rows}
+    Path(path).write_text(json.dumps(record, indent=2, default=str) + "\n")
+
+
+def number(value):
+    return "-" if value is None else f"{value:.1f}"
+
+
 def datasets(args):
     found = list(args.data)
     if args.glyphs:
@@ -136,8 +171,9 @@ def main():
     bench_record.add_option(parser, "confirm")
     args = parser.parse_args()
     results = {}
-    for data in datasets(args):
-        for seed in args.search_seeds:
+    # Seed-major: stopped early, every dataset still has its first searches.
+    for seed in args.search_seeds:
+        for data in datasets(args):
             with tempfile.TemporaryDirectory() as work:
                 summary, runs, search_wall, confirm_wall = search_and_confirm(
                     data, seed, args.seeds, Path(work), shlex.split(args.extra),
@@ -152,6 +188,7 @@ def main():
             bench_record.write(args.record_path, "confirm",
                                "Hyperband's per-bridge ranking against the controlled one",
                                figures)
+            add_table(args.record_path, results)
     for data, rows in results.items():
         print(f"\n{data}: {json.dumps(totals(rows))}")
 
