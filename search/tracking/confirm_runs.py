@@ -36,8 +36,7 @@ TAG_SEED = "bridge_search.confirm_seed"
 TAG_EPOCHS = "bridge_search.confirm_epochs"
 TAG_WINNER = "bridge_search.confirm_winner"
 TAG_REFUSED = "bridge_search.refused_by_space"  # the space's rule that would refuse it
-CONFIRM_ARTIFACT = "confirm"  # folder on the parent run
-NOTE_START, NOTE_END = "<!-- confirm -->", "<!-- /confirm -->"
+CONFIRM_ARTIFACT = "confirm"  # folder on the parent run: one subfolder per varied name
 
 
 @dataclass
@@ -173,17 +172,24 @@ def close_run(client, run_id):
     client.set_terminated(run_id, status="FINISHED")
 
 
-def publish(client, source, folder, verdict_markdown):
-    """The report files as artifacts `confirm/` of the parent run, and the
-    verdict as the first lines of its description (replacing an earlier one)."""
+def publish(client, source, folder, verdict_markdown, vary):
+    """The report files as artifacts `confirm/VARY/` of the parent run, and the
+    verdict as the first lines of its description (replacing an earlier verdict
+    on the same hyperparameter; one on another stays below it)."""
     for path in sorted(Path(folder).iterdir()):
         if path.is_file():
-            client.log_artifact(source.parent_run_id, str(path), CONFIRM_ARTIFACT)
+            client.log_artifact(source.parent_run_id, str(path), f"{CONFIRM_ARTIFACT}/{vary}")
+    start, end = note_markers(vary)
     note = client.get_run(source.parent_run_id).data.tags.get(MLFLOW_RUN_NOTE, "")
-    if NOTE_START in note and NOTE_END in note:
-        note = note.split(NOTE_START)[0] + note.split(NOTE_END, 1)[1].lstrip("\n")
+    if start in note and end in note:
+        note = note.split(start)[0] + note.split(end, 1)[1].lstrip("\n")
     client.set_tag(source.parent_run_id, MLFLOW_RUN_NOTE,
-                   f"{NOTE_START}\n{verdict_markdown.strip()}\n{NOTE_END}\n\n{note}")
+                   f"{start}\n{verdict_markdown.strip()}\n{end}\n\n{note}")
+
+
+def note_markers(vary):
+    """Markdown comments around one verdict in the description (not rendered)."""
+    return f"<!-- confirm {vary} -->", f"<!-- /confirm {vary} -->"
 
 
 def runs_table_link(tracking_uri, source):

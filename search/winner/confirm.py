@@ -126,13 +126,14 @@ def _report(client, source, context, planned, tracking_uri, out_dir, out):
                if run.key in finished]
     rows = confirm_stats.summarise(results)
     folder = out_dir or os.path.join("reports", path_slug(_experiment_name(client, source)),
-                                     source.parent_run_id, "confirm")
+                                     source.parent_run_id, "confirm", context["vary"])
     hyperband = confirm_runs.search_best(client, source, context["vary"])
     text = confirm_report.write_report(folder, results, rows, context, hyperband)
     verdict = confirm_report.verdict_lines(rows, context)
-    confirm_runs.publish(client, source, folder, "\n".join(verdict))
+    confirm_runs.publish(client, source, folder, "\n".join(verdict), context["vary"])
     for line in [*verdict, "", f"confirm.md, confirm.csv and confirm.png written to {folder} "
-                 f"and logged on run {source.parent_run_id} (artifacts confirm/)",
+                 f"and logged on run {source.parent_run_id} (artifacts "
+                 f"{confirm_runs.CONFIRM_ARTIFACT}/{context['vary']}/)",
                  confirm_runs.runs_table_link(tracking_uri, source)]:
         out(line)
     return {"vary": context["vary"], "epochs": context["epochs"], "split": context["split"],
