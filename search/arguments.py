@@ -113,7 +113,7 @@ def _add_confirm(commands):
                          help="epochs per run (default: the winner's final-training epochs)")
     confirm.add_argument("--out", default=None,
                          help="folder for confirm.md, confirm.csv and confirm.png "
-                              "(default: reports/EXPERIMENT/RUN_ID/confirm)")
+                              "(default: reports/EXPERIMENT/RUN_ID/confirm/VARY)")
 
 
 def _add_serve(commands):
