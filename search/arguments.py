@@ -26,6 +26,7 @@ def build_parser(search_defaults=None):
     _add_export(commands)
     commands.add_parser("spaces", help="list registered search spaces and their hyperparameters")
     _add_report(commands)
+    _add_confirm(commands)
     _add_serve(commands)
     _add_ui(commands)
     for command in commands.choices.values():  # -v/-q after the sub-command too
@@ -105,6 +106,27 @@ def _add_report(commands):
     report.add_argument("--out", default=None,
                         help="folder for report.md, trials.csv and the PNG plots "
                              "(default: reports/EXPERIMENT/RUN_ID)")
+
+
+def _add_confirm(commands):
+    confirm = commands.add_parser(
+        "confirm", help="a controlled ablation of a finished search's winner: train each "
+                        "value of one hyperparameter (default: the space's question, the "
+                        "bridge) with K seeds, the rest kept, and say which is ahead, "
+                        "behind or within noise (95%% paired t-interval)")
+    _add_experiment(confirm, "MLflow experiment of the search")
+    confirm.add_argument("--run-id", default=None,
+                         help="parent run id of the search (default: the latest search)")
+    confirm.add_argument("--seeds", type=int, default=3,
+                         help="seeds per value, 0..K-1 (default: 3; 1 gives no interval)")
+    confirm.add_argument("--vary", default=None,
+                         help="the hyperparameter to vary: any categorical or integer one of "
+                              "the space (default: the space's question)")
+    confirm.add_argument("--epochs", type=int, default=None,
+                         help="epochs per run (default: the winner's final-training epochs)")
+    confirm.add_argument("--out", default=None,
+                         help="folder for confirm.md, confirm.csv and confirm.png "
+                              "(default: reports/EXPERIMENT/RUN_ID/confirm/VARY)")
 
 
 def _add_serve(commands):

@@ -6,6 +6,7 @@ validation and what is logged to MLflow cannot drift apart. Exit codes: 0 ok,
 """
 
 import dataclasses
+import logging
 import os
 import sys
 import time
@@ -116,15 +117,57 @@ def run_command(args):
     if args.dry_run:
         quiet.import_tensorflow()
         from search.plan.preview import show_plan
-        show_plan(config, out=print, started=args.command_started)
+        timing = show_plan(config, out=print, started=args.command_started)
+        if config.confirm_seeds:
+            from search.plan.confirm_cost import dry_run_line
+            print(dry_run_line(config, timing))
         return 0
     from search.preflight import preflight
-    if preflight(config):  # the same search again: answered before TensorFlow loads
-        return 0
+    finished = preflight(config)
+    if finished:  # the same search again: answered before TensorFlow loads
+        return _confirm_stage(config, finished) if config.confirm_seeds else 0
     quiet.import_tensorflow()
     from search.run import run_search
-    run_search(config, started=args.command_started, preflight_done=True)
+    summary = run_search(config, started=args.command_started, preflight_done=True)
+    if config.confirm_seeds and "parent_run_id" in summary and summary.get("role") != "worker":
+        return _confirm_stage(config, summary)
     return 0
+
+
+def _confirm_stage(config, summary):
+    """`run --confirm-seeds K`: `confirm` on the search just finished (or finished
+    before: a killed confirm stage resumes with the same `run` command)."""
+    from search.core.confirm_plan import ConfirmRequest
+    request = ConfirmRequest(seeds=config.confirm_seeds)
+    uri = config.resolved_tracking_uri()
+    source, vary = _confirm_prepare(uri, config.experiment, summary["parent_run_id"], request)
+    quiet.import_tensorflow()
+    from search.winner import confirm
+    confirm.confirm(source, vary, request, uri, out=_say)
+    return 0
+
+
+def confirm_command(args):
+    from search.core.confirm_plan import ConfirmRequest
+    request = ConfirmRequest(seeds=args.seeds, vary=args.vary, epochs=args.epochs)
+    uri = _store_uri(args)  # a missing store: exit 2 before TensorFlow loads
+    source, vary = _confirm_prepare(uri, args.experiment, args.run_id, request)
+    quiet.import_tensorflow()
+    from search.winner import confirm
+    confirm.confirm(source, vary, request, uri, out_dir=args.out, out=print)
+    return 0
+
+
+def _confirm_prepare(uri, experiment, run_id, request):
+    """The finished search and the varied name, judged from the store alone."""
+    from search.tracking import confirm_runs, open_client
+    source = confirm_runs.open_search(open_client(uri), experiment, run_id)
+    return source, confirm_runs.check_vary_name(source, request.vary)
+
+
+def _say(line):
+    """The confirm stage's lines at the end of `run`, through its logger (-q silences)."""
+    logging.getLogger("search.confirm").info(line)
 
 
 def export_command(args):
@@ -223,6 +266,7 @@ def ui_command(args):
 
 COMMANDS = {"run": run_command, "launch": launch_command, "export": export_command,
             "spaces": spaces_command, "ui": ui_command, "report": report_command,
+            "confirm": confirm_command,
             "serve": serve_command, "server": server_command}
 
 if __name__ == "__main__":

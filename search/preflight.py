@@ -37,7 +37,8 @@ from search.core.state import (finished_summary, read_state, report_finished, st
 # how long to wait on a store or a chief, what is kept locally or logged per trial,
 # and the outputs handled below.
 NOT_COMPARED = frozenset({"project_dir", "overwrite", "store_retry_seconds", "chief_timeout",
-                          "keep_checkpoints", "log_models", "summary_json"})
+                          "keep_checkpoints", "log_models", "summary_json",
+                          "confirm_seeds"})  # a stage after the search (search/winner/confirm.py)
 # What a new export of the stored winner gives: compared with the exports written.
 EXPORT_OPTIONS = frozenset({"export_dir", "quantize"})
 

@@ -15,6 +15,7 @@ import spaces
 from search.core.config_rules import (MAX_TIME_BUDGET_SECONDS, check_data_options,
                                       check_space, check_tracking_uri, require, flag,
                                       parse_duration)
+from search.core.confirm_plan import check_budget, check_seeds
 from search.core.errors import UsageError
 from search.core.select_rule import parse_select
 from search.core.stores import can_write_in, check_dir, check_file, check_store, store_uri
@@ -89,6 +90,10 @@ class SearchConfig:
                                  "accuracy points, e.g. 1pt, or a fraction, e.g. 0.01)")
     quantize: bool = option(False, "also export model_int8.tflite (int8 dynamic-range "
                                    "quantized) beside model.tflite (float32)")
+    confirm_seeds: int = option(0, "after the search, the confirm stage (`bridge-search "
+                                   "confirm`): train each value of the space's question "
+                                   "with the winner's other hyperparameters and this many "
+                                   "seeds (0: no confirm stage)")
     experiment: str = option("bridge-search", "MLflow experiment name")
     project_dir: str = option("bridge_search_projects", "keras-tuner state (checkpoints, oracle)")
     tracking_uri: str = option(None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
@@ -144,6 +149,21 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
 
 def validate(config):
     """Check every option before anything trains or writes to MLflow."""
+    _check_training_options(config)
+    check_seeds(config.confirm_seeds, "--confirm-seeds", allow_zero=True)
+    check_budget(config)
+    check_data_options(config)
+    _check_cost_options(config)
+    _check_waits_and_names(config)
+    check_tracking_uri(config.resolved_tracking_uri())
+    check_space(config.space)
+    _check_paths(config)
+    _check_export_dir(config)
+    check_project_folder(config.project_dir, config.project_name,  # the ownership rule
+                         config.resolved_tracking_uri())
+
+
+def _check_training_options(config):
     require(config.max_epochs >= 1, "max_epochs", config.max_epochs, "must be an integer >= 1")
     require(1 <= config.min_epochs <= config.max_epochs, "min_epochs", config.min_epochs,
              f"must be an integer from 1 to --max-epochs ({config.max_epochs})")
@@ -171,8 +191,9 @@ def validate(config):
              f"accepted: {' | '.join(LOG_MODELS)}")
     require(config.strategy in STRATEGIES, "strategy", config.strategy,
              f"accepted: {', '.join(STRATEGIES)}")
-    check_data_options(config)
-    _check_cost_options(config)
+
+
+def _check_waits_and_names(config):
     # Bounded as --time-budget is: a wait of centuries overflows the clock's timestamps.
     require(0 <= config.store_retry_seconds <= MAX_TIME_BUDGET_SECONDS, "store_retry_seconds",
              config.store_retry_seconds, "must be a number of seconds from 0 to 2592000 "
@@ -186,12 +207,6 @@ def validate(config):
              config.experiment[:40] + "...",
              f"MLflow accepts names of at most {MAX_EXPERIMENT_NAME_LENGTH} characters, "
              f"got {len(config.experiment)}")
-    check_tracking_uri(config.resolved_tracking_uri())
-    check_space(config.space)
-    _check_paths(config)
-    _check_export_dir(config)
-    check_project_folder(config.project_dir, config.project_name,  # the ownership rule
-                         config.resolved_tracking_uri())
 
 
 def _check_paths(config):

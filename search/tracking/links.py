@@ -55,7 +55,8 @@ def search_links(client, base, experiment_id, parent_run_id):
     trials = client.search_runs(
         [experiment_id], max_results=10000,
         filter_string=f"tags.{tracking.MLFLOW_PARENT_RUN_ID} = '{parent_run_id}'")
-    finished = [run.info.run_id for run in trials if run.info.status == "FINISHED"]
+    finished = [run.info.run_id for run in trials if run.info.status == "FINISHED"
+                and run.data.tags.get(tracking.TAG_ROLE) != "confirm"]  # trials only
     return [("Trials of this search (runs table)", runs_table_url(base, experiment_id, parent_run_id)),
             ("Compare its trials", compare_url(base, experiment_id, finished)),
             ("The search's result (parent run)", run_url(base, experiment_id, parent_run_id))]

@@ -101,7 +101,9 @@ def collect_trials(client, experiment_id, parent_run_id, keys):
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
         max_results=10000)
-    trials = [_trial(client, run, keys) for run in runs]
+    # The confirm stage's runs share the parent (search/tracking/confirm_runs.py).
+    trials = [_trial(client, run, keys) for run in runs
+              if run.data.tags.get(tracking.TAG_ROLE) != "confirm"]
     return sorted(trials, key=lambda t: (t.trial_id, t.run_id))
 
 

@@ -11,7 +11,7 @@ from tests.search.test_bad_input import assert_one_line, run_main
 COMMANDS = {"report": ["report", "--experiment", "digits"],
             "export": ["export", "--run-id", "0123456789abcdef", "--out", "exported"],
             "serve": ["serve", "--experiment", "digits"],
-            "ui": ["ui"]}
+            "ui": ["ui"], "confirm": ["confirm", "--experiment", "digits"]}
 # name -> (--tracking-uri given tmp, or None for the default store; the path named)
 STORES = {"default_store": (lambda tmp: None, "mlruns/mlflow.db"),
           "missing_folder": (lambda tmp: f"sqlite:///{tmp}/nowhere/mlflow.db",
