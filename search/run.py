@@ -107,7 +107,7 @@ def _project_lock(config):
     lock = ProjectLock(lock_path(config.project_dir, config.project_name, distributed.tuner_id()),
                        config.project_dir).acquire()
     if lock.took_over:
-        log.info(f"The lock's last holder, process {lock.took_over.get('pid')}, is gone.")
+        log.info(f"Took over the lock of process {lock.took_over.get('pid')}, which is gone.")
     return lock
 
 
@@ -146,6 +146,10 @@ def _search(config, started, prepared, role):
                    "mlflow_trial_seconds": tracker.seconds_in_mlflow - mlflow_before}
         summary = finish(config, prepared.plan, tuner, tracker, prepared.image_data, timings,
                          tracker.summary_keys)
+        # Named by its answer before the report, which shows the parent run's name.
+        run_names.rename_search(tracker, run_names.finished_name(
+            config.experiment, summary["best_hyperparameters"], summary["best_val_accuracy"],
+            tracker.summary_keys))
         log_report(tracker)
         for line in links.link_lines(tracker.client, tracker.tracking_uri, tracker.experiment_id,
                                      tracker.parent_run_id):
@@ -156,9 +160,6 @@ def _search(config, started, prepared, role):
             run_names.rename_search(tracker, run_names.stopped_name(config.experiment, status))
             tracker.end_search(status=status)
         raise
-    run_names.rename_search(tracker, run_names.finished_name(
-        config.experiment, summary["best_hyperparameters"], summary["best_val_accuracy"],
-        tracker.summary_keys))
     tracker.end_search()
     state_path = project_folder / STATE_FILE
     _write_state(state_path, {**_read_state(state_path),

@@ -110,7 +110,7 @@ def test_importing_the_tuner_changes_no_global_setting_until_a_search_starts():
     code = ("import warnings\n"
             "import search.run, search.kt.tuner, search.plan.dry_run\n"
             "from keras_tuner.src import config\n"
-            "from search.tuning import kt_compat\n"
+            "from search.kt import compat as kt_compat\n"
             "def state():\n"
             "    hidden = any(f[1] and f[1].match('`shuffle=True` was passed')\n"
             "                 for f in warnings.filters)\n"

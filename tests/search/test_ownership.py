@@ -8,6 +8,7 @@ killed half-way leaves the previous export in place. After each case the user's
 files are compared byte for byte."""
 
 import os
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def workdir(tmp_path, monkeypatch):
     (work / "notes" / "thesis.txt").write_bytes(b"years of work\n")
     (work / "data.csv").write_bytes(b"a,b\n1,2\n")
     (work / "mlruns").mkdir()
-    (work / "mlruns" / "mlflow.db").write_bytes(b"not really sqlite, never opened\n")
+    sqlite3.connect(work / "mlruns" / "mlflow.db").close()  # a store (empty), never opened
     (work / "mlruns" / "artifacts").mkdir()
     (work / "projects").mkdir()
     monkeypatch.chdir(work)
