@@ -5,7 +5,6 @@ experiment and answer. On a real store, no training; the real-browser walk-throu
 runs only where chromium is installed."""
 
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,9 +14,10 @@ import pytest
 
 import spaces
 from search import tracking
-from search.distributed.launch import free_port
+from search.distributed.launch_checks import free_port
 from search.tracking import links, run_names
 from tests.search.servers import http_process
+from tests.search.test_ui_browser import chromium
 
 BASE = "http://127.0.0.1:5000"
 
@@ -121,8 +121,7 @@ def _dom(output):
 @pytest.mark.slow
 def test_readme_walk_through_in_a_real_browser(tracking_uri, three_searches, tmp_path):
     """README step 2 as written: `bridge-search ui`, then its first link."""
-    if shutil.which("chromium") is None:
-        pytest.skip("chromium is not installed (`apt-get install -y chromium`)")
+    chromium()  # installed with apt-get when missing (as test_ui_browser.py does)
     names, _ = three_searches
     _, dom = _ui(tracking_uri, tmp_path, _dom)
     assert f"{names[2]}: running" in dom
