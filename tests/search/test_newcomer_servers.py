@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from search import tracking
-from search.distributed.launch import free_port
+from search.distributed.launch_checks import free_port
 from search.tracking.models import log_winner
 from tests.conftest import run_cli
 from tests.search.servers import http_process
