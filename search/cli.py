@@ -125,25 +125,32 @@ def run_command(args):
     from search.preflight import preflight
     finished = preflight(config)
     if finished:  # the same search again: answered before TensorFlow loads
-        return _confirm_stage(config, finished) if config.confirm_seeds else 0
+        return (_confirm_stage(config, finished, args.command_started)
+                if config.confirm_seeds else 0)
     quiet.import_tensorflow()
     from search.run import run_search
     summary = run_search(config, started=args.command_started, preflight_done=True)
     if config.confirm_seeds and "parent_run_id" in summary and summary.get("role") != "worker":
-        return _confirm_stage(config, summary)
+        return _confirm_stage(config, summary, args.command_started)
     return 0
 
 
-def _confirm_stage(config, summary):
+def _confirm_stage(config, summary, started):
     """`run --confirm-seeds K`: `confirm` on the search just finished (or finished
-    before: a killed confirm stage resumes with the same `run` command)."""
+    before: a killed confirm stage resumes with the same `run` command). With
+    --time-budget: the seeds the budget planned room for, and no run started
+    that would end past the budget."""
     from search.core.confirm_plan import ConfirmRequest
-    request = ConfirmRequest(seeds=config.confirm_seeds)
+    seeds = summary.get("budget_confirm_seeds", config.confirm_seeds)
+    if not seeds:  # the budget's plan said so before training
+        return 0
+    request = ConfirmRequest(seeds=seeds)
     uri = config.resolved_tracking_uri()
     source, vary = _confirm_prepare(uri, config.experiment, summary["parent_run_id"], request)
     quiet.import_tensorflow()
     from search.winner import confirm
-    confirm.confirm(source, vary, request, uri, out=_say)
+    stop_at = started + config.time_budget_seconds if config.time_budget else None
+    confirm.confirm(source, vary, request, uri, out=_say, stop_at=stop_at)
     return 0
 
 

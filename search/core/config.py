@@ -15,7 +15,7 @@ import spaces
 from search.core.config_rules import (MAX_TIME_BUDGET_SECONDS, check_data_options,
                                       check_space, check_tracking_uri, require, flag,
                                       parse_duration)
-from search.core.confirm_plan import check_budget, check_seeds
+from search.core.confirm_plan import check_seeds
 from search.core.errors import UsageError
 from search.core.select_rule import parse_select
 from search.core.stores import can_write_in, check_dir, check_file, check_store, store_uri
@@ -151,7 +151,6 @@ def validate(config):
     """Check every option before anything trains or writes to MLflow."""
     _check_training_options(config)
     check_seeds(config.confirm_seeds, "--confirm-seeds", allow_zero=True)
-    check_budget(config)
     check_data_options(config)
     _check_cost_options(config)
     _check_waits_and_names(config)

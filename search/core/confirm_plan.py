@@ -61,14 +61,3 @@ def runs_left(planned, finished_keys):
     """The planned runs whose (value text, seed) has no finished run yet."""
     done = set(finished_keys)
     return [run for run in planned if run.key not in done]
-
-
-def check_budget(config):
-    """`run --time-budget` plans the search and its final training only: with
-    --confirm-seeds too it is refused, with the command that does it instead."""
-    if config.time_budget and config.confirm_seeds:
-        raise UsageError(
-            f"--confirm-seeds {config.confirm_seeds} with --time-budget {config.time_budget} "
-            f"is not supported yet (the budget plans the search and its final training "
-            f"only); drop --confirm-seeds and run `bridge-search confirm --experiment "
-            f"{config.experiment} --seeds {config.confirm_seeds}` after the search.")

@@ -10,6 +10,9 @@
   completes with its best epoch. The deadline uses the slower of the timed and
   observed seconds per epoch. `StopBefore` (same module) ends the final training
   early when its epochs run slower than counted.
+- `run --confirm-seeds K`: the reserve holds the confirm stage too
+  (search/plan/confirm_cost.py); when the whole does not fit, the confirm stage
+  gets fewer seeds (down to none) before the search or its final training shrink.
 """
 
 import dataclasses
@@ -17,6 +20,7 @@ import logging
 import time
 
 from search.core.errors import UsageError
+from search.plan import confirm_cost
 from search.plan.dry_run import MLFLOW_TRIAL_SECONDS, estimate_seconds, time_draws
 from search.plan.hyperband import SearchPlan, format_plan, hyperband_plan
 from search.kt.progress import format_seconds
@@ -60,6 +64,8 @@ class Deadline:
     val_seconds: float = 0.0    # scoring the validation split, after a cut epoch
     finish_seconds: float = FINISH_SECONDS  # the end of the command but the final training
     first_trial_values: dict | None = None  # a one-trial plan: the cheapest timed model
+    confirm_seeds: int = 0          # the seeds the confirm stage has room for
+    confirm_seconds: float = 0.0    # kept back for it, after the final training
     trials_refused: int = 0
     trials_started: int = 0
     epochs_cut: int = 0
@@ -84,8 +90,9 @@ class Deadline:
         self.epoch_seconds = max(self.epoch_seconds, seconds)
 
     def final_training_end(self):
-        """When the final training must be over: the end of the command follows."""
-        return self.end - self.finish_seconds - self.report_seconds()
+        """When the final training must be over: the end of the command (and the
+        confirm stage, when planned) follows."""
+        return self.end - self.finish_seconds - self.report_seconds() - self.confirm_seconds
 
     def retrain_epochs(self, epochs, seconds_per_epoch, fixed_seconds=0.0, least=1):
         """The final training's epochs, cut to the time left before the end (after
@@ -199,42 +206,55 @@ def plan_within_budget(config, image_data, hypermodel, started):
     budget = config.time_budget_seconds
     timing = time_draws(config, image_data, hypermodel, TIMING_SHARE * budget)
     end = started + budget
-    (max_epochs, factor, iterations, plan, estimate), cap = choose_within(
-        config, timing, image_data, end, started)
-    reserve = reserve_seconds(config, timing, image_data, max_epochs, cap)
+    stage = confirm_cost.ConfirmStage(config, timing, image_data, hypermodel)
+    (max_epochs, factor, iterations, plan, estimate), cap, seeds = choose_within(
+        config, timing, image_data, end, started, stage)
+    confirm_seconds = stage.seconds(max_epochs, seeds)
+    reserve = reserve_seconds(config, timing, image_data, max_epochs, cap) + confirm_seconds
     pinned = timing["cheapest"]["timed_hyperparameters"] if plan.total_trials == 1 else None
     _log_plan(config, timing, reserve, (max_epochs, factor, iterations, plan, estimate), cap,
               pinned)
+    stage.log_seeds(seeds, confirm_seconds)
     deadline = Deadline(end, reserve, timing["epoch_seconds"], timing["trial_overhead_seconds"],
-                        timing["val_seconds"], finish_seconds(timing), pinned)
+                        timing["val_seconds"], finish_seconds(timing), pinned,
+                        confirm_seeds=seeds, confirm_seconds=confirm_seconds)
     params = {"time_budget_seconds": budget, "budget_estimated_search_seconds": round(estimate, 1),
               "budget_reserve_seconds": round(reserve, 1),
               "budget_timed_epoch_seconds": round(timing["epoch_seconds"], 3),
               "budget_timed_models": timing["timed_models"],
-              "budget_retrain_cap": "none" if cap is None else cap}
+              "budget_retrain_cap": "none" if cap is None else cap,
+              **stage.params(seeds, confirm_seconds)}
     return SearchPlan(max_epochs, factor, iterations, config.min_epochs, deadline,
                       tuple(params.items()))
 
 
-def choose_within(config, timing, image_data, end, started):
-    """(chosen plan, cap on the final training's epochs; None: no cap) for a
-    command that must end at `end`: the final training shrinks, down to none,
+def choose_within(config, timing, image_data, end, started, stage):
+    """(chosen plan, cap on the final training's epochs (None: no cap), the confirm
+    stage's seeds) for a command that must end at `end`: the confirm stage gets
+    fewer seeds, down to none, then the final training shrinks, down to none,
     before the search does; then one trial of the cheapest timed model; else
     exit 2 with the least budget that would do."""
-    left = lambda max_epochs, cap: SAFETY * (  # noqa: E731
-        end - time.perf_counter() - reserve_seconds(config, timing, image_data, max_epochs, cap))
+    def left(max_epochs, cap, seeds):
+        return SAFETY * (end - time.perf_counter() - stage.seconds(max_epochs, seeds)
+                         - reserve_seconds(config, timing, image_data, max_epochs, cap))
+
     most = int(RETRAIN_SHARE * (end - started) // retrain_epoch_seconds(timing, image_data))
-    for cap in retrain_caps(config, most):
-        chosen = fitting_plan(lambda m: left(m, cap), timing, config.min_epochs)
+    caps = retrain_caps(config, most)
+    for seeds in range(config.confirm_seeds, 0, -1):  # with the whole final training
+        chosen = fitting_plan(lambda m: left(m, caps[0], seeds), timing, config.min_epochs)
         if chosen is not None:
-            return chosen, cap
-    chosen, need = tiny_plan(left(config.min_epochs, cap), timing, config.min_epochs)
+            return chosen, caps[0], seeds
+    for cap in caps:
+        chosen = fitting_plan(lambda m: left(m, cap, 0), timing, config.min_epochs)
+        if chosen is not None:
+            return chosen, cap, 0
+    chosen, need = tiny_plan(left(config.min_epochs, cap, 0), timing, config.min_epochs)
     if chosen is None:
         need = time.perf_counter() - started + finish_seconds(timing) + need / SAFETY
         raise UsageError(f"--time-budget {config.time_budget} is too short for one trial "
                          f"on this data and machine; accepted: at least about "
                          f"{format_seconds(need)}.")
-    return chosen, cap
+    return chosen, cap, 0
 
 
 def _log_plan(config, timing, reserve, chosen, cap, pinned):
@@ -259,4 +279,5 @@ def used(config, deadline):
     return {"time_budget_seconds": budget, "budget_used_seconds": wall,
             "budget_used_fraction": wall / budget,
             "budget_trials_refused": deadline.trials_refused,
-            "budget_epochs_cut": deadline.epochs_cut}
+            "budget_epochs_cut": deadline.epochs_cut,
+            **({"budget_confirm_seeds": deadline.confirm_seeds} if config.confirm_seeds else {})}

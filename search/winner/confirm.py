@@ -15,6 +15,7 @@ first, in the CLI, so bad input is exit 2 before TensorFlow loads.
 import dataclasses
 import logging
 import os
+import time
 
 from search import data as data_module
 from search.core import confirm_stats
@@ -30,6 +31,7 @@ from search.tracking.retry import RetryingClient, StoreRetry
 from search.winner import confirm_report
 
 log = logging.getLogger(__name__)
+clock = time.perf_counter  # the --time-budget clock (a test sets its own)
 
 
 def search_settings(source):
@@ -38,8 +40,11 @@ def search_settings(source):
     return {**defaults, **source.settings}
 
 
-def confirm(source, vary, request, tracking_uri, out_dir=None, out=print):
-    """Train what is left of the ablation, then report it; returns its summary."""
+def confirm(source, vary, request, tracking_uri, out_dir=None, out=print, stop_at=None):
+    """Train what is left of the ablation, then report it; returns its summary.
+    `stop_at` (time.perf_counter(), `run --time-budget`): no run starts that would
+    end past it, judged by the longest run so far; the report covers the runs
+    trained, and the same command trains the rest."""
     settings = search_settings(source)
     image_data = _same_data(source, settings)
     hypermodel = space_check.load_checked_space(settings["space"], image_data)
@@ -58,10 +63,17 @@ def confirm(source, vary, request, tracking_uri, out_dir=None, out=print):
         f"finished earlier, {len(left)} to train.")
     context = {"vary": vary, "epochs": epochs, "split": split, "settings": settings,
                "winner": winner, "metric": f"{split}_accuracy"}
+    longest = 0.0
     for number, run in enumerate(left, 1):
+        if stop_at is not None and clock() + longest > stop_at:
+            out(f"Time budget: the confirm stage stopped after {number - 1} of {len(left)} "
+                f"runs; the same command trains the other {len(left) - number + 1}.")
+            break
         hps = vary_module.with_value(space_hps, winner, vary, run.value)
         refused = vary_module.refused_by(hypermodel, hps.values)
+        began = clock()
         scores = _train_one(client, source, hypermodel, hps, image_data, run, context, refused)
+        longest = max(longest, clock() - began)
         out(f"  [{number}/{len(left)}] {vary}={run.value} seed {run.seed}: {split} accuracy "
             f"{scores['accuracy']:.4f}" + (f" (refused by the space: {refused})"
                                           if refused else ""))

@@ -14,6 +14,9 @@ CSV_COLUMNS = ("value", "seed", "accuracy", "param_count", "latency_ms", "train_
 
 def verdict_lines(rows, context):
     """The answer first: the best value, then each other value against it."""
+    if not rows:  # e.g. --time-budget left no time for a first run
+        return [f"## Controlled ablation of {context['vary']}: no run finished yet "
+                f"(the same command trains them)"]
     best = rows[0]
     k = len(best["seeds"])
     lines = [f"## Controlled ablation of {context['vary']}: best {best['value']} "

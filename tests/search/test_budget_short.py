@@ -13,7 +13,7 @@ import pytest
 
 from search.core.config import SearchConfig
 from search.core.errors import UsageError
-from search.plan import budget
+from search.plan import budget, confirm_cost
 from search.kt import callbacks
 
 DATA = SimpleNamespace(y_train=np.zeros(80), y_val=np.zeros(20))  # sizes only
@@ -27,8 +27,11 @@ def choose(seconds_left, **config):
     second of slack, which a busy machine's pause would eat."""
     now = time.perf_counter()
     with mock.patch.object(budget.time, "perf_counter", lambda: now):
-        return budget.choose_within(SearchConfig(**config), TIMING, DATA, now + seconds_left,
-                                    now)
+        config = SearchConfig(**config)
+        no_stage = confirm_cost.ConfirmStage(config, TIMING, DATA, None)
+        chosen, cap, _ = budget.choose_within(config, TIMING, DATA, now + seconds_left, now,
+                                              no_stage)
+        return chosen, cap
 
 
 def test_a_long_budget_keeps_the_whole_final_training():

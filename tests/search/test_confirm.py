@@ -129,6 +129,29 @@ def test_the_same_run_command_again_trains_nothing(confirmed, mlflow_client):
     assert note.count("<!-- confirm bridge -->") == 1  # replaced, not stacked
 
 
+@pytest.mark.parametrize("runs", [0, 1])
+def test_no_run_starts_past_the_time_it_was_given(runs, confirmed, tracking_uri, mlflow_client,
+                                                  monkeypatch, tmp_path):
+    """`run --time-budget --confirm-seeds`: the stage trains while a run as long as
+    the longest so far still fits, then reports what it has (issue 24 item 4). On
+    a clock that moves 10 s each time it is read: the first run starts if the
+    time is not over, the next only if 10 s more still fit."""
+    from search.core.confirm_plan import ConfirmRequest
+    from search.tracking import open_client
+    from search.winner import confirm
+    ticks = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(confirm, "clock", lambda: next(ticks))
+    source = confirm_runs.open_search(open_client(tracking_uri), confirmed["experiment"], None)
+    lines, vary = [], ["dropout", "flatten_pool"][runs]
+    summary = confirm.confirm(source, vary, ConfirmRequest(2, vary, 1), tracking_uri,
+                              out_dir=tmp_path, out=lines.append, stop_at=[-1, 25][runs])
+    assert any(f"the confirm stage stopped after {runs} of" in line for line in lines), lines
+    assert len(_confirm_runs(mlflow_client, confirmed["summary"], vary)) == runs
+    assert len(summary["rows"]) == runs  # the report covers the runs trained
+    if not runs:
+        assert "no run finished yet" in (tmp_path / "confirm.md").read_text()
+
+
 def _start_confirm(confirmed, tracking_uri, crash_at=None):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop(CRASH_ENV, None)

@@ -81,14 +81,20 @@ def test_the_deadline_refuses_a_later_trial_that_would_eat_the_reserve():
 
 def test_a_tiny_budget_ends_in_time_with_an_exported_registered_winner(
         tmp_path, tracking_uri, experiment_name, mlflow_client):
+    """With the confirm stage asked for (issue 24 item 4): the plan keeps room for
+    the seeds that fit (here the figures and the runs in MLflow agree), and the
+    whole command, confirm stage included, ends within the budget."""
     summary_path = tmp_path / "summary.json"
+    began = time.perf_counter()
     result = run_cli_here("run", "--time-budget", "60s", "--space", "bridge-small",
                           "--min-retrain-epochs", 2, "--experiment", experiment_name,
                           "--tracking-uri", tracking_uri, "--project-dir", tmp_path / "project",
                           "--export-dir", tmp_path / "export", "--summary-json", summary_path,
-                          cwd=tmp_path)
+                          "--confirm-seeds", 2, cwd=tmp_path)
+    wall = time.perf_counter() - began
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Time budget 60s:" in result.stderr and "kept for the final training" in result.stderr
+    _check_confirm_stage(result.stderr, summary_path, mlflow_client, wall)
     summary = json.loads(summary_path.read_text())
     assert summary["time_budget_seconds"] == 60
     assert summary["budget_used_fraction"] <= 1.0, summary
@@ -115,3 +121,20 @@ def test_a_budget_too_short_leaves_no_folder_and_no_experiment(tmp_path, trackin
     assert "--time-budget 10s is too short for one trial" in result.stderr
     assert list(tmp_path.iterdir()) == []
     assert mlflow_client.get_experiment_by_name(experiment_name) is None
+
+
+def _check_confirm_stage(stderr, summary_path, mlflow_client, wall):
+    summary = json.loads(summary_path.read_text())
+    seeds = summary["budget_confirm_seeds"]
+    parent = mlflow_client.get_run(summary["parent_run_id"])
+    assert int(parent.data.params["budget_confirm_seeds"]) == seeds
+    confirm = mlflow_client.search_runs(
+        [summary["experiment_id"]], filter_string=f"tags.mlflow.parentRunId = "
+                                                  f"'{summary['parent_run_id']}' and "
+                                                  f"tags.`bridge_search.stage` = 'confirm'")
+    if seeds == 0:
+        assert "no room for the confirm stage" in stderr and not confirm
+    elif "the confirm stage stopped after" not in stderr:
+        assert len(confirm) == 4 * seeds  # every bridge, every seed the plan kept
+    print(f"confirm seeds planned {seeds} of 2, runs {len(confirm)}, command {wall:.1f} s")
+    assert wall <= 60 + 5  # the budget counts from the import; the call a little less
