@@ -101,15 +101,13 @@ def test_an_interrupted_or_killed_launch_takes_everything_with_it_and_resumes(
     assert not alive, [" ".join(p.cmdline()) for p in alive]
     second_part = _part_seconds(project, chief)
 
-    started = time.monotonic()
     third = launch(tmp_path, tracking_uri, experiment_name, *ARGS)
-    took = time.monotonic() - started
     assert third.returncode == 0, third.stderr[-4000:]
     assert "in use" not in third.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["parent_run_id"] == parent
-    # Without the earlier parts, the chief's wall time is within this launch's own.
-    assert summary["wall_seconds"] > took, (summary["wall_seconds"], took)
+    # The wall time counts the earlier parts too (the launch's own start-up, server
+    # and processes, may well be longer than they were: no bound from it).
     assert summary["wall_seconds"] >= first_part + second_part + summary["search_seconds"] - 10
     assert mlflow_client.get_run(parent).info.status == "FINISHED"
 
