@@ -70,3 +70,18 @@ def mlflow_server(store_uri, work, artifacts_destination=None, ui=False, port=No
     with http_process(command, f"{uri}/health", Path(work) / f"mlflow-{port}.log",
                       env={server.JOB_EXECUTION_VARIABLE: "false"}):
         yield uri
+
+
+def poll_until(process, what, condition, timeout=600, output="stdout", every=0.5):
+    """condition()'s first truthy value, polled `every` seconds; fails at once
+    when `process` ends first (with the end of its `output`), or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        if process.poll() is not None:
+            pytest.fail(f"the process ended (rc {process.returncode}) before {what}:\n"
+                        + getattr(process, output).read()[-3000:])
+        time.sleep(every)
+    pytest.fail(f"never saw {what}")

@@ -7,7 +7,6 @@ Real processes throughout: launcher, chief, workers, MLflow server."""
 import json
 import os
 import signal
-import time
 
 import pytest
 
@@ -16,23 +15,10 @@ from search.core.errors import UsageError
 from search.distributed.launch_checks import free_port
 from search.core.state import STATE_FILE
 from tests.conftest import run_cli
+from tests.search.servers import poll_until
 from tests.search.test_scale import assert_each_trial_finished_once, launch, trial_runs
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
-
-
-def _poll(process, what, condition, timeout=600):
-    """condition()'s first truthy value; fails at once if `launch` ended first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        found = condition()
-        if found:
-            return found
-        if process.poll() is not None:
-            pytest.fail(f"launch ended (rc {process.returncode}) before {what}:\n"
-                        + process.stdout.read()[-3000:])
-    pytest.fail(f"never saw {what}")
 
 
 def _search_runs(client, project):
@@ -62,7 +48,7 @@ def test_a_killed_worker_then_a_killed_chief_are_restarted_and_no_trial_is_train
                    and r.data.tags.get("tuner_id") == "tuner1"]
         return running and (pids["tuner1"], running[0].info.run_id)
 
-    worker_pid, lost_run = _poll(process, "tuner1 in a trial", tuner1_in_a_trial)
+    worker_pid, lost_run = poll_until(process, "tuner1 in a trial", tuner1_in_a_trial)
     os.kill(worker_pid, signal.SIGKILL)
 
     def another_trial_in_flight():
@@ -71,7 +57,7 @@ def test_a_killed_worker_then_a_killed_chief_are_restarted_and_no_trial_is_train
         in_flight = "FINISHED" in statuses.values() and "RUNNING" in statuses.values()
         return in_flight and (pids["chief"], runs[0].data.tags["mlflow.parentRunId"])
 
-    chief_pid, parent_before = _poll(process, "a finished trial and another in flight",
+    chief_pid, parent_before = poll_until(process, "a finished trial and another in flight",
                                      another_trial_in_flight)
     os.kill(chief_pid, signal.SIGKILL)
     output, _ = process.communicate(timeout=900)

@@ -19,23 +19,11 @@ import pytest
 
 from search.core.state import STATE_FILE
 from tests.search.test_scale import launch, trial_runs
+from tests.search.servers import poll_until
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
 ARGS = ("--max-epochs", 2, "--factor", 2, "--retrain", "none")
-
-
-def _poll(process, what, condition, timeout=600):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        if process.poll() is not None:
-            pytest.fail(f"launch ended (rc {process.returncode}) before {what}:\n"
-                        + process.stdout.read()[-3000:])
-        time.sleep(0.5)
-    pytest.fail(f"never saw {what}")
 
 
 def _record(project, launcher):
@@ -68,8 +56,11 @@ def test_an_interrupted_or_killed_launch_takes_everything_with_it_and_resumes(
     project = tmp_path / "project" / experiment_name
 
     first = launch(tmp_path, tracking_uri, experiment_name, *ARGS, background=True)
-    _poll(first, "a trial finished and another in flight", lambda: _record(project, first) and {
-        "FINISHED", "RUNNING"} <= {r.info.status for r in _runs(mlflow_client, project)})
+    def finished_and_in_flight():
+        statuses = {r.info.status for r in _runs(mlflow_client, project)}
+        return _record(project, first) and {"FINISHED", "RUNNING"} <= statuses
+
+    poll_until(first, "a trial finished and another in flight", finished_and_in_flight)
     record = _record(project, first)
     family, chief = _family(record), psutil.Process(record["chief"])
     names = [" ".join(p.cmdline()) for p in family]
@@ -93,7 +84,8 @@ def test_an_interrupted_or_killed_launch_takes_everything_with_it_and_resumes(
     first_part = _part_seconds(project, chief)
 
     second = launch(tmp_path, tracking_uri, experiment_name, *ARGS, background=True)
-    record = _poll(second, "its server, chief and workers", lambda: _record(project, second))
+    record = poll_until(second, "its server, chief and workers",
+                        lambda: _record(project, second))
     family, chief = _family(record), psutil.Process(record["chief"])
     second.kill()
     second.wait()

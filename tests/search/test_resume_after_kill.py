@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from search import tracking
 from search.core.crashpoints import ENV as CRASH_ENV
 from search.tracking.resume import JOURNAL_FILE
 from tests.conftest import REPO_ROOT, run_cli_here
+from tests.search.servers import poll_until
 
 pytestmark = pytest.mark.slow  # scheduled first: see tests/conftest.py
 
@@ -42,21 +42,6 @@ def start(args, cwd, crash_at=None):
         env[CRASH_ENV] = crash_at
     return subprocess.Popen([sys.executable, "-m", "search", "run", *map(str, args)], cwd=cwd,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(process, condition, timeout=600):
-    """Poll `condition()` until it returns something truthy; fail if the search
-    ends first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        if process.poll() is not None:
-            pytest.fail(f"the search ended (rc {process.returncode}) before the kill point:\n"
-                        + process.stderr.read()[-3000:])
-        time.sleep(POLL)
-    pytest.fail("the kill point was never reached")
 
 
 def kill(process):
@@ -118,7 +103,8 @@ def killed_and_resumed(tmp_path_factory, tracking_uri):
 
     # 1. Inside the first trial.
     search = start(args, work)
-    seen["first_killed_run"] = wait_for(search, lambda: child_runs(client))[0]
+    seen["first_killed_run"] = poll_until(search, "a trial's run", lambda: child_runs(client),
+                                          output="stderr", every=POLL)[0]
     kill(search)
     seen["trials_after_kill_1"] = trials_on_disk(project)
 
@@ -129,7 +115,8 @@ def killed_and_resumed(tmp_path_factory, tracking_uri):
 
     # 3. Inside a later trial, after its first epoch and before its last.
     search = start(args, work)
-    seen["mid_trial_run_id"] = wait_for(search, lambda: run_mid_training(project))
+    seen["mid_trial_run_id"] = poll_until(search, "a run mid-training", lambda: run_mid_training(project),
+                                             output="stderr", every=POLL)
     seen["finished_before_kill_3"] = {r.data.tags[tracking.TAG_TRIAL_ID]: r.info.run_id
                                       for r in child_runs(client)
                                       if r.info.status == "FINISHED"}
