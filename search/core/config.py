@@ -29,6 +29,7 @@ LOG_MODELS = ("all", "best", "none")
 # test): copied, because importing MLflow here would slow every check down.
 MAX_EXPERIMENT_NAME_LENGTH = 500
 LR_SCHEDULES = ("cosine", "constant")  # search.kt.training implements them
+SAMPLERS = ("random", "bohb")  # search.kt.sampler implements them
 RETRAIN_CHOICES = ("train+val", "none")
 
 
@@ -60,6 +61,9 @@ class SearchConfig:
                                     "(they are replaced) and stops starting trials in time")
     warm_start: str = option(None, "experiment name or parent run id of an earlier search "
                                    "whose best hyperparameters are this search's first trial")
+    sampler: str = option("random", "random | bohb: how Hyperband draws new configurations: "
+                                    "at random, or (bohb) mostly from a density model of the "
+                                    "best and worst finished trials (BOHB)")
     batch_size: int = option(32, "training batch size")
     patience: int = option(3, "early stopping inside a trial: epochs without val_accuracy gain")
     lr_schedule: str = option("cosine", "cosine | constant: learning rate over each trial's "
@@ -176,6 +180,8 @@ def _check_training_options(config):
              config.warm_start, "expected an experiment name or a parent run id")
     require(config.batch_size >= 1, "batch_size", config.batch_size, "must be an integer >= 1")
     require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
+    require(config.sampler in SAMPLERS, "sampler", config.sampler,
+             f"accepted: {', '.join(SAMPLERS)}")
     require(config.lr_schedule in LR_SCHEDULES, "lr_schedule", config.lr_schedule,
              f"accepted: {', '.join(LR_SCHEDULES)}")
     require(config.retrain in RETRAIN_CHOICES, "retrain", config.retrain,

@@ -34,15 +34,14 @@ Private names touched, and why:
 - `keras_tuner.oracles.HyperbandOracle._get_num_brackets`, `._get_num_rounds`,
   `._get_epochs`, `._get_size`: the schedule, asked rather than re-derived.
 - `keras_tuner.oracles.HyperbandOracle._random_values`: where a new bracket's first
-  round draws its values; `--warm-start` hands out given values there first; the
-  dry run replays a search's draws with it to time the models it will train.
+  round draws its values; `--warm-start` hands out given values there first,
+  `--sampler bohb` proposes from its model there, the draws over --max-params /
+  --max-latency-ms are drawn again there (search/kt/limits.py); the dry run
+  replays a search's draws with it. `._duplicate`: values tried before.
 - `keras_tuner.oracles.HyperbandOracle._current_bracket`, `._brackets`,
   `._start_new_bracket`: the open brackets (`{"bracket_num", "rounds": [[{"id",
   "past_id"}]]}`): restarted after raising min_epochs, read to know which
   checkpoints a later round may still load.
-- `keras_tuner.oracles.HyperbandOracle._random_values`: the random draw of a new
-  trial's values, filtered so that models over --max-params / --max-latency-ms
-  are drawn again instead of failing (search/kt/limits.py).
 - `keras_tuner.oracles.HyperbandOracle._retry_queue`: where `Oracle.reload` puts
   every trial the dead chief listed as ongoing; a restarted chief takes back
   those its workers still hold or that had ended (search/distributed/chief_oracle.py).
@@ -56,7 +55,7 @@ import warnings
 
 import keras_tuner
 
-from search.kt import hp_values, kt_prints
+from search.kt import kt_prints
 
 TESTED_RANGE = ">=1.4.7,<1.5"
 
@@ -85,6 +84,7 @@ PRIVATE_NAMES = {
     "keras_tuner.oracles.HyperbandOracle._brackets": None,
     "keras_tuner.oracles.HyperbandOracle._start_new_bracket": "(self)",
     "keras_tuner.oracles.HyperbandOracle._random_values": "(self)",
+    "keras_tuner.oracles.HyperbandOracle._duplicate": "(self, values)",
     "keras_tuner.oracles.HyperbandOracle._retry_queue": None,
     "keras_tuner.src.distribute.oracle_client.TIMEOUT": None,
 }
@@ -232,6 +232,15 @@ def draw_values(oracle):
     return oracle._random_values()
 
 
+def replace_draw(oracle, make_draw):
+    """The oracle's new trials' values come from make_draw(its current draw)."""
+    oracle._random_values = make_draw(oracle._random_values)
+
+
+def tried_before(oracle, values):
+    return oracle._duplicate(values)
+
+
 def filter_random_draws(oracle, accept, max_draws, keep_queued=False, repair=None):
     """Make `oracle` draw new trials' values again while `accept(values)` is
     False, at most `max_draws` times in a row; then `repair(last values drawn)`
@@ -259,42 +268,3 @@ def stopped_trial(oracle):
     """A trial whose STOPPED status makes keras-tuner's search loop end cleanly."""
     from keras_tuner.engine import trial as trial_module
     return trial_module.Trial(oracle.get_space(), status=trial_module.TrialStatus.STOPPED)
-
-
-class QueuedValuesMixin:
-    """For a HyperbandOracle: `queued_values` (a list of {hp name: value}) are the
-    first new trials' values, before random ones.
-
-    Queued values are known good (an earlier search's best, --warm-start), so their
-    trial is promoted first in every round of its bracket and trains the bracket's
-    full epochs: judged by merit after the first round's single epoch, a warm trial
-    lost to a lucky random one and never trained again (docs/budget.md). Uses only
-    the public `populate_space` and `Trial.score`. Not kept across a resume: a
-    resumed search promotes on merit."""
-
-    queued_values = ()
-    _favoured = frozenset()  # trial ids of the queued values and their promotions
-    _last_queued = None
-    _drawn_here = False  # whether this process has drawn a trial's values yet
-
-    def _random_values(self):
-        if not self._drawn_here and self.trials:
-            self.queued_values = []  # a resumed search: its first trials were drawn before
-        self._drawn_here = True
-        while self.queued_values:
-            values = hp_values.complete_values(self.hyperparameters, self.queued_values.pop(0))
-            if values is not None:
-                self._last_queued = dict(values)  # Hyperband adds tuner/ keys to `values`
-                return values
-        return super()._random_values()
-
-    def populate_space(self, trial_id):
-        with hp_values.ranked_first(self, self._favoured):
-            result = super().populate_space(trial_id)
-        values = result.get("values") or {}
-        own = {k: v for k, v in values.items() if not k.startswith("tuner/")}
-        if (values.get("tuner/trial_id") in self._favoured
-                or (self._last_queued is not None and own == self._last_queued)):
-            self._favoured = self._favoured | {trial_id}
-            self._last_queued = None
-        return result

@@ -3,7 +3,7 @@ become this search's first trial.
 
 They are read back from MLflow (the earlier parent run's `best_run_id` tag, that
 child run's params), turned back into the space's types, and queued on the oracle
-(search/kt/compat.py, QueuedValuesMixin): Hyperband trains them in the first
+(search/kt/oracle.py, QueuedValuesMixin): Hyperband trains them in the first
 round of its first bracket and keeps them on merit. The parent run is tagged with
 where they came from.
 """

@@ -103,7 +103,10 @@ def _counts(trials, tuner, timings):
     return {"n_trials": len(trials), "n_failed_trials": sum(t.status != "COMPLETED"
                                                             for t in trials),
             "wall_seconds": wall, "search_seconds": timings["search_seconds"],
-            "resampled_draws": getattr(tuner.limit_checker, "refused", 0)}  # over a limit
+            "resampled_draws": getattr(tuner.limit_checker, "refused", 0),  # over a limit
+            # --sampler bohb: new configurations the model proposed (in this process)
+            "sampler_model_draws": getattr(getattr(tuner.oracle, "model_sampler", None),
+                                           "from_model", 0)}
 
 
 def _scores(metrics, trials, keys):

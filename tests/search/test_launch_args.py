@@ -43,7 +43,7 @@ def _configs(tmp_path):
                "strategy": "mirrored", "color": "rgb", "space": _space_file(tmp_path),
                "tracking_uri": f"sqlite:///{tmp_path}/store ü/mlflow.db",
                "experiment": "team/digits " + ODD_TEXT, "select": "smallest-within:0.5pt",
-               "time_budget": "1.5h"}
+               "time_budget": "1.5h", "sampler": "bohb"}
     generic = {f.name: choices.get(f.name, _varied_value(f, tmp_path))
                for f in dataclasses.fields(SearchConfig)}
     tfds = {**generic, "data": "tfds:mnist:3.0.1", "skip_bad_images": False}
