@@ -17,11 +17,13 @@ CONCAT = "concat"  # GAP and GMP side by side
 BRIDGES = (FLATTEN, GLOBAL_AVG, GLOBAL_MAX, CONCAT)
 
 
-def preprocess(x, pixel_max, min_size, shift_pixels=0):
+def preprocess(x, pixel_max, min_size, shift_pixels=0, augmentation="none",
+               allow_flips=False):
     """Scale raw pixels to [0, 1], shift them at random while training, and
     upsample images smaller than `min_size`.
 
-    Living inside the model means an exported model takes raw pixels. Upsampling
+    Living inside the model means an exported model takes raw pixels. The
+    augmentation (`augment`) also acts on the image's own pixels. Upsampling
     tiny inputs (8x8 digits) gives the convolutions room to work (measured in
     docs/options.md, "Defaults, and why").
     The random shift (up to `shift_pixels` raw pixels each way, training only:
@@ -33,10 +35,43 @@ def preprocess(x, pixel_max, min_size, shift_pixels=0):
     if shift_pixels:
         x = layers.RandomTranslation(shift_pixels / height, shift_pixels / width,
                                      fill_mode="constant", name="random_shift")(x)
+    x = augment(x, augmentation, allow_flips)
     smallest = min(height, width)
     if min_size and smallest < min_size:
         factor = math.ceil(min_size / smallest)
         x = layers.UpSampling2D(size=factor, interpolation="bilinear", name="upsample")(x)
+    return x
+
+
+# Augmentation levels (the `augment` hyperparameter): Keras preprocessing layers
+# that act while training only, so the exported model, TFLite and serving see
+# none of them. Factors are fractions of the image (translation, zoom), of a
+# full turn (rotation) and of the contrast.
+AUGMENTATIONS = {
+    "none": {},
+    "light": {"translation": 0.08, "rotation": 0.03, "zoom": 0.08},
+    "strong": {"translation": 0.15, "rotation": 0.08, "zoom": 0.15, "contrast": 0.3},
+}
+
+
+def augment(x, level, allow_flips=False):
+    """Random changes of the [0, 1] images while training: translation,
+    rotation, zoom (the empty border filled with black) and contrast; a
+    horizontal flip only when `allow_flips` (digits and letters must not be
+    mirrored)."""
+    factors = AUGMENTATIONS[level]
+    if not factors:
+        return x
+    edge = {"fill_mode": "constant", "fill_value": 0.0}
+    x = layers.RandomTranslation(factors["translation"], factors["translation"], **edge,
+                                 name="augment_translate")(x)
+    x = layers.RandomRotation(factors["rotation"], **edge, name="augment_rotate")(x)
+    x = layers.RandomZoom(factors["zoom"], **edge, name="augment_zoom")(x)
+    if "contrast" in factors:
+        x = layers.RandomContrast(factors["contrast"], value_range=(0.0, 1.0),
+                                  name="augment_contrast")(x)
+    if allow_flips:
+        x = layers.RandomFlip("horizontal", name="augment_flip")(x)
     return x
 
 

@@ -7,6 +7,7 @@ learning rate. Any argument left at `None` is tuned; a value pins it, e.g.
 """
 
 import functools
+import math
 
 import keras
 import keras_tuner
@@ -22,6 +23,7 @@ DENSE_UNITS = "dense_units"
 DROPOUT = "dropout"
 LEARNING_RATE = "learning_rate"
 FLATTEN_POOL = "flatten_pool"  # only exists when bridge == flatten
+AUGMENT = "augment"
 
 # Defaults chosen against measured traps on small data (BatchNorm statistics
 # that lag the data, inputs too small for the residual stack, a learning rate or
@@ -39,6 +41,31 @@ DEFAULT_LEARNING_RATE_RANGE = (2e-3, 5e-3)
 DEFAULT_MIN_POOLED_BLOCKS = 2
 DEFAULT_MAX_FLATTEN_LEARNING_RATE = 3e-3
 POOLED_BRIDGES = tuple(b for b in blocks.BRIDGES if b != blocks.FLATTEN)
+MAX_RESIDUAL_BLOCKS = 5
+
+
+def fitted_ranges(input_shape, min_size=DEFAULT_MIN_SIZE):
+    """The ranges that scale with the image, in one place:
+
+    - residual depth: up to the depth whose last map keeps >= 4 pixels a side
+      (each block after the first halves it): 3 for 8x8 (upsampled to 16) and
+      28x28, 4 for 32x32, 5 from 64x64 on;
+    - filters: (16, 32) for gray images, (32, 64) for color, whose stem sees
+      three times the inputs per pixel;
+    - learning rate: (2e-3, 5e-3) up to depth 3; a deeper stack's floor drops
+      in proportion (1.5e-3 at 4, 1.2e-3 at 5), as deeper BN-ResNets are
+      trained at lower rates.
+    The small-image figures are the measured defaults (docs/options.md);
+    tests/spaces/test_fitted_ranges.py shows the rule on 8x8 gray, 28x28 gray
+    and 32x32 RGB."""
+    height, width, channels = input_shape
+    side = max(min(height, width), min_size or 0)
+    depth = max(1, min(MAX_RESIDUAL_BLOCKS, 1 + int(math.log2(max(side, 4) / 4))))
+    filters = DEFAULT_FILTER_CHOICES if channels < 3 else tuple(2 * f for f in
+                                                                DEFAULT_FILTER_CHOICES)
+    low, high = DEFAULT_LEARNING_RATE_RANGE
+    return {"max_residual_blocks": depth, "filter_choices": filters,
+            "learning_rate_range": (low if depth <= 3 else low * 3 / depth, high)}
 
 
 class HyperBridgeNet(keras_tuner.HyperModel):
@@ -51,7 +78,8 @@ class HyperBridgeNet(keras_tuner.HyperModel):
             the model rescales by it, so it takes raw pixels.
         bridge, residual_blocks, filters, dense_units, dropout, learning_rate:
             `None` tunes the value; a value pins it.
-        max_residual_blocks: upper bound of the residual depth search.
+        max_residual_blocks: upper bound of the residual depth search (None:
+            `fitted_ranges`, like filter_choices and learning_rate_range).
         min_pooled_blocks: fewest residual blocks a pooled bridge (gap, gmp,
             concat) is worth training with (`rejects`); capped at
             `max_residual_blocks`.
@@ -67,6 +95,8 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         learning_rate_range: (low, high) of the log-uniform learning rate search.
         shift_pixels: while training, shift each image at random by up to this
             many of its own pixels each way (0 turns the augmentation off).
+        augment: the augmentation level (blocks.AUGMENTATIONS); None tunes it.
+        allow_flips: augmentation may mirror images (never for digits, text).
     """
 
     # What a search shows of each trial (spaces.summary_keys): the question first.
@@ -77,13 +107,14 @@ class HyperBridgeNet(keras_tuner.HyperModel):
                  bridge: str | None = None, residual_blocks: int | None = None,
                  filters: int | None = None, dense_units: int | None = None,
                  dropout: float | None = None, learning_rate: float | None = None,
-                 max_residual_blocks: int = 3,
+                 augment: str | None = None, allow_flips: bool = False,
+                 max_residual_blocks: int | None = None,
                  min_pooled_blocks: int = DEFAULT_MIN_POOLED_BLOCKS,
                  max_flatten_learning_rate: float | None = DEFAULT_MAX_FLATTEN_LEARNING_RATE,
                  bn_momentum: float = DEFAULT_BN_MOMENTUM, min_size: int = DEFAULT_MIN_SIZE,
                  shift_pixels: int = DEFAULT_SHIFT_PIXELS,
-                 filter_choices: tuple[int, ...] = DEFAULT_FILTER_CHOICES,
-                 learning_rate_range: tuple[float, float] = DEFAULT_LEARNING_RATE_RANGE,
+                 filter_choices: tuple[int, ...] | None = None,
+                 learning_rate_range: tuple[float, float] | None = None,
                  name: str = "bridge_net", tunable: bool = True) -> None:
         super().__init__(name=name, tunable=tunable)
         if len(input_shape) != 3:
@@ -98,14 +129,17 @@ class HyperBridgeNet(keras_tuner.HyperModel):
         self.pixel_max = float(pixel_max)
         self.pinned = {BRIDGE: bridge, RESIDUAL_BLOCKS: residual_blocks, FILTERS: filters,
                        DENSE_UNITS: dense_units, DROPOUT: dropout,
-                       LEARNING_RATE: learning_rate}
+                       LEARNING_RATE: learning_rate, AUGMENT: augment}
+        self.allow_flips = allow_flips
+        fitted = fitted_ranges(self.input_shape, min_size)
+        max_residual_blocks = max_residual_blocks or fitted["max_residual_blocks"]
         self.max_residual_blocks = max_residual_blocks
         self.min_pooled_blocks = min(min_pooled_blocks, max_residual_blocks)
         self.bn_momentum = bn_momentum
         self.min_size = min_size
         self.shift_pixels = shift_pixels
-        self.filter_choices = list(filter_choices)
-        self.learning_rate_range = tuple(learning_rate_range)
+        self.filter_choices = list(filter_choices or fitted["filter_choices"])
+        self.learning_rate_range = tuple(learning_rate_range or fitted["learning_rate_range"])
         low, high = self.learning_rate_range
         cap = max_flatten_learning_rate  # None: no cap
         self.max_flatten_learning_rate = cap if cap is not None and low < cap < high else None
@@ -178,6 +212,8 @@ class HyperBridgeNet(keras_tuner.HyperModel):
             LEARNING_RATE: self._value(hp, LEARNING_RATE, lambda: hp.Float(
                 LEARNING_RATE, *self.learning_rate_range, sampling="log")),
         }
+        values[AUGMENT] = self._value(hp, AUGMENT, lambda: hp.Choice(
+            AUGMENT, list(blocks.AUGMENTATIONS)))
         # Pooling before Flatten only matters for the Flatten bridge: it trades the
         # H*W growth of the head's parameters against spatial detail.
         with hp.conditional_scope(BRIDGE, [blocks.FLATTEN]):
@@ -187,7 +223,8 @@ class HyperBridgeNet(keras_tuner.HyperModel):
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         v = self.declare(hp)
         inputs = keras.Input(shape=self.input_shape, name="image")
-        x = blocks.preprocess(inputs, self.pixel_max, self.min_size, self.shift_pixels)
+        x = blocks.preprocess(inputs, self.pixel_max, self.min_size, self.shift_pixels,
+                              v[AUGMENT], self.allow_flips)
         x = blocks.conv_bn_relu(x, v[FILTERS], self.bn_momentum, name="stem")
         x = blocks.residual_stack(x, v[RESIDUAL_BLOCKS], v[FILTERS], self.bn_momentum)
         x = blocks.bridge(x, v[BRIDGE], flatten_pool=v[FLATTEN_POOL] or 1)
@@ -199,4 +236,4 @@ class HyperBridgeNet(keras_tuner.HyperModel):
 # The registry's "bridge-small": at most one residual block, narrow layers; the
 # same hyperparameter names, so its runs compare with "bridge".
 small_bridge_net = functools.partial(HyperBridgeNet, max_residual_blocks=1, filters=8,
-                                     dense_units=16)
+                                     dense_units=16, augment="none")

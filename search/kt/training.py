@@ -91,3 +91,33 @@ def retrain_on_train_and_val(build, hyperparameters, image_data, epochs, batch_s
     callbacks = [*schedule_callbacks(schedule, hyperparameters), *callbacks]
     model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=0)
     return model
+
+
+# Keras' random augmentation layers: they pass images through at inference, but
+# their traced graph keeps the random ops, which TFLite cannot convert.
+AUGMENTATION_LAYERS = (keras.layers.RandomTranslation, keras.layers.RandomRotation,
+                       keras.layers.RandomZoom, keras.layers.RandomContrast,
+                       keras.layers.RandomFlip, keras.layers.RandomBrightness)
+
+
+def inference_model(model):
+    """The model to export and serve: `model` with its augmentation layers
+    replaced by Identity (same outputs at inference, same weights; the model
+    itself when it has none, or is not a functional model)."""
+    if not any(isinstance(layer, AUGMENTATION_LAYERS) for layer in model.layers):
+        return model
+
+    def without_augmentation(layer):
+        if isinstance(layer, AUGMENTATION_LAYERS):
+            return keras.layers.Identity(name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    try:
+        clone = keras.models.clone_model(model, clone_function=without_augmentation)
+    except ValueError:  # a subclassed model: exported as it is
+        return model
+    clone.set_weights(model.get_weights())
+    optimizer = model.optimizer
+    clone.compile(optimizer=optimizer.__class__.from_config(optimizer.get_config()),
+                  loss=model.loss, metrics=["accuracy"])
+    return clone

@@ -33,6 +33,7 @@ def finish(config, plan, tuner, tracker, image_data, timings, keys):
     trials = _trials_or_fail(tuner)
     chosen, top = select.choose(config.select, tuner.oracle, tracker)
     model, metrics = _final_model(config, tuner, tracker, image_data, chosen, deadline)
+    model = training.inference_model(model)  # no augmentation layers in what is shipped
     export_dir = _export(config, tracker, image_data, model, metrics, chosen)
     crash_point("export")  # tests: killed between the export and the registry
     name, version = models.log_winner(tracker, model, image_data.x_val, {
