@@ -41,7 +41,10 @@ def bare_keras_tuner(args, work):
     hypermodel = spaces.load_space(args.space, data.input_shape, data.num_classes, data.pixel_max)
     keras.utils.set_random_seed(args.seed)
     tuner = keras_tuner.Hyperband(hypermodel, objective="val_accuracy",
-                                  max_epochs=args.max_epochs, factor=args.factor, seed=args.seed,
+                                  max_epochs=args.max_epochs, factor=args.factor,
+                                  # as search/kt/oracle.py passes it (kt reads 0 as "none"):
+                                  # the same seed draws the same trials in both
+                                  seed=args.seed + 1,
                                   directory=str(work), project_name="bare", overwrite=True)
     tuner.search(data.pipeline("train", 32, args.seed),
                  validation_data=data.pipeline("val", 32, args.seed), epochs=args.max_epochs,
