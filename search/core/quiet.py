@@ -14,6 +14,7 @@ lines (MLFLOW_LOGGING_LEVEL, unless the user set it).
 
 import contextlib
 import io
+import logging
 import os
 import re
 import sys
@@ -48,6 +49,13 @@ def set_quiet_defaults():
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # tqdm bars of artifact downloads (serve's model, export's trial model)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow logs a store error with its whole traceback, then raises it; the tool's
+    # one line says what failed (e.g. a full disk), so that log record is dropped.
+    logging.getLogger("mlflow.store.db.utils").addFilter(_not_a_store_error_it_raises)
+
+
+def _not_a_store_error_it_raises(record):
+    return not record.getMessage().startswith("SQLAlchemy database error")
 
 
 def tensorflow_logs_asked():

@@ -35,6 +35,9 @@ TAG_SEARCH = "bridge_search.search_run_id"
 # On the parent: JSON of the space's summary keys ({hyperparameter: label}), which
 # the report reads to show a user space's own columns.
 TAG_SUMMARY_KEYS = "bridge_search.summary_keys"
+# A conditional hyperparameter's param when it does not apply (every trial logs the
+# same param names, so MLflow's compare views line up).
+INACTIVE = "n/a"
 # MLflow 3's UI kind of an experiment: the value it shows as "Machine learning".
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"

@@ -24,9 +24,7 @@ from search.core.config_file import RESOLVED_CONFIG_FILE, load_config_file
 from search.core.errors import UsageError
 from search.tracking import links, report
 
-# A conditional hyperparameter's param when it does not apply: trial_logger.INACTIVE,
-# not imported from there because that module loads Keras (a test keeps them equal).
-INACTIVE = "n/a"
+INACTIVE = tracking.INACTIVE
 
 CONFIRM = "confirm"
 TAG_STAGE = "bridge_search.stage"

@@ -106,7 +106,9 @@ def trial_info(run: "mlflow.entities.Run") -> dict:
     """Hyperparameters and metrics of a trial run, for model_info.json."""
     return {"run_id": run.info.run_id,
             "trial_id": run.data.tags.get(tracking.TAG_TRIAL_ID),
-            "hyperparameters": {k: typed_param(v) for k, v in run.data.params.items()},
+            # a conditional one that did not apply is logged "n/a": not a value
+            "hyperparameters": {k: typed_param(v) for k, v in run.data.params.items()
+                                if v != tracking.INACTIVE},
             "metrics": dict(run.data.metrics)}
 
 

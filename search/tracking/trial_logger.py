@@ -15,7 +15,7 @@ from search.tracking.resume import logs_model
 
 log = logging.getLogger(__name__)
 
-INACTIVE = "n/a"  # param value of a conditional hyperparameter that does not apply
+INACTIVE = tracking.INACTIVE  # param value of a conditional hyperparameter that does not apply
 # A failed trial's traceback goes to this artifact of its run (keras-tuner's own
 # printing of it is off: kt_compat.quiet_keras_tuner), its reason to one line.
 FAILURE_ARTIFACT = "failure_traceback.txt"

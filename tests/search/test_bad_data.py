@@ -19,9 +19,10 @@ from spaces.bridge_net import HyperBridgeNet
 
 
 class NoUpsampling(HyperBridgeNet):
-    """The bridge space without its upsampling of small inputs."""
+    """The bridge space without its upsampling of small inputs, 3 blocks deep."""
     def __init__(self, input_shape, num_classes, pixel_max=255.0):
-        super().__init__(input_shape, num_classes, pixel_max, min_size=0)
+        super().__init__(input_shape, num_classes, pixel_max, min_size=0,
+                         max_residual_blocks=3)
 '''
 
 

@@ -101,8 +101,8 @@ def test_model_info_keeps_each_hyperparameters_type(second_search_resumed):
                             f"sqlite:///{work}/mlflow.db", cwd=work)
     assert exported.returncode == 0, exported.stderr
     info = json.loads((work / "export-run" / "model_info.json").read_text())
-    assert {k: v for k, v in info["hyperparameters"].items() if v != "INACTIVE"} == \
-        summary["best_hyperparameters"]
+    # an inactive conditional one (flatten_pool of a pooled bridge) is left out
+    assert info["hyperparameters"] == summary["best_hyperparameters"]
 
 
 @pytest.mark.parametrize("level, trail_shown", [(None, False), ("2", False), ("0", True)])
