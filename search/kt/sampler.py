@@ -54,13 +54,15 @@ class ModelSampler:
             return self.draw_random()
         rng = np.random.default_rng([self.seed, self.draws, len(self.oracle.trials)])
         self.draws += 1
+        if rng.random() < self.random_fraction:  # decided first: no model fitted for it
+            return self.draw_random()
         dimensions = modelled_hyperparameters(self.oracle.hyperparameters)
         model = fit_model(finished_trials(self.oracle), dimensions)
-        if model is None or rng.random() < self.random_fraction:
+        if model is None:
             return self.draw_random()
         values = self._complete(dict(zip([d.name for d in dimensions],
                                          model.propose(rng, dimensions))), rng)
-        if values is None or kt_compat.tried_before(self.oracle, values):
+        if kt_compat.tried_before(self.oracle, values):
             return self.draw_random()
         self.from_model += 1
         logger.debug("Model-based draw (budget %s epochs, %d trials): %s",
