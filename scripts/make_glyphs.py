@@ -14,6 +14,12 @@ typeface it has not seen", not "does it recall a render".
 The 28x28 set of >= 20k images that the issue-12 benchmarks use (docs/budget.md):
 
     python scripts/make_glyphs.py --size 28 --renders 40 --out /tmp/glyphs28_split.npz
+
+`--color` gives the generated 32x32 RGB set of the batch-size and race benchmarks:
+each glyph in a random ink on a random, noisy two-colour gradient, so colour is a
+nuisance the model must learn to ignore (ink and background keep a contrast):
+
+    python scripts/make_glyphs.py --size 32 --renders 6 --color --out /tmp/glyphs32rgb_split.npz
 """
 
 import argparse
@@ -53,6 +59,23 @@ def render(font_path, char, size, rng):
     return np.asarray(image.resize((size, size), Image.LANCZOS), dtype=np.uint8)
 
 
+def colorize(glyph, rng):
+    """The glyph's ink as a mask over a random gradient background with noise, in a
+    random ink colour at least 0.35 away in luminance (uint8 RGB)."""
+    luminance = np.array([0.299, 0.587, 0.114])
+    while True:
+        ink, back_a, back_b = rng.uniform(0, 1, (3, 3))
+        if abs((ink - (back_a + back_b) / 2) @ luminance) > 0.35:
+            break
+    size = glyph.shape[0]
+    ramp = np.linspace(0, 1, size)[:, None, None]
+    ramp = ramp if rng.random() < 0.5 else ramp.transpose(1, 0, 2)
+    background = back_a + (back_b - back_a) * ramp + rng.normal(0, 0.05, (size, size, 3))
+    mask = glyph[..., None] / 255.0
+    image = mask * ink + (1 - mask) * background
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+
+
 def is_latin(font_path):
     """A font with real letters draws A and B differently and with ink."""
     rng = np.random.default_rng(0)
@@ -60,7 +83,7 @@ def is_latin(font_path):
     return a.max() > 0 and b.max() > 0 and not np.array_equal(a, b)
 
 
-def build(size, seed, renders=3):
+def build(size, seed, renders=3, color=False):
     rng = np.random.default_rng(seed)
     fonts = [path for path in font_files() if is_latin(path)]
     order = rng.permutation(len(fonts))
@@ -74,9 +97,10 @@ def build(size, seed, renders=3):
             for label, letter in enumerate(LETTERS):
                 for char in (letter, letter.lower()):
                     for _ in range(renders):
-                        images.append(render(fonts[index], char, size, rng))
+                        glyph = render(fonts[index], char, size, rng)
+                        images.append(colorize(glyph, rng) if color else glyph[..., None])
                         labels.append(label)
-        arrays[f"x_{split}"] = np.stack(images)[..., np.newaxis]
+        arrays[f"x_{split}"] = np.stack(images)
         arrays[f"y_{split}"] = np.asarray(labels, dtype=np.int64)
     fonts_by_split = {split: [fonts[i].name for i in idx] for split, idx in groups.items()}
     return arrays, fonts_by_split
@@ -89,8 +113,10 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--renders", type=int, default=3,
                         help="jittered renders of each glyph (more: a bigger set)")
+    parser.add_argument("--color", action="store_true",
+                        help="RGB: a random ink on a random noisy gradient")
     args = parser.parse_args()
-    arrays, fonts = build(args.size, args.seed, args.renders)
+    arrays, fonts = build(args.size, args.seed, args.renders, args.color)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
     for split in ("train", "val", "test"):

@@ -146,11 +146,12 @@ def _confirm_stage(config, summary, started):
         return 0
     request = ConfirmRequest(seeds=seeds)
     uri = config.resolved_tracking_uri()
-    source, vary = _confirm_prepare(uri, config.experiment, summary["parent_run_id"], request)
+    source, vary, folders = _confirm_prepare(uri, config.experiment, summary["parent_run_id"],
+                                             request)
     quiet.import_tensorflow()
     from search.winner import confirm
     stop_at = started + config.time_budget_seconds if config.time_budget else None
-    confirm.confirm(source, vary, request, uri, out=_say, stop_at=stop_at)
+    confirm.confirm(source, vary, request, uri, folders, out=_say, stop_at=stop_at)
     return 0
 
 
@@ -158,18 +159,26 @@ def confirm_command(args):
     from search.core.confirm_plan import ConfirmRequest
     request = ConfirmRequest(seeds=args.seeds, vary=args.vary, epochs=args.epochs)
     uri = _store_uri(args)  # a missing store: exit 2 before TensorFlow loads
-    source, vary = _confirm_prepare(uri, args.experiment, args.run_id, request)
+    source, vary, folders = _confirm_prepare(uri, args.experiment, args.run_id, request,
+                                             args.out)
     quiet.import_tensorflow()
     from search.winner import confirm
-    confirm.confirm(source, vary, request, uri, out_dir=args.out, out=print)
+    confirm.confirm(source, vary, request, uri, folders, out=print)
     return 0
 
 
-def _confirm_prepare(uri, experiment, run_id, request):
-    """The finished search and the varied name, judged from the store alone."""
+def _confirm_prepare(uri, experiment, run_id, request, out_dir=None):
+    """The finished search, the varied name and the report folders (each usable
+    and absent, empty or ours), judged from the store and the disk alone."""
     from search.tracking import confirm_runs, open_client
-    source = confirm_runs.open_search(open_client(uri), experiment, run_id)
-    return source, confirm_runs.check_vary_name(source, request.vary)
+    from search.winner import confirm_report
+    client = open_client(uri)
+    source = confirm_runs.open_search(client, experiment, run_id)
+    vary = confirm_runs.check_vary_name(source, request.vary)
+    folders = confirm_report.folders(out_dir, client.get_experiment(source.experiment_id).name,
+                                     source.parent_run_id, vary)
+    confirm_report.check_folders(folders)
+    return source, vary, folders
 
 
 def _say(line):

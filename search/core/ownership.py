@@ -18,6 +18,7 @@ Imports nothing heavy: the CLI runs these checks before TensorFlow loads.
 """
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -87,10 +88,27 @@ def folder_identity(path, option, markers, hint):
     if not names:
         return None
     for marker in markers:
-        if (path / marker).is_file() and not (path / marker).is_symlink():
-            return (path / marker).read_text(errors="replace").strip() or marker
+        identity = _marker_identity(path / marker)
+        if identity:
+            return identity
     raise UsageError(f"{option} {str(path)!r} holds files bridge-search did not write "
                      f"({listing(names)}); {hint}")
+
+
+def _marker_identity(marker):
+    """The mark's content, when `marker` is a real file of ours. A legacy marker
+    (the state file of an earlier version) must read as one, with the parent
+    run id every version wrote: a user's file that only shares its name is not."""
+    if not marker.is_file() or marker.is_symlink():
+        return None
+    text = marker.read_text(errors="replace").strip()
+    if marker.name in LEGACY_PROJECT_MARKERS:
+        try:
+            state = json.loads(text)
+        except ValueError:
+            return None
+        return text if isinstance(state, dict) and state.get("parent_run_id") else None
+    return text or marker.name
 
 
 def _check_parents(path, option):
@@ -180,7 +198,7 @@ def remove_if_ours(folder, markers=(EXPORT_OWNER_FILE,)):
     carrying our mark (and, for an export, nothing else we did not write)."""
     if folder.is_symlink() or not folder.is_dir():
         return
-    if not any((folder / m).is_file() and not (folder / m).is_symlink() for m in markers):
+    if not any(_marker_identity(folder / m) for m in markers):
         return
     if EXPORT_OWNER_FILE in markers and foreign_entries(folder):
         return

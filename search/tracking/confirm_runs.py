@@ -170,13 +170,12 @@ def close_run(client, run_id):
     client.set_terminated(run_id, status="FINISHED")
 
 
-def publish(client, source, folder, verdict_markdown, vary):
-    """The report files as artifacts `confirm/VARY/` of the parent run, and the
+def publish(client, source, files, verdict_markdown, vary):
+    """The report `files` as artifacts `confirm/VARY/` of the parent run, and the
     verdict as the first lines of its description (replacing an earlier verdict
     on the same hyperparameter; one on another stays below it)."""
-    for path in sorted(Path(folder).iterdir()):
-        if path.is_file():
-            client.log_artifact(source.parent_run_id, str(path), f"{CONFIRM_ARTIFACT}/{vary}")
+    for path in files:
+        client.log_artifact(source.parent_run_id, str(path), f"{CONFIRM_ARTIFACT}/{vary}")
     start, end = note_markers(vary)
     note = client.get_run(source.parent_run_id).data.tags.get(MLFLOW_RUN_NOTE, "")
     if start in note and end in note:

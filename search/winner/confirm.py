@@ -23,7 +23,6 @@ from search.core.config import SearchConfig
 from search.core.confirm_plan import plan_runs, runs_left
 from search.core.crashpoints import crash_point
 from search.core.errors import UsageError
-from search.core.ownership import path_slug
 from search.kt import confirm_training, space_check, training, vary as vary_module
 from search.kt.hp_values import user_values
 from search.tracking import confirm_runs, open_client, trial_run_name, warm_start
@@ -40,8 +39,9 @@ def search_settings(source):
     return {**defaults, **source.settings}
 
 
-def confirm(source, vary, request, tracking_uri, out_dir=None, out=print, stop_at=None):
-    """Train what is left of the ablation, then report it; returns its summary.
+def confirm(source, vary, request, tracking_uri, report_folders, out=print, stop_at=None):
+    """Train what is left of the ablation, then report it into `report_folders`
+    (confirm_report.folders, checked before); returns its summary.
     `stop_at` (time.perf_counter(), `run --time-budget`): no run starts that would
     end past it, judged by the longest run so far; the report covers the runs
     trained, and the same command trains the rest."""
@@ -77,7 +77,7 @@ def confirm(source, vary, request, tracking_uri, out_dir=None, out=print, stop_a
         out(f"  [{number}/{len(left)}] {vary}={run.value} seed {run.seed}: {split} accuracy "
             f"{scores['accuracy']:.4f}" + (f" (refused by the space: {refused})"
                                           if refused else ""))
-    return _report(client, source, context, planned, tracking_uri, out_dir, out)
+    return _report(client, source, context, planned, tracking_uri, report_folders, out)
 
 
 def _same_data(source, settings):
@@ -130,19 +130,19 @@ def _train_one(client, source, hypermodel, hps, image_data, run, context, refuse
     return scores
 
 
-def _report(client, source, context, planned, tracking_uri, out_dir, out):
+def _report(client, source, context, planned, tracking_uri, report_folders, out):
     """Read every finished run of this confirm back from MLflow (so a resumed
     confirm counts each (value, seed) once), then write and publish the report."""
     finished = _finished(client, source, context["vary"], context["epochs"], context["split"])
     results = [_result(finished[run.key], run, context["metric"]) for run in planned
                if run.key in finished]
     rows = confirm_stats.summarise(results)
-    folder = out_dir or os.path.join("reports", path_slug(_experiment_name(client, source)),
-                                     source.parent_run_id, "confirm", context["vary"])
+    folder = report_folders[-1][0]
     hyperband = confirm_runs.search_best(client, source, context["vary"])
-    text = confirm_report.write_report(folder, results, rows, context, hyperband)
+    text = confirm_report.write_report(report_folders, results, rows, context, hyperband)
     verdict = confirm_report.verdict_lines(rows, context)
-    confirm_runs.publish(client, source, folder, "\n".join(verdict), context["vary"])
+    confirm_runs.publish(client, source, [folder / name for name in confirm_report.REPORT_FILES],
+                         "\n".join(verdict), context["vary"])
     for line in [*verdict, "", f"confirm.md, confirm.csv and confirm.png written to {folder} "
                  f"and logged on run {source.parent_run_id} (artifacts "
                  f"{confirm_runs.CONFIRM_ARTIFACT}/{context['vary']}/)",
@@ -152,10 +152,6 @@ def _report(client, source, context, planned, tracking_uri, out_dir, out):
             "best": rows[0]["value"] if rows else None, "report_dir": str(folder),
             "markdown": text, "rows": [_plain(row) for row in rows],
             "hyperband_best": hyperband}
-
-
-def _experiment_name(client, source):
-    return client.get_experiment(source.experiment_id).name
 
 
 def _result(run, planned, metric):

@@ -5,9 +5,10 @@ seed's point and the 95% interval of its mean (confirm.png)."""
 import csv
 from pathlib import Path
 
-from search.core import confirm_stats
+from search.core import confirm_stats, ownership, stores
 
 MARKDOWN_FILE, CSV_FILE, PLOT_FILE = "confirm.md", "confirm.csv", "confirm.png"
+REPORT_FILES = (MARKDOWN_FILE, CSV_FILE, PLOT_FILE)
 CSV_COLUMNS = ("value", "seed", "accuracy", "param_count", "latency_ms", "train_seconds",
                "refused_by_space", "run_id")
 
@@ -91,10 +92,29 @@ def plot(rows, context, path):
     plt.close(figure)
 
 
-def write_report(folder, results, rows, context, hyperband):
-    """All three files into `folder`; returns the markdown."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def folders(out_dir, experiment, parent_run_id, vary):
+    """The report folders, outermost first, each with the words that name it:
+    `--out`, or the search's report folder (the one `bridge-search report` writes)
+    and its confirm/VARY. Every one is under the ownership rule (report folders)."""
+    if out_dir:
+        return [(Path(out_dir), f"--out {str(out_dir)!r}")]
+    run_folder = Path("reports", ownership.path_slug(experiment), parent_run_id)
+    return [(run_folder, "report folder"), (run_folder / "confirm" / vary, "report folder")]
+
+
+def check_folders(chain):
+    """Before anything trains: each folder usable and absent, empty or ours."""
+    for path, option in chain:
+        stores.check_dir(path, option)
+        ownership.check_folder(path, option, *ownership.REPORT_RULE)
+
+
+def write_report(chain, results, rows, context, hyperband):
+    """All three files into the innermost folder of `chain`, each folder claimed
+    by the ownership rule right before; returns the markdown."""
+    for path, option in chain:
+        ownership.claim_folder(path, option, *ownership.REPORT_RULE, files=REPORT_FILES)
+    folder = chain[-1][0]
     text = markdown(rows, context, hyperband)
     (folder / MARKDOWN_FILE).write_text(text)
     write_csv(results, folder / CSV_FILE)

@@ -143,13 +143,14 @@ def test_no_run_starts_past_the_time_it_was_given(runs, confirmed, tracking_uri,
     monkeypatch.setattr(confirm, "clock", lambda: next(ticks))
     source = confirm_runs.open_search(open_client(tracking_uri), confirmed["experiment"], None)
     lines, vary = [], ["dropout", "flatten_pool"][runs]
+    out = tmp_path / "confirm-report"
     summary = confirm.confirm(source, vary, ConfirmRequest(2, vary, 1), tracking_uri,
-                              out_dir=tmp_path, out=lines.append, stop_at=[-1, 25][runs])
+                              [(out, "--out")], out=lines.append, stop_at=[-1, 25][runs])
     assert any(f"the confirm stage stopped after {runs} of" in line for line in lines), lines
     assert len(_confirm_runs(mlflow_client, confirmed["summary"], vary)) == runs
     assert len(summary["rows"]) == runs  # the report covers the runs trained
     if not runs:
-        assert "no run finished yet" in (tmp_path / "confirm.md").read_text()
+        assert "no run finished yet" in (out / "confirm.md").read_text()
 
 
 def _start_confirm(confirmed, tracking_uri, crash_at=None):
@@ -189,12 +190,40 @@ def test_confirm_killed_twice_resumes_without_training_twice(confirmed, tracking
     assert note.count("<!-- confirm residual_blocks -->") == 1
 
 
+def test_the_search_report_goes_beside_the_confirm_report(confirmed, tracking_uri):
+    """Both write under reports/EXPERIMENT/RUN_ID, which either may create first."""
+    done = run_cli_here("report", "--experiment", confirmed["experiment"], "--tracking-uri",
+                        tracking_uri, cwd=confirmed["work"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    folder = confirmed["work"] / "reports" / confirmed["experiment"] / confirmed["summary"][
+        "parent_run_id"]
+    assert (folder / "report.md").is_file() and (folder / "confirm" / "bridge").is_dir()
+
+
+def _users_out(work, case):
+    """`confirm --out` at a folder of the user's (issue 27: the rule for every
+    folder the tool writes): (the option's value, the message)."""
+    users = work / f"users-{case}"
+    users.mkdir()
+    (users / "confirm.md").write_text("the user's own notes\n")
+    if case == "out_user_folder":
+        return users, "holds files bridge-search did not write (confirm.md)"
+    if case == "out_link":
+        (work / "link-to-users").symlink_to(users)
+        return work / "link-to-users", "is a symbolic link"
+    return users / "confirm.md" / "inner", "confirm.md is a file"
+
+
 @pytest.mark.parametrize("case", ["seeds_0", "unknown_vary", "unfinished", "other_tool",
-                                  "no_experiment"])
+                                  "no_experiment", "out_user_folder", "out_link",
+                                  "out_under_file"])
 def test_bad_input_exits_2_before_tensorflow_loads(case, confirmed, tracking_uri,
                                                    mlflow_client):
     experiment, extra, message = confirmed["experiment"], [], None
-    if case == "seeds_0":
+    if case.startswith("out_"):
+        out, message = _users_out(confirmed["work"], case)
+        extra = ["--out", out]
+    elif case == "seeds_0":
         extra, message = ["--seeds", "0"], "--seeds 0 is invalid: must be an integer >= 1"
     elif case == "unknown_vary":
         extra, message = ["--vary", "depth"], "--vary 'depth' is not a hyperparameter"
@@ -214,6 +243,10 @@ def test_bad_input_exits_2_before_tensorflow_loads(case, confirmed, tracking_uri
     assert done.returncode == 2
     assert_one_line(done.stderr, message)
     assert not imported_tensorflow(done.stderr)
+    if case.startswith("out_"):  # nothing written into the user's folder
+        users = confirmed["work"] / f"users-{case}"
+        assert [p.name for p in users.iterdir()] == ["confirm.md"]
+        assert (users / "confirm.md").read_text() == "the user's own notes\n"
 
 
 @pytest.mark.parametrize("name, message", [

@@ -23,7 +23,7 @@ def test_report_with_three_seeds(tmp_path):
     results = _results({"flatten": [0.95, 0.96, 0.97], "gap": [0.80, 0.82, 0.81],
                         "gmp": [0.96, 0.94, 0.975]}, refused=("gap",))
     rows = confirm_stats.summarise(results)
-    text = confirm_report.write_report(tmp_path, results, rows, CONTEXT,
+    text = confirm_report.write_report([(tmp_path, "--out")], results, rows, CONTEXT,
                                        hyperband={"flatten": 0.93, "gap": 0.95})
     lines = text.splitlines()
     assert lines[0] == ("## Controlled ablation of bridge: best flatten (0.9600 test "
@@ -48,7 +48,7 @@ def test_one_seed_says_there_is_no_interval(tmp_path):
     assert "over 1 seed)" in lines[0]
     assert lines[2] == "- gap: no interval vs flatten (-10.0 points; one seed: no interval)"
     assert "- one seed: means only, there is no interval (use --seeds 2 or more)" in lines
-    confirm_report.write_report(tmp_path, results, rows, CONTEXT, hyperband={})
+    confirm_report.write_report([(tmp_path, "--out")], results, rows, CONTEXT, hyperband={})
     assert (tmp_path / confirm_report.PLOT_FILE).exists()
 
 

@@ -254,6 +254,26 @@ def test_a_project_folder_of_an_earlier_version_is_still_ours(tmp_path):
     assert not folder.exists()
 
 
+@pytest.mark.parametrize("content", ["my notes\n", "", "{}", '{"run": "abc"}', "[1, 2]",
+                                     '{"parent_run_id": ""}', "\x00\xff binary"])
+def test_a_users_file_named_like_the_old_state_file_does_not_make_a_folder_ours(content,
+                                                                                tmp_path):
+    """Only a state file an earlier version wrote (JSON with the parent run id)
+    marks a folder: a user's file of that name, with a user's notes beside it, is
+    refused, and --overwrite deletes nothing."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    (folder / "bridge_search_state.json").write_text(content)
+    (folder / "notes.txt").write_bytes(b"precious\n")
+    before = snapshot(tmp_path)
+    with pytest.raises(UsageError, match="holds files bridge-search did not write"):
+        ownership.check_project_folder(tmp_path, "exp")
+    for claim in (ownership.mark_project, ownership.remove_project):
+        with pytest.raises(UsageError, match="holds files bridge-search did not write"):
+            claim(folder)
+    assert snapshot(tmp_path) == before
+
+
 def test_overwrite_deletes_a_project_folder_only_if_its_mark_is_unchanged(tmp_path):
     folder = tmp_path / "projects" / "exp"
     ownership.mark_project(folder)
