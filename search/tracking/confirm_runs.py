@@ -11,7 +11,6 @@ FINISHED run with the same five is reused by a later confirm.
 import os
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import time
 from urllib.parse import quote, urlencode

@@ -14,7 +14,6 @@ first, in the CLI, so bad input is exit 2 before TensorFlow loads.
 
 import dataclasses
 import logging
-import os
 import time
 
 from search import data as data_module
