@@ -14,6 +14,11 @@ printed with each row: the machine is shared.
 
 `--estimate-again`: the budgets already run in --work get a new dry run each
 (the estimator changed; the searches are not run again).
+
+`--least`: is the least budget the tool quotes what a run needs? Asks for
+`--time-budget 10s` (refused with "at least about M:SS"), then runs with exactly
+the quoted budget, and prints the quote against the run's wall time (issue 27
+item 4: within 1.5x, and enough).
 """
 
 import argparse
@@ -97,6 +102,31 @@ def estimate_again(data, space, budget, seed, work, extra):
           f"load {load_before:.1f}-{load():.1f}", flush=True)
 
 
+def least_budget(data, space, seed, work, extra):
+    """The quoted least budget, then a run with exactly it: (quote, wall, summary)."""
+    common = ["--data", data, "--space", space, "--seed", seed,
+              "--tracking-uri", f"sqlite:///{work}/mlflow.db", *extra]
+    try:
+        run(["run", *common, "--time-budget", "10s", "--experiment", "least-ask",
+             "--project-dir", work / "projects"], work)
+        raise SystemExit("--time-budget 10s was accepted: nothing to measure")
+    except ValueError as refused:
+        minutes, seconds = re.search(r"at least about (\d+):(\d\d)", str(refused)).groups()
+    quote = int(minutes) * 60 + int(seconds)
+    summary_path = work / "summary-least.json"
+    load_before = load()
+    _, wall = run(["run", *common, "--time-budget", f"{quote}s", "--experiment", "least",
+                   "--project-dir", work / "projects", "--export-dir", work / "e-least",
+                   "--summary-json", summary_path], work)
+    summary = json.loads(summary_path.read_text())
+    print(f"quoted least budget {quote} s; a run with it: {wall:.1f} s wall, "
+          f"{summary['n_trials']} trial(s), quote/wall {quote / wall:.2f}, within the budget: "
+          f"{wall <= quote} (load {load_before:.1f}-{load():.1f})", flush=True)
+    return {"quoted_seconds": quote, "wall_seconds": wall, "quote_over_wall": quote / wall,
+            "trials": summary["n_trials"], "fits": wall <= quote,
+            "test_accuracy": summary.get("test_accuracy")}
+
+
 def create_store(work):
     import mlflow
     mlflow.MlflowClient(f"sqlite:///{work}/mlflow.db").search_experiments()
@@ -111,8 +141,17 @@ def main():
     parser.add_argument("--work", help="folder for the runs (default: a temporary one)")
     parser.add_argument("--estimate-again", action="store_true",
                         help="only a new dry run for each budget already run in --work")
+    parser.add_argument("--least", action="store_true",
+                        help="the quoted least budget against a run with exactly it")
     bench_record.add_option(parser, "budget")
     args, extra = parser.parse_known_args()  # the rest goes to `bridge-search run`
+    if args.least:
+        with tempfile.TemporaryDirectory() as folder:
+            create_store(Path(folder))
+            figures = least_budget(args.data, args.space, args.seed, Path(folder), extra)
+        bench_record.write(args.record_path, "least-budget", "The least --time-budget "
+                           "quoted, against a run with it", figures)
+        return
     if args.estimate_again:
         for budget in args.budgets:
             estimate_again(args.data, args.space, budget, args.seed, Path(args.work), extra)

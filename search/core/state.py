@@ -45,8 +45,9 @@ def write_json(path, data, indent=None):
     """The one way the tool writes a JSON file (state, --summary-json, timings,
     launch.json): whole or not at all. Written beside the target, then renamed
     over it, so a kill or a full disk leaves the old file or the new one, and a
-    reader polling the file never sees half of it."""
-    path = Path(path)
+    reader polling the file never sees half of it. A symbolic link (a user's
+    --summary-json pointing elsewhere) stays a link: its target is replaced."""
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:

@@ -104,6 +104,7 @@ def _counts(trials, tuner, timings):
     return {"n_trials": len(trials), "n_failed_trials": sum(t.status != "COMPLETED"
                                                             for t in trials),
             "wall_seconds": wall, "search_seconds": timings["search_seconds"],
+            "earlier_seconds": timings.get("earlier_seconds", 0.0),  # of them, before a resume
             "resampled_draws": getattr(tuner.limit_checker, "refused", 0),  # over a limit
             # --sampler bohb: new configurations the model proposed (in this process)
             "sampler_model_draws": getattr(getattr(tuner.oracle, "model_sampler", None),

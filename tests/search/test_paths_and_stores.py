@@ -6,6 +6,7 @@ plain `postgresql://` store works in every command that takes a store."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import types
@@ -141,6 +142,21 @@ def test_every_path_and_store_is_judged_before_tensorflow_in_seconds(tmp_path):
     assert not Path("/nonexistent-bs").exists()
 
 
+def test_a_server_that_takes_the_connection_but_never_answers_is_exit_2_in_seconds(tmp_path):
+    """Not a closed port: a listening socket nobody serves (a hung server, a wrong
+    service): the kernel accepts the connection and nothing ever replies."""
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as silent:
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        argvs = [[*command, "--tracking-uri", uri] for command in (["run"], ["report"])]
+        verdicts, lines = judge_in_a_fresh_process(argvs, tmp_path)
+    assert len(lines) == len(argvs), lines
+    for argv, (code, heavy, seconds), line in zip(argvs, verdicts, lines):
+        assert (code, heavy) == (2, []), (argv, line)
+        assert "the MLflow server does not answer (ReadTimeout)" in line, (argv, line)
+        assert seconds < 10, (argv, seconds)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command, out, message", [
     ("report", "afile", "--out 'afile': afile is a file, not a folder"),
     ("report", "afile/r", "afile is a file, so nothing can be created under it"),
@@ -253,3 +269,18 @@ def test_a_plain_postgresql_uri_works_in_every_command(tmp_path, postgres_store)
             pass  # it answers: the store was opened and (serve) the model loaded from it
         assert said.format(port=port) in log.read_text()
         assert "Traceback" not in log.read_text()
+
+
+def test_a_summary_file_that_is_a_link_stays_a_link(tmp_path):
+    """The atomic writer (state, --summary-json, launch.json) replaces a link's
+    target, never the user's link itself."""
+    from search.core.state import write_json
+    (tmp_path / "kept").mkdir()
+    target = tmp_path / "kept" / "summary.json"
+    target.write_text("old")
+    (tmp_path / "summary.json").symlink_to(target)
+    write_json(tmp_path / "summary.json", {"n_trials": 3})
+    assert (tmp_path / "summary.json").is_symlink()
+    assert json.loads(target.read_text()) == {"n_trials": 3}
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept", "summary.json",
+                                                          "summary.json"]

@@ -17,6 +17,7 @@ then a last run completes it.
 import json
 import os
 import signal
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,7 @@ def killed_and_resumed(tmp_path_factory, tracking_uri):
     seen = {}
 
     # 1. Inside the first trial.
+    seen["began"] = time.monotonic()
     search = start(args, work)
     seen["first_killed_run"] = poll_until(search, "a trial's run", lambda: child_runs(client),
                                           output="stderr", every=POLL)[0]
@@ -129,6 +131,7 @@ def killed_and_resumed(tmp_path_factory, tracking_uri):
 
     # 5. The same command once more, through the CLI's main() in this process
     #    (no kill left to survive): it completes.
+    seen["killed_parts_seconds"] = time.monotonic() - seen["began"]
     last = run_cli_here("run", *args, cwd=work)
     assert last.returncode == 0, last.stderr[-3000:]
     seen["stderr_last"] = last.stderr
@@ -215,6 +218,15 @@ def test_the_winner_is_the_best_of_the_finished_trials(killed_and_resumed):
     assert best_run.data.tags[tracking.TAG_TRIAL_ID] == best_trial["trial_id"]
     assert summary["best_val_accuracy"] == pytest.approx(best_trial["score"])
     assert (Path(summary["export_dir"]) / "model.keras").is_file()
+
+
+def test_the_summary_counts_the_killed_parts_time(killed_and_resumed):
+    """Issue 27 finding 23: after a resume the wall time is the whole search's, not
+    the last part's: each killed part adds its share (from its start to its last
+    save of the oracle), never more than the parts took from outside."""
+    *_, summary, seen = killed_and_resumed
+    assert 5 < summary["earlier_seconds"] <= seen["killed_parts_seconds"], summary
+    assert summary["wall_seconds"] >= summary["earlier_seconds"] + summary["search_seconds"]
 
 
 def test_stale_locks_of_killed_processes_are_taken_over(killed_and_resumed):

@@ -284,6 +284,7 @@ def test_summary_keeps_the_best_trial_beside_the_selected_one(limited_search):
     assert summary["best_val_accuracy"] == pytest.approx(best.data.metrics["best_val_accuracy"])
     assert summary["best_run_id"] == best.info.run_id
     selected = next(r for r in runs if r.info.run_id == summary["selected_run_id"])
+    assert selected.info.run_id != best.info.run_id  # the rule chose a smaller one
     assert summary["selected_val_accuracy"] == pytest.approx(
         selected.data.metrics["best_val_accuracy"])
     tags = client.get_run(summary["parent_run_id"]).data.tags
