@@ -166,14 +166,17 @@ class Launcher:
         self.gpus = visible_gpus()  # once: a restarted worker keeps its GPU
 
     def run(self):
-        # Marked before the server starts: launch.json records the server too, and
-        # the chief checks --overwrite on a folder it may delete.
+        # --overwrite is the launcher's, done once here (checked again against what
+        # the CLI saw): a chief restarted after a crash must resume, not delete the
+        # search again, so the children never get it. Marked before the server
+        # starts: launch.json records the server too.
+        if self.config.overwrite:
+            ownership.remove_project(self.project)
         ownership.mark_project(self.project)
         with signals_raise(), tracking_server(self.config.resolved_tracking_uri(), self.host,
                                               store=self.store, artifacts=self.artifacts,
                                               started=self._server_started) as uri:
-            # The children log at this process's level (-q/-v before the sub-command).
-            self.args = [*verbosity_flags(), "run", *to_cli_args(self.config, tracking_uri=uri)]
+            self.args = self.child_args(uri)
             try:
                 return self._start_and_supervise()
             except BaseException as error:  # SIGTERM, Ctrl-C, a failure: no orphan survives us
@@ -181,6 +184,13 @@ class Launcher:
                 if isinstance(error, (Terminated, KeyboardInterrupt)):
                     self._kill_runs(uri)
                 raise
+
+    def child_args(self, tracking_uri):
+        """The chief's and workers' command: the same search on launch's server,
+        logging at this process's level (-q/-v before the sub-command), never
+        --overwrite (run() did it)."""
+        return [*verbosity_flags(), "run",
+                *to_cli_args(self.config, tracking_uri=tracking_uri, overwrite=False)]
 
     def _server_started(self, process, store, artifacts_uri):
         self.server = process

@@ -5,6 +5,7 @@ interrupted launch's runs are marked KILLED, printed follow-ups name the lasting
 store. Real processes where processes are the point; no search is trained here
 (the launches themselves are in test_launch_terminated.py and test_launch_budget.py)."""
 
+import contextlib
 import json
 import os
 import socket
@@ -218,3 +219,31 @@ def _space():
     hp = keras_tuner.HyperParameters()
     hp.Float("lr", 1e-4, 1e-1, sampling="log")
     return hp
+
+
+def test_launch_overwrite_is_the_launchers_alone(tmp_path, monkeypatch):
+    """`launch --overwrite`: the launcher deletes the old project folder once (its
+    check repeated), the chief and workers never get --overwrite: a chief the
+    launcher restarts after a crash resumes the search instead of deleting it."""
+    from search.cli import config_from, parse_args
+    from search.core import ownership
+    from search.distributed.launch import Launcher
+    monkeypatch.chdir(tmp_path)
+    config = SearchConfig(project_dir="p", experiment="x", overwrite=True, max_epochs=2)
+    launcher = Launcher(config, workers=2, oracle_port=1234)
+    args = launcher.child_args("http://127.0.0.1:5999")
+    assert "--overwrite" not in args
+    child = config_from(parse_args(args))
+    assert not child.overwrite and child.max_epochs == 2 and child.experiment == "x"
+    ownership.mark_project(tmp_path / "p" / "x")
+    (tmp_path / "p" / "x" / "oracle.json").write_text("{}")  # the old search
+    ownership.check_project_folder("p", "x")  # what the CLI saw
+    monkeypatch.setattr(launcher, "_start_and_supervise", lambda: 0)
+    monkeypatch.setattr("search.distributed.launch.tracking_server", _no_server)
+    assert launcher.run() == 0
+    assert sorted(os.listdir(tmp_path / "p" / "x")) == [ownership.PROJECT_MARKER_FILE]
+
+
+@contextlib.contextmanager
+def _no_server(*args, **kwargs):
+    yield "http://127.0.0.1:5999"
