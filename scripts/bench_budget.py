@@ -102,8 +102,14 @@ def estimate_again(data, space, budget, seed, work, extra):
           f"load {load_before:.1f}-{load():.1f}", flush=True)
 
 
-def least_budget(data, space, seed, work, extra):
-    """The quoted least budget, then a run with exactly it: (quote, wall, summary)."""
+def _quoted(refusal):
+    minutes, seconds = re.search(r"at least about (\d+):(\d\d)", str(refusal)).groups()
+    return int(minutes) * 60 + int(seconds)
+
+
+def least_budget(data, space, seed, work, extra, attempts=3):
+    """The quoted least budget, then a run with exactly it; a run refused at its
+    quote (the quote was short) is recorded and the new quote tried."""
     common = ["--data", data, "--space", space, "--seed", seed,
               "--tracking-uri", f"sqlite:///{work}/mlflow.db", *extra]
     try:
@@ -111,18 +117,26 @@ def least_budget(data, space, seed, work, extra):
              "--project-dir", work / "projects"], work)
         raise SystemExit("--time-budget 10s was accepted: nothing to measure")
     except ValueError as refused:
-        minutes, seconds = re.search(r"at least about (\d+):(\d\d)", str(refused)).groups()
-    quote = int(minutes) * 60 + int(seconds)
+        quotes = [_quoted(refused)]
     summary_path = work / "summary-least.json"
-    load_before = load()
-    _, wall = run(["run", *common, "--time-budget", f"{quote}s", "--experiment", "least",
-                   "--project-dir", work / "projects", "--export-dir", work / "e-least",
-                   "--summary-json", summary_path], work)
-    summary = json.loads(summary_path.read_text())
-    print(f"quoted least budget {quote} s; a run with it: {wall:.1f} s wall, "
+    for attempt in range(attempts):
+        load_before = load()
+        try:
+            _, wall = run(["run", *common, "--time-budget", f"{quotes[-1]}s", "--experiment",
+                           f"least-{attempt}", "--project-dir", work / "projects",
+                           "--export-dir", work / f"e-least-{attempt}",
+                           "--summary-json", summary_path], work)
+            break
+        except ValueError as refused:
+            print(f"--time-budget {quotes[-1]}s refused (load {load_before:.1f}): {refused}")
+            quotes.append(_quoted(refused))
+    else:
+        raise SystemExit(f"every quote was refused: {quotes}")
+    summary, quote = json.loads(summary_path.read_text()), quotes[-1]
+    print(f"quoted least budgets {quotes} s; a run with {quote} s: {wall:.1f} s wall, "
           f"{summary['n_trials']} trial(s), quote/wall {quote / wall:.2f}, within the budget: "
           f"{wall <= quote} (load {load_before:.1f}-{load():.1f})", flush=True)
-    return {"quoted_seconds": quote, "wall_seconds": wall, "quote_over_wall": quote / wall,
+    return {"quotes_seconds": quotes, "wall_seconds": wall, "quote_over_wall": quote / wall,
             "trials": summary["n_trials"], "fits": wall <= quote,
             "test_accuracy": summary.get("test_accuracy")}
 
