@@ -63,7 +63,11 @@ def _part_seconds(project, chief):
 def test_an_interrupted_or_killed_launch_takes_everything_with_it_and_resumes(
         tmp_path, postgres_store, experiment_name):
     import mlflow
-    tracking_uri, mlflow_client = postgres_store, mlflow.MlflowClient(postgres_store)
+    # launch gets the plain URI, as a team writes it; the test's own client names
+    # the installed driver (the tool does that itself: search/core/stores.py)
+    tracking_uri = postgres_store
+    mlflow_client = mlflow.MlflowClient(postgres_store.replace("postgresql://",
+                                                               "postgresql+psycopg2://", 1))
     project = tmp_path / "project" / experiment_name
 
     first = launch(tmp_path, tracking_uri, experiment_name, *ARGS, background=True)
@@ -113,10 +117,12 @@ def test_an_interrupted_or_killed_launch_takes_everything_with_it_and_resumes(
     assert "in use" not in third.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["parent_run_id"] == parent
-    # The wall time counts the earlier parts too: at least from each part's chief
-    # start to its last save of the oracle (the first part trained a trial or more).
+    # The wall time counts the earlier parts too: from each part's command start to
+    # its last save of the oracle. Measured here from the chief's process creation,
+    # which comes a few seconds before its command starts (the interpreter's own
+    # start-up, slow on a loaded machine): 5 s of slack for the two parts.
     assert first_part > 10
-    assert summary["earlier_seconds"] >= first_part + second_part - 1, summary
+    assert summary["earlier_seconds"] >= first_part + second_part - 5, summary
     assert summary["wall_seconds"] >= summary["earlier_seconds"] + summary["search_seconds"]
     assert mlflow_client.get_run(parent).info.status == "FINISHED"
     assert "RUNNING" not in [r.info.status for r in _runs(mlflow_client, project)]
