@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 from search.core.config import SearchConfig, flag
+from search.core.ports import check_port_number
 from search.core.versions import version_text
 
 
@@ -43,6 +44,15 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class PortAction(argparse.Action):
+    """Every port option (type=int): a number outside 1-65535 is exit 2 with one
+    line naming the option, while the arguments are parsed (argparse's own error
+    would print the usage too), before anything starts."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, check_port_number(values, option_string))
+
+
 def _add_run(commands, search_defaults):
     run = commands.add_parser("run", help="run a search (resumes an interrupted one)")
     add_search_options(run, search_defaults)
@@ -60,7 +70,7 @@ def _add_launch(commands, search_defaults):
     launch.add_argument("--oracle-host", default="127.0.0.1",
                         help="address the chief oracle and MLflow server bind to "
                              "(default: 127.0.0.1)")
-    launch.add_argument("--oracle-port", type=int, default=None,
+    launch.add_argument("--oracle-port", type=int, default=None, action=PortAction,
                         help="chief oracle port (default: a free one)")
     from search.distributed.server import add_store_options  # light: no MLflow import
     add_store_options(launch, required=False)
@@ -74,7 +84,7 @@ def _add_server(commands):
     add_store_options(server, required=True)
     server.add_argument("--host", default="127.0.0.1",
                         help="address to bind (0.0.0.0 for other hosts; default: 127.0.0.1)")
-    server.add_argument("--port", type=int, default=5000)
+    server.add_argument("--port", type=int, default=5000, action=PortAction)
     server.add_argument("--server-workers", type=int, default=1,
                         help="HTTP worker processes of the server (default: 1)")
 
@@ -139,7 +149,7 @@ def _add_serve(commands):
     serve.add_argument("--model-uri", default=None,
                        help="any MLflow model URI instead (runs:/..., models:/NAME/VERSION)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=5001)
+    serve.add_argument("--port", type=int, default=5001, action=PortAction)
 
 
 def _add_ui(commands):
@@ -150,7 +160,7 @@ def _add_ui(commands):
                          "search in the store, whatever its experiment)")
     ui.add_argument("--tracking-uri", default=None)
     ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--port", type=int, default=5000, action=PortAction)
 
 
 def add_verbosity_flags(parser, default):

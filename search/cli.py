@@ -20,6 +20,7 @@ quiet.set_quiet_defaults()  # before anything imports TensorFlow or MLflow
 from search.arguments import build_parser  # noqa: E402
 from search.core.config import SearchConfig, resolve_tracking_uri  # noqa: E402
 from search.core.errors import SearchFailed, UsageError  # noqa: E402
+from search.core.ports import check_port_free  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -79,10 +80,10 @@ def config_from(args):
 
 
 def launch_command(args):
-    if args.workers < 1:
-        raise UsageError(f"--workers {args.workers} is invalid: must be an integer >= 1.")
     from search.distributed.launch import Launcher
-    from search.distributed.launch_checks import check_oracle_address, project_claimed
+    from search.distributed.launch_checks import (check_oracle_address, check_process_count,
+                                                  project_claimed)
+    check_process_count(args.workers, "--workers")
     check_oracle_address(args.oracle_host, args.oracle_port)
     config = config_from(args)
     if args.store:  # before TensorFlow loads: a wrong database is exit 2 in seconds
@@ -101,6 +102,8 @@ def launch_command(args):
 
 
 def server_command(args):
+    from search.distributed.launch_checks import check_process_count
+    check_process_count(args.server_workers, "--server-workers")
     from search.distributed.server import serve
     serve(args.store, args.artifacts, args.host, args.port, args.server_workers)
 
@@ -223,11 +226,10 @@ def spaces_command(args):
 
 def _store_uri(args):
     """--tracking-uri, else MLFLOW_TRACKING_URI, else the default store, for the
-    commands that only read it: a store that does not exist (no sqlite file, an
-    http server that does not answer) is a usage error, and nothing is created."""
-    uri = resolve_tracking_uri(args.tracking_uri)
-    stores.check_store_exists(uri)
-    return stores.check_store(uri, existing=True)
+    commands that only read it, judged as `run` judges it (search/core/stores.py): a
+    URI MLflow does not open, a store that does not exist (no sqlite file, an http
+    server that does not answer) is a usage error, and nothing is created."""
+    return stores.check_store(resolve_tracking_uri(args.tracking_uri), existing=True)
 
 
 def report_command(args):
@@ -249,6 +251,7 @@ def report_command(args):
 
 
 def serve_command(args):
+    check_port_free(args.host, args.port)  # before "Serving" and uvicorn's traceback
     uri = _store_uri(args)  # before MLflow is imported
     from search.tracking import registry  # not export: no TensorFlow to find the model
     model_uri = args.model_uri or registry.champion_uri(uri, args.experiment, args.alias)
@@ -267,6 +270,7 @@ def serve_command(args):
 
 
 def ui_command(args):
+    check_port_free(args.host, args.port)  # before the links are printed
     uri = _store_uri(args)
     # One user, one worker: MLflow's default 4 take a minute to start on 2 busy CPUs.
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,

@@ -26,7 +26,7 @@ from pathlib import Path
 from search.core import quiet
 from search.core.config_rules import flag
 from search.core.errors import UsageError
-from search.core.ownership import store_path
+from search.core.store_paths import store_path
 from search.core import disk_full, stores
 from search.core.stores import check_reachable
 from search.core.state import (finished_summary, read_state, report_finished, state_path,
@@ -45,16 +45,24 @@ EXPORT_OPTIONS = frozenset({"export_dir", "quantize"})
 
 def record(config):
     """The options of `config` that make the search what it is, resolved (the store
-    the URI leads to, the budget in seconds), as JSON values."""
+    the URI leads to, a local one by its absolute path; the budget in seconds), as
+    JSON values."""
     values = dataclasses.asdict(config)
-    values["tracking_uri"] = config.resolved_tracking_uri()
+    values["tracking_uri"] = stores.absolute_uri(config.resolved_tracking_uri())
     values["time_budget"] = config.time_budget_seconds
     return json.loads(json.dumps({k: v for k, v in values.items()
                                   if k not in NOT_COMPARED | EXPORT_OPTIONS}))
 
 
 def export_record(config, export_dir):
-    return {"export_dir": str(Path(export_dir).resolve()), "quantize": bool(config.quantize)}
+    """The export as the command named it (a relative default, exports/EXPERIMENT/
+    RUN_ID, still names it after the whole folder was moved)."""
+    return {"export_dir": str(export_dir), "quantize": bool(config.quantize)}
+
+
+def _same_export(recorded, target):
+    # Records of earlier versions hold the resolved path.
+    return recorded["export_dir"] in (str(target), str(Path(target).resolve()))
 
 
 def finished_state(config, summary, export_dir):
@@ -117,9 +125,11 @@ def answer_finished(config):
                          f"{'; '.join(changed)}. Pass --overwrite to search again with these "
                          f"options (its results are replaced), or choose a new --experiment "
                          f"to keep both.")
+    # The search's own export as it named it: relative by default (exports/...), so
+    # a moved folder still finds it.
     target = Path(config.export_dir or summary["export_dir"])
     wanted = export_record(config, target)
-    done = [e for e in state.get("exports", []) if e["export_dir"] == wanted["export_dir"]]
+    done = [e for e in state.get("exports", []) if _same_export(e, target)]
     # An export with the int8 model answers a command without --quantize too.
     if not target.is_dir() or not any(e["quantize"] or not wanted["quantize"] for e in done):
         quiet.import_tensorflow()  # its start-up lines filtered

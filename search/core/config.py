@@ -13,24 +13,29 @@ from pathlib import Path
 import spaces
 
 from search.core.config_rules import (MAX_TIME_BUDGET_SECONDS, check_data_options,
-                                      check_space, check_tracking_uri, require, flag,
-                                      parse_duration)
+                                      check_int_bounds, check_space, expand_home, require,
+                                      flag, parse_duration)
 from search.core.confirm_plan import check_seeds
 from search.core.errors import UsageError
 from search.core.select_rule import parse_select
-from search.core.stores import can_write_in, check_dir, check_file, check_store, store_uri
-from search.core.ownership import check_project_folder, path_slug, protected_paths
+from search.core.stores import (can_write_in, check_dir, check_file, check_store,
+                                 check_uri_form, store_uri)
+from search.core.ownership import check_apart, check_project_folder, path_slug
+from search.core.store_paths import protected_paths, store_paths
 from search.core.export_dir import check_export_target
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STRATEGIES = ("none", "mirrored")
 LOG_MODELS = ("all", "best", "none")
-# MLflow's own limit (mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH, checked by a
-# test): copied, because importing MLflow here would slow every check down.
-MAX_EXPERIMENT_NAME_LENGTH = 500
+# MLflow checks names up to 500 characters, but its SQL schema holds experiments.name
+# VARCHAR(256) and runs.name VARCHAR(250), and the parent run is named after the
+# experiment ("NAME: running (started ...)", 36 more; search/tracking/run_names.py):
+# 200 fits every store (PostgreSQL and MySQL refuse longer values, sqlite does not).
+MAX_EXPERIMENT_NAME_LENGTH = 200
 LR_SCHEDULES = ("cosine", "constant")  # search.kt.training implements them
 SAMPLERS = ("random", "bohb")  # search.kt.sampler implements them
 RETRAIN_CHOICES = ("train+val", "none")
+PATH_FIELDS = ("data_dir", "space", "project_dir", "export_dir", "summary_json")
 
 
 def option(default, help, **extra):
@@ -98,7 +103,8 @@ class SearchConfig:
                                    "confirm`): train each value of the space's question "
                                    "with the winner's other hyperparameters and this many "
                                    "seeds (0: no confirm stage)")
-    experiment: str = option("bridge-search", "MLflow experiment name")
+    experiment: str = option("bridge-search", "MLflow experiment name (at most 200 "
+                                              "characters)")
     project_dir: str = option("bridge_search_projects", "keras-tuner state (checkpoints, oracle)")
     tracking_uri: str = option(None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
                                      f"{DEFAULT_TRACKING_URI})")
@@ -141,6 +147,7 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.image_size is not None:  # argparse gives a list; keep the config hashable
             object.__setattr__(self, "image_size", tuple(self.image_size))
+        expand_home(self, PATH_FIELDS)  # from flags and config files alike
         validate(self)
 
 
@@ -158,27 +165,23 @@ def validate(config):
     check_data_options(config)
     _check_cost_options(config)
     _check_waits_and_names(config)
-    check_tracking_uri(config.resolved_tracking_uri())
+    check_uri_form(config.resolved_tracking_uri())  # search/core/stores.py
     check_space(config.space)
     _check_paths(config)
     _check_export_dir(config)
     check_project_folder(config.project_dir, config.project_name,  # the ownership rule
-                         config.resolved_tracking_uri())
+                         config.resolved_tracking_uri(), config.overwrite)
 
 
 def _check_training_options(config):
-    require(config.max_epochs >= 1, "max_epochs", config.max_epochs, "must be an integer >= 1")
+    check_int_bounds(config)  # max_epochs, hyperband_iterations, seed, batch_size, ...
     require(1 <= config.min_epochs <= config.max_epochs, "min_epochs", config.min_epochs,
              f"must be an integer from 1 to --max-epochs ({config.max_epochs})")
     require(config.factor >= 2, "factor", config.factor, "must be an integer >= 2")
-    require(config.hyperband_iterations >= 1, "hyperband_iterations",
-             config.hyperband_iterations, "must be an integer >= 1")
-    require(config.seed >= 0, "seed", config.seed, "must be an integer >= 0")
     if config.time_budget is not None:
         parse_duration(config.time_budget)
     require(config.warm_start is None or bool(config.warm_start.strip()), "warm_start",
              config.warm_start, "expected an experiment name or a parent run id")
-    require(config.batch_size >= 1, "batch_size", config.batch_size, "must be an integer >= 1")
     require(config.patience >= 1, "patience", config.patience, "must be an integer >= 1")
     require(config.sampler in SAMPLERS, "sampler", config.sampler,
              f"accepted: {', '.join(SAMPLERS)}")
@@ -186,8 +189,6 @@ def _check_training_options(config):
              f"accepted: {', '.join(LR_SCHEDULES)}")
     require(config.retrain in RETRAIN_CHOICES, "retrain", config.retrain,
              f"accepted: {', '.join(RETRAIN_CHOICES)}")
-    require(config.min_retrain_epochs >= 1, "min_retrain_epochs", config.min_retrain_epochs,
-             "must be an integer >= 1")
     require(0.0 < config.val_split < 1.0, "val_split", config.val_split,
              "must be a fraction strictly between 0 and 1")
     require(config.keep_checkpoints >= 1, "keep_checkpoints", config.keep_checkpoints,
@@ -210,8 +211,9 @@ def _check_waits_and_names(config):
              "must be a non-empty name")
     require(len(config.experiment) <= MAX_EXPERIMENT_NAME_LENGTH, "experiment",
              config.experiment[:40] + "...",
-             f"MLflow accepts names of at most {MAX_EXPERIMENT_NAME_LENGTH} characters, "
-             f"got {len(config.experiment)}")
+             f"names of at most {MAX_EXPERIMENT_NAME_LENGTH} characters fit every MLflow "
+             f"store (its database holds 256 for an experiment, 250 for a run named after "
+             f"it), got {len(config.experiment)}")
 
 
 def _check_paths(config):
@@ -225,6 +227,11 @@ def _check_paths(config):
               f"--project-dir {config.project_dir!r} with --experiment {config.experiment!r}")
     if config.summary_json:
         check_file(config.summary_json, f"--summary-json {config.summary_json!r}")
+        # Never over the store, in its artifacts or in the folder --overwrite deletes.
+        check_apart(config.summary_json, "--summary-json", [
+            *store_paths(config.resolved_tracking_uri()),
+            ("project folder", Path(config.project_dir) / config.project_name)],
+            "write the summary somewhere else.")
 
 
 def _check_cost_options(config):
@@ -242,6 +249,10 @@ def _check_export_dir(config):
         config.export_dir, "--export-dir",
         protected_paths(config.project_dir, config.resolved_tracking_uri()),
         owner=config.search_identity(), replace_own=config.overwrite)
+    # The project folder (--overwrite deletes it) is neither an export nor holds one.
+    check_apart(config.export_dir, "--export-dir", [
+        ("project folder", Path(config.project_dir) / config.project_name)],
+        "exports go to a directory of their own: choose another one.")
     existing = next((p for p in [Path(config.export_dir), *Path(config.export_dir).parents]
                      if p.exists()), Path("."))
     if not existing.is_dir():

@@ -1,10 +1,10 @@
 """The rules for single option values that need neither TensorFlow nor MLflow to
-judge: a duration, a tracking URI's form, a space spec, the data spec and the
-options only some sources read. `search.core.config.validate` applies them, so a bad
-value is exit 2 with one line within a second of the command starting."""
+judge: a duration, a space spec, the data spec and the options only some sources
+read (a tracking URI's form: search/core/stores.py). `search.core.config.validate`
+applies them, so a bad value is exit 2 with one line within a second of the command
+starting."""
 
 import re
-from pathlib import Path
 
 import spaces  # light: a space's module (Keras) is imported only when it is loaded
 from search.core.errors import UsageError
@@ -17,6 +17,49 @@ def flag(name):
 def require(condition, name, value, accepted):
     if not condition:
         raise UsageError(f"{flag(name)} {value!r} is invalid: {accepted}.")
+
+
+# Integer options with an upper bound, (least, most, why): past it a command hangs or
+# fills memory before anything trains (the plan lists every round of every iteration
+# and the dry run draws each first-round trial: search/plan/; --time-budget lists the
+# final training's epochs: search/plan/budget.py), or dies once TensorFlow loaded
+# (numpy seeds are below 2**32, and keras-tuner is given --seed + 1: search/kt/oracle.py;
+# tf.data batches are int64).
+MAX_EPOCHS = 1000
+INT_BOUNDS = {
+    "max_epochs": (1, MAX_EPOCHS, ""),
+    "hyperband_iterations": (1, 100, " (each iteration is a full Hyperband sweep)"),
+    "seed": (0, 2 ** 32 - 2, " (numpy's seed range; keras-tuner is given --seed + 1)"),
+    "batch_size": (1, 65536, ""),
+    "min_retrain_epochs": (1, MAX_EPOCHS, ""),
+}
+MAX_IMAGE_SIDE = 4096
+
+
+def check_int_bounds(config):
+    """The options of INT_BOUNDS: below the least as before, above the most named
+    with the whole range."""
+    for name, (least, most, why) in INT_BOUNDS.items():
+        value = getattr(config, name)
+        require(value >= least, name, value, f"must be an integer >= {least}")
+        require(value <= most, name, value, f"must be an integer from {least} to {most}{why}")
+
+
+def expand_home(config, path_fields):
+    """`~` and `~user` at the start of a path option, from a flag (`--x=~/p`: no shell
+    expands it) or a config file alike, and of folder:/npz: data and a space file:
+    else the tool would create a folder literally named `~`."""
+    from os.path import expanduser
+    for name in path_fields:
+        value = getattr(config, name)
+        if isinstance(value, str) and value.startswith("~"):
+            object.__setattr__(config, name, expanduser(value))
+    kind, colon, argument = config.data.partition(":")
+    if kind in ("folder", "npz") and argument.startswith("~"):
+        object.__setattr__(config, "data", f"{kind}{colon}{expanduser(argument)}")
+    if isinstance(config.tracking_uri, str) and config.tracking_uri.startswith("sqlite:///~"):
+        object.__setattr__(config, "tracking_uri",
+                           "sqlite:///" + expanduser(config.tracking_uri[len("sqlite:///"):]))
 
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -36,37 +79,6 @@ def parse_duration(text):
              f"{MIN_TIME_BUDGET_SECONDS}s and at most {MAX_TIME_BUDGET_SECONDS // 3600}h "
              f"(30 days; leave --time-budget out for no limit)")
     return seconds
-
-
-# The tracking stores MLflow has built in; plugins add theirs as entry points.
-TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file",
-                    "databricks", "databricks-uc", "uc")
-URI_FORMS = "expected sqlite:///PATH.db, http(s)://HOST:PORT, postgresql://... or file:PATH"
-
-
-def check_tracking_uri(uri):
-    """Judged from the text alone (MLflow and TensorFlow are not imported yet)."""
-    from urllib.parse import urlparse
-    parsed = urlparse(uri)
-    if not parsed.scheme:  # MLflow reads a plain path as a file store
-        require(Path(uri).is_absolute(), "tracking_uri", uri, URI_FORMS)
-        return
-    scheme = parsed.scheme.partition("+")[0]  # postgresql+psycopg2: dialect+driver
-    accepted = TRACKING_SCHEMES + plugin_schemes()
-    require(scheme in accepted, "tracking_uri", uri,
-             f"scheme {scheme!r} is not a tracking store MLflow knows (accepted: "
-             f"{', '.join(accepted)}); {URI_FORMS}")
-    if scheme == "sqlite":
-        require(uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"), "tracking_uri",
-                 uri, "expected sqlite:///PATH.db (three slashes, then the file's path)")
-    if scheme in ("http", "https"):
-        require(bool(parsed.hostname), "tracking_uri", uri,
-                 f"expected {scheme}://HOST:PORT (no host given)")
-
-
-def plugin_schemes():
-    from importlib.metadata import entry_points
-    return tuple(e.name for e in entry_points(group="mlflow.tracking_store"))
 
 
 def check_space(spec):
@@ -98,7 +110,8 @@ def check_data_options(config):
                              f"--data {config.data}; remove it.")
     if config.image_size is not None:
         require(len(config.image_size) == 2 and all(
-            isinstance(side, int) and side >= 1 for side in config.image_size),
-            "image_size", config.image_size, "expected two integers HEIGHT WIDTH >= 1")
+            isinstance(side, int) and 1 <= side <= MAX_IMAGE_SIDE
+            for side in config.image_size), "image_size", config.image_size,
+            f"expected two integers HEIGHT WIDTH from 1 to {MAX_IMAGE_SIDE}")
     require(config.color in (None, *COLORS), "color", config.color,
              f"accepted: {' | '.join(COLORS)}")

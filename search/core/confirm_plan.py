@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 from search.core.errors import UsageError
 
+# Seeds per value at most: the plan lists every (value, seed) run before training, and
+# a confirm of more runs than this would not finish anyway (past ~30 seeds the 95%
+# interval narrows little). Epochs per run at most, as `run --max-epochs`.
+MAX_SEEDS = 100
+MAX_EPOCHS = 1000
+
 
 @dataclass(frozen=True)
 class ConfirmRequest:
@@ -25,19 +31,22 @@ class ConfirmRequest:
         if self.vary is not None and not self.vary.strip():
             raise UsageError("--vary '' is invalid: expected the name of a categorical or "
                              "integer hyperparameter of the search's space.")
-        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
+        if self.epochs is not None and (not isinstance(self.epochs, int)
+                                        or not 1 <= self.epochs <= MAX_EPOCHS):
             raise UsageError(f"--epochs {self.epochs!r} is invalid: must be an integer >= 1 "
-                             f"(leave it out for the winner's own epochs).")
+                             f"and at most {MAX_EPOCHS} (leave it out for the winner's own "
+                             f"epochs).")
 
 
 def check_seeds(seeds, flag, allow_zero=False):
     """K seeds: at least 2 give an interval, 1 gives means only; 0 is refused (for
     `run --confirm-seeds`, 0 means no confirm stage)."""
     least = 0 if allow_zero else 1
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < least:
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or not least <= seeds <= MAX_SEEDS:
         hint = " (0: no confirm stage)" if allow_zero else ""
-        raise UsageError(f"{flag} {seeds!r} is invalid: must be an integer >= {least}{hint}; "
-                         f"2 or more give each difference a 95% interval, 1 gives means only.")
+        raise UsageError(f"{flag} {seeds!r} is invalid: must be an integer >= {least}{hint} "
+                         f"and at most {MAX_SEEDS}; 2 or more give each difference a 95% "
+                         f"interval, 1 gives means only.")
 
 
 @dataclass(frozen=True)

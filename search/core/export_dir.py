@@ -14,6 +14,7 @@ from pathlib import Path
 from search.core import ownership
 from search.core.errors import UsageError
 from search.core.ownership import EXPORT_OWNER_FILE, RETIRED_TAG, STAGING_TAG, foreign_entries
+from search.core.store_paths import protected_paths
 
 EXPORT_HINT = "it only replaces its own exports: choose a new or empty directory."
 
@@ -26,6 +27,11 @@ def owner_of(identity):
 def write_owner(folder, owner):
     """Mark a staging export folder as ours: `owner` and a unique id (its identity)."""
     return ownership.write_marker(Path(folder) / EXPORT_OWNER_FILE, owner)
+
+
+def default_export_dir(experiment, parent_run_id):
+    """Where a search exports without --export-dir (relative: a moved folder keeps it)."""
+    return Path("exports") / ownership.path_slug(experiment) / parent_run_id
 
 
 def check_export_target(out_dir, option, protected, owner=None, replace_own=False):
@@ -53,7 +59,7 @@ def check_export_target(out_dir, option, protected, owner=None, replace_own=Fals
 
 def check_out_dir(out_dir, overwrite, tracking_uri=None):
     """`export --out`: the same rule as a search's --export-dir."""
-    check_export_target(out_dir, "--out", ownership.protected_paths(tracking_uri=tracking_uri),
+    check_export_target(out_dir, "--out", protected_paths(tracking_uri=tracking_uri),
                         replace_own=overwrite)
 
 

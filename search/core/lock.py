@@ -14,6 +14,7 @@ stays: removing a file another process may be locking at that moment would let
 two processes each hold "the" lock. Release only clears its owner line.
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -103,3 +104,23 @@ def _owner(handle):
     except ValueError:
         return {}
     return owner if isinstance(owner, dict) else {}
+
+
+@contextlib.contextmanager
+def store_opening(tracking_uri):
+    """Held while this process opens a local sqlite store: MLflow creates (and
+    migrates) the database on its first open, and two processes doing that at once
+    race in its migrations ("duplicate column name", "Online migration expected to
+    match one row"). An flock on DB.lock beside the database makes the second wait,
+    then find the tables made. The file stays (see above). Not for a server or a
+    database, nor a folder this process cannot write in (a store it only reads)."""
+    db = Path(tracking_uri[len("sqlite:///"):].partition("?")[0])
+    try:
+        handle = (open(db.with_name(db.name + ".lock"), "a")
+                  if tracking_uri.startswith("sqlite:///") else None)
+    except OSError:
+        handle = None
+    with handle or contextlib.nullcontext():
+        if handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # closing the file releases it
+        yield

@@ -17,6 +17,7 @@ base folder.
 Imports nothing heavy: the CLI runs these checks before TensorFlow loads.
 """
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -24,9 +25,9 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
 
 from search.core.errors import UsageError
+from search.core.store_paths import store_paths
 
 # Written into an export dir by the search that exports there (its identity),
 # or by `bridge-search export` (the run exported).
@@ -205,38 +206,6 @@ def remove_if_ours(folder, markers=(EXPORT_OWNER_FILE,)):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-# ----- stores and protected paths -----------------------------------------------------
-def store_path(tracking_uri):
-    """The local file or folder of a sqlite:// or file: store; None for a server."""
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme == "sqlite":
-        return Path(tracking_uri[len("sqlite:///"):])
-    if parsed.scheme == "file":
-        return Path(parsed.path)
-    if parsed.scheme == "" and Path(tracking_uri).is_absolute():
-        return Path(tracking_uri)
-    return None
-
-
-def store_paths(tracking_uri):
-    """(what, path) of the MLflow store and its artifact folder, when local."""
-    store = store_path(tracking_uri) if tracking_uri else None
-    if store is None:
-        return []
-    found = [("MLflow store", store.resolve())]
-    if store.suffix == ".db":  # sqlite: artifacts live next to the db file
-        found.append(("MLflow artifact store", (store.parent / "artifacts").resolve()))
-    return found
-
-
-def protected_paths(project_dir=None, tracking_uri=None):
-    """(what, path) pairs an export dir must neither be nor contain."""
-    found = [("working directory", Path.cwd().resolve())]
-    if project_dir is not None:
-        found.append(("project dir", Path(project_dir).resolve()))
-    return found + store_paths(tracking_uri)
-
-
 # ----- keras-tuner project folders ------------------------------------------------------
 PROJECT_HINT = (f"bridge-search writes only into a project folder it created (marked "
                 f"{PROJECT_MARKER_FILE}): choose another --experiment or --project-dir, or "
@@ -247,19 +216,47 @@ def _project_option(project_dir):
     return f"--project-dir {str(project_dir)!r}: the project folder"
 
 
-def check_project_folder(project_dir, project_name, tracking_uri=None):
+def check_apart(path, option, places, hint):
+    """`path` must neither be, hold nor lie inside any of `places` ((what, path)
+    pairs: the store, its artifacts, a project folder that --overwrite deletes)."""
+    resolved = Path(os.path.abspath(path)).resolve()
+    for what, place in places:
+        place = Path(place).resolve()
+        relation = ("is" if resolved == place else "holds" if resolved in place.parents
+                    else "lies inside" if place in resolved.parents else None)
+        if relation:
+            raise UsageError(f"{option} {str(path)!r} {relation} the {what} ({place}); {hint}")
+
+
+def check_project_folder(project_dir, project_name, tracking_uri=None, overwrite=False):
     """Before TensorFlow loads: PROJECT_DIR/EXPERIMENT must be absent, empty or
     ours, and neither be, hold nor lie inside the MLflow store or its artifacts
-    (--overwrite deletes it)."""
+    (--overwrite deletes it; it must then hold nothing but the search's own files)."""
     folder = Path(project_dir) / project_name
-    resolved = folder.resolve()
-    for what, path in store_paths(tracking_uri):
-        relation = ("is" if resolved == path else "holds" if resolved in path.parents
-                    else "lies inside" if path in resolved.parents else None)
-        if relation:
-            raise UsageError(f"{_project_option(project_dir)} {str(folder)!r} {relation} the "
-                             f"{what} ({path}); choose another --experiment or --project-dir.")
-    return check_folder(folder, _project_option(project_dir), PROJECT_MARKERS, PROJECT_HINT)
+    option = _project_option(project_dir)
+    check_apart(folder, option, store_paths(tracking_uri),
+                "choose another --experiment or --project-dir.")
+    identity = check_folder(folder, option, PROJECT_MARKERS, PROJECT_HINT)
+    if overwrite and identity:
+        _check_only_search_files(folder, option)
+    return identity
+
+
+# What a search writes at the top of its project folder (keras-tuner's oracle, tuner
+# and trial folders; the state, marks and records of search/); --overwrite deletes a
+# folder that holds only these.
+PROJECT_ENTRIES = (PROJECT_MARKER_FILE, *LEGACY_PROJECT_MARKERS, "oracle.json",
+                   "oracle_timings.json", "launch.json", "tuner*.json", "trial_*",
+                   f".*{STAGING_TAG}*")
+
+
+def _check_only_search_files(folder, option):
+    foreign = [name for name in sorted(os.listdir(folder))
+               if not any(fnmatch.fnmatchcase(name, entry) for entry in PROJECT_ENTRIES)]
+    if foreign:
+        raise UsageError(f"{option} {str(folder)!r} holds files bridge-search did not write "
+                         f"({listing(foreign)}); --overwrite deletes the project folder "
+                         f"only when it holds nothing else: move them out first.")
 
 
 def mark_project(folder):
@@ -270,8 +267,11 @@ def mark_project(folder):
 
 
 def remove_project(folder):
-    """--overwrite: delete our project folder, checked again right now."""
+    """--overwrite: delete our project folder, checked again right now (ours, and
+    nothing in it but the search's own files)."""
     folder = Path(folder)
+    if folder.is_dir() and not folder.is_symlink() and os.listdir(folder):
+        _check_only_search_files(folder, _project_option(folder.parent))
     remove_folder(folder, _project_option(folder.parent), PROJECT_MARKERS,
                   PROJECT_HINT)
 

@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 
 # Set next to our TF_CPP_MIN_LOG_LEVEL default, so the chief and worker
 # processes that `launch` starts know the level was ours, not the user's.
@@ -52,6 +53,23 @@ def set_quiet_defaults():
     # MLflow logs a store error with its whole traceback, then raises it; the tool's
     # one line says what failed (e.g. a full disk), so that log record is dropped.
     logging.getLogger("mlflow.store.db.utils").addFilter(_not_a_store_error_it_raises)
+    keras_load_warning_off()
+
+
+# Keras warns, with its source path, when it loads a model whose optimizer state was
+# saved before the optimizer was built (a trial's best model, the logged winner):
+# the state is not restored, which evaluating, exporting and serving never need.
+OPTIMIZER_NOT_LOADED = "Skipping variable loading for optimizer"
+
+
+def keras_load_warning_off():
+    """That warning off here and (PYTHONWARNINGS) in the processes this one starts,
+    e.g. `serve`'s `mlflow models serve`."""
+    warnings.filterwarnings("ignore", message=OPTIMIZER_NOT_LOADED, category=UserWarning)
+    rule = f"ignore:{OPTIMIZER_NOT_LOADED}:UserWarning"
+    given = os.environ.get("PYTHONWARNINGS", "")
+    if rule not in given.split(","):
+        os.environ["PYTHONWARNINGS"] = f"{given},{rule}" if given else rule
 
 
 def _not_a_store_error_it_raises(record):

@@ -10,13 +10,14 @@ question: search/core/ownership.py.
 """
 
 import importlib.util
+import os
 import re
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
 from search.core.errors import UsageError
-from search.core.ownership import store_path
+from search.core.store_paths import store_path
 
 POSTGRES_HINT = "pip install bridge-search[postgres]"
 # SQLAlchemy's name for a driver -> the module that must be importable.
@@ -63,20 +64,61 @@ def _importable(module):
         return False
 
 
+# The tracking stores MLflow has built in; plugins add theirs as entry points. Not
+# `file:` (nor a plain path, which MLflow reads as one): MLflow 3 refuses its
+# filesystem store ("maintenance mode") when it opens it, after TensorFlow loaded.
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https",
+                    "databricks", "databricks-uc", "uc")
+URI_FORMS = "expected sqlite:///PATH.db, postgresql://USER@HOST/DATABASE or http(s)://HOST:PORT"
+
+
+def check_uri_form(uri, option="--tracking-uri"):
+    """The URI's form, judged from the text alone (MLflow and TensorFlow are not
+    imported yet) by every command that takes a store (check_store)."""
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.partition("+")[0]  # postgresql+psycopg2: dialect+driver
+    if scheme in ("", "file"):
+        path = (parsed.path if scheme else uri).rstrip("/") or "/"
+        sqlite = f"sqlite:///{path if path.endswith('.db') else path + '/mlflow.db'}"
+        _invalid(uri, option, f"{'a file: URI' if scheme else 'a plain path'} names MLflow's "
+                              f"filesystem store, which MLflow 3 no longer opens; use an sqlite "
+                              f"file instead, e.g. {option} {sqlite}")
+    accepted = TRACKING_SCHEMES
+    if scheme not in accepted:
+        accepted += plugin_schemes()
+    if scheme not in accepted:
+        _invalid(uri, option, f"scheme {scheme!r} is not a tracking store MLflow knows "
+                              f"(accepted: {', '.join(accepted)}); {URI_FORMS}")
+    if scheme == "sqlite" and not (uri.startswith("sqlite:///") and uri != "sqlite:///"):
+        _invalid(uri, option, "expected sqlite:///PATH.db (three slashes, then the file's path)")
+    if scheme in ("http", "https") and not parsed.hostname:
+        _invalid(uri, option, f"expected {scheme}://HOST:PORT (no host given)")
+
+
+def _invalid(uri, option, accepted):
+    raise UsageError(f"{option} {uri!r} is invalid: {accepted}.")
+
+
+def plugin_schemes():
+    from importlib.metadata import entry_points
+    return tuple(e.name for e in entry_points(group="mlflow.tracking_store"))
+
+
 def check_store(uri, option="--tracking-uri", existing=False, network=True):
-    """Raise UsageError (one line) unless the store can be used: a sqlite file or
-    store folder that can be created (`existing`: that is there already, for the
-    commands that only read), and with `network` a database that accepts a
-    connection, an HTTP server that answers. Returns the URI for MLflow (store_uri)."""
+    """Raise UsageError (one line) unless the store can be used: a URI of a form
+    MLflow opens (check_uri_form), a sqlite file that can be created (`existing`:
+    that is there already, for the commands that only read), and with `network` a
+    database that accepts a connection, an HTTP server that answers. Returns the
+    URI for MLflow (store_uri)."""
+    check_uri_form(uri, option)
     uri = store_uri(uri, option)
+    if existing:
+        check_store_exists(uri, option)
     scheme = urlparse(uri).scheme.partition("+")[0]
     if scheme == "sqlite":
         check_file(uri[len("sqlite:///"):], f"{option} {uri}", create_levels=1,
                    existing=existing)
         check_sqlite_file(uri[len("sqlite:///"):], f"{option} {uri}")
-    elif scheme == "file" or (not scheme and Path(uri).is_absolute()):
-        path = urlparse(uri).path if scheme else uri
-        check_dir(path, f"{option} {uri}", create_levels=1, existing=existing)
     elif scheme == "postgresql" and network:
         check_postgres(uri, option)
     elif scheme in ("http", "https") and network:
@@ -84,14 +126,18 @@ def check_store(uri, option="--tracking-uri", existing=False, network=True):
     return uri
 
 
+def absolute_uri(uri):
+    """The store a URI leads to from here: a sqlite URI with its file's absolute
+    path (the default sqlite:///mlruns/mlflow.db is another file in another
+    directory); other URIs as they are."""
+    if urlparse(uri).scheme != "sqlite":
+        return uri
+    return "sqlite:///" + os.path.abspath(uri[len("sqlite:///"):])
+
+
 def local_folder(uri):
-    """The folder a sqlite or file store writes in; None for a server or database."""
-    scheme = urlparse(uri).scheme
-    if scheme == "sqlite":
-        return Path(uri[len("sqlite:///"):]).parent
-    if scheme == "file":
-        return Path(urlparse(uri).path)
-    return Path(uri) if not scheme and Path(uri).is_absolute() else None
+    """The folder a sqlite store writes in; None for a server or database."""
+    return Path(uri[len("sqlite:///"):]).parent if urlparse(uri).scheme == "sqlite" else None
 
 
 def check_postgres(uri, option):
@@ -132,13 +178,13 @@ def check_reachable(tracking_uri, timeout=5.0, option="--tracking-uri"):
                          f"the URI.") from None
 
 
-def check_store_exists(tracking_uri):
+def check_store_exists(tracking_uri, option="--tracking-uri"):
     """For commands that only read the store: a local store that is not there is
     a usage error (exit 2), raised before MLflow would create an empty one."""
     path = store_path(tracking_uri)
     if path is None or path.exists():
         return
-    raise UsageError(f"--tracking-uri {tracking_uri}: no MLflow store at {path} (it does not "
+    raise UsageError(f"{option} {tracking_uri}: no MLflow store at {path} (it does not "
                      f"exist; nothing was created); run `bridge-search run` first or point "
                      f"--tracking-uri (or MLFLOW_TRACKING_URI) at an existing store.")
 

@@ -166,10 +166,8 @@ class Launcher:
         self.gpus = visible_gpus()  # once: a restarted worker keeps its GPU
 
     def run(self):
-        # --overwrite is the launcher's, done once here (checked again against what
-        # the CLI saw): a chief restarted after a crash must resume, not delete the
-        # search again, so the children never get it. Marked before the server
-        # starts: launch.json records the server too.
+        # --overwrite is done once, here: a chief restarted after a crash must resume,
+        # not delete the search again. Marked before the server starts (launch.json).
         if self.config.overwrite:
             ownership.remove_project(self.project)
         ownership.mark_project(self.project)

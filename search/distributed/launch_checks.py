@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 from search.core.errors import UsageError
+from search.core.ports import check_port_free, check_port_number
 from search.distributed import processes
 from search.core.lock import ProjectLock, lock_path
 
@@ -17,33 +18,34 @@ def free_port(host="127.0.0.1"):
         return sock.getsockname()[1]
 
 
+# Processes a `launch` (--workers) or `server` (--server-workers) starts at most: each
+# launch worker is a TensorFlow process (about 1 GB before training), each server
+# worker an MLflow app; a mistyped count would start them until the machine stalls.
+MAX_PROCESSES = 64
+
+
+def check_process_count(count, flag):
+    """Exit 2, before any process starts, for a count outside 1..MAX_PROCESSES."""
+    if not 1 <= count <= MAX_PROCESSES:
+        raise UsageError(f"{flag} {count} is invalid: must be an integer >= 1 and at most "
+                         f"{MAX_PROCESSES} (processes on this machine).")
+
+
 def check_oracle_address(host, port):
     """Exit 2, before any process starts, for an --oracle-host this machine cannot
     listen on (unknown name, another machine's address) or an --oracle-port
     outside 1-65535 or in use: the chief's oracle and the MLflow server bind there."""
-    if port is not None and not 1 <= port <= 65535:
-        raise UsageError(f"--oracle-port {port} is invalid: must be a port number 1-65535.")
+    if port is not None:
+        check_port_number(port, "--oracle-port")
     try:
         free_port(host)
     except OSError as error:  # socket.gaierror for a name that does not resolve
         raise UsageError(f"--oracle-host {host}: this machine cannot listen there "
                          f"({error.strerror or error}); give one of its own addresses "
                          f"(127.0.0.1 for one machine, its LAN address for several).") from None
-    if port is not None:
-        _check_port_free(host, port)
-
-
-def _check_port_free(host, port):
-    """Bind the port as the chief's gRPC server will (SO_REUSEADDR: a port whose
-    last connections linger in TIME_WAIT is free), and let it go."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as error:
-            raise UsageError(f"--oracle-port {port}: cannot listen on {host}:{port} "
-                             f"({error.strerror or error}); give a free port, or leave "
-                             f"--oracle-port out to pick one.") from None
+    if port is not None:  # bound as the chief's gRPC server will (search/core/ports.py)
+        check_port_free(host, port, "--oracle-port", host_option="--oracle-host",
+                        hint=", or leave --oracle-port out to pick one")
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from search.core import stores
 from search.core.errors import UsageError
+from search.core.ports import check_port_free
 from search.core.stores import masked  # noqa: F401 (launch names it here)
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,9 @@ def server_env():
 
 
 def serve(store, artifacts, host, port, workers):
-    """`bridge-search server`: check the store, then become `mlflow server`."""
+    """`bridge-search server`: check the port and the store (nothing created yet),
+    then become `mlflow server`."""
+    check_port_free(host, port)
     backend, artifacts_uri = backend_and_artifacts(check_store(store), artifacts)
     print(f"MLflow tracking server on http://{host}:{port} for {masked(backend)}, artifacts "
           f"in {artifacts_uri}; clients: --tracking-uri http://{host}:{port}",

@@ -47,8 +47,9 @@ class LimitChecker:
     says whether it is within the limits; counts what it refused. repair(values):
     a value set within the limits, walked from `values` (see the module doc)."""
 
-    def __init__(self, hypermodel, oracle, model_limits):
+    def __init__(self, hypermodel, oracle, model_limits, space_name=""):
         self.hypermodel, self.oracle, self.limits = hypermodel, oracle, model_limits
+        self.space_name = space_name  # for a refusal (a latency limit met only by chance)
         self.refused, self.repaired, self._within = 0, 0, None
 
     def __call__(self, values):
@@ -64,7 +65,8 @@ class LimitChecker:
 
     def repair(self, values):
         if self._within is None:  # a model within the limits, found once
-            self._within = feasible.check_limits(self.hypermodel, self.limits, "", measures)
+            self._within = feasible.check_limits(self.hypermodel, self.limits,
+                                                 self.space_name, measures)
         rejects = getattr(self.hypermodel, "rejects", lambda v: None)
         self.repaired += 1
         space = self.oracle.hyperparameters
@@ -125,11 +127,11 @@ def install_space_rule(oracle, hypermodel):
     kt_compat.filter_random_draws(oracle, accept, MAX_REFUSED_DRAWS, keep_queued=True)
 
 
-def install(oracle, hypermodel, model_limits):
+def install(oracle, hypermodel, model_limits, space_name=""):
     """Filter `oracle`'s random draws by `model_limits`; returns the checker (or
     None when there is no limit)."""
     if not model_limits:
         return None
-    checker = LimitChecker(hypermodel, oracle, model_limits)
+    checker = LimitChecker(hypermodel, oracle, model_limits, space_name)
     kt_compat.filter_random_draws(oracle, checker, MAX_RANDOM_DRAWS, repair=checker.repair)
     return checker

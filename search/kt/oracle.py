@@ -102,7 +102,8 @@ def search_oracle(config, hypermodel, plan=None, first_values=None):
     oracle.model_sampler = sampler.install(oracle, config.sampler, config.seed)
     limits.install_space_rule(oracle, hypermodel)
     checker = limits.install(oracle, hypermodel,
-                             limits.Limits(config.max_params, config.max_latency_ms))
+                             limits.Limits(config.max_params, config.max_latency_ms),
+                             config.space)
     if first_values:
         oracle.queued_values = [dict(first_values)]
     return oracle, checker

@@ -26,7 +26,7 @@ import keras
 import keras_tuner
 
 from search import data as data_module
-from search.kt import checkpoints, compat as kt_compat, space_check
+from search.kt import checkpoints, compat as kt_compat, limits, space_check
 from search.kt.callbacks import EpochTimer
 from search.kt.device import apply_jit_compile, configure_devices
 from search.kt.oracle import search_oracle
@@ -66,6 +66,7 @@ def time_planned_models(config, plan):
     configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = space_check.load_checked_space(config.space, image_data)
+    check_limits(config, hypermodel)
     brackets = planned_draws(config, hypermodel, plan)
     draws = [(values, weight) for bracket in brackets for values, weight in bracket["draws"]]
     heaviest = sorted(range(len(draws)), key=lambda i: -draws[i][1])[:MAX_TIMED_DRAWS]
@@ -87,6 +88,13 @@ def time_planned_models(config, plan):
             mean["trial_overhead_seconds"] + MLFLOW_TRIAL_SECONDS,
             "timed_models": len(timed), "drawn_models": len(draws),
             "timed_on": image_data.source, "estimated_seconds": total}
+
+
+def check_limits(config, hypermodel):
+    """As the search does before it draws: exit 2 naming the space when no model of
+    it is within --max-params / --max-latency-ms."""
+    limits.check_feasible(hypermodel, limits.Limits(config.max_params, config.max_latency_ms),
+                          config.space)
 
 
 def planned_draws(config, hypermodel, plan):

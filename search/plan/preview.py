@@ -32,6 +32,7 @@ def budget_dry_run(config, out, started=None):
     configure_devices(config)
     image_data = data_module.load_from_config(config)
     hypermodel = space_check.load_checked_space(config.space, image_data)
+    dry_run.check_limits(config, hypermodel)  # as the search does, naming the space
     chosen = budget.plan_within_budget(
         config, image_data, hypermodel, time.perf_counter() if started is None else started)
     deadline, params = chosen.deadline, dict(chosen.budget_params)

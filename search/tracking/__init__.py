@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.core.errors import UsageError
+from search.core.lock import store_opening
 from search.core.ownership import path_slug
 from search.core.stores import resolve_store
 from search.tracking.sender import BackgroundSender
@@ -54,7 +55,7 @@ class SearchTracker:
         bound_mlflow_http_retries()
         # Every store call (here, in resume and in the winner's registry tags)
         # rides out a transient outage: see search/tracking/retry.py.
-        self.client = RetryingClient(MlflowClient(tracking_uri=self.tracking_uri),
+        self.client = RetryingClient(open_client(self.tracking_uri),
                                      StoreRetry(self.tracking_uri, store_retry_seconds))
         self.experiment_name = experiment_name
         self.experiment_id = None
@@ -245,8 +246,10 @@ def holds_run(tracking_uri: str, run_id: str) -> bool:
 
 
 def open_client(tracking_uri: str) -> MlflowClient:
-    """A client of the store, for commands that only read it (report, export)."""
-    return MlflowClient(tracking_uri=tracking_uri)
+    """A client of the store (a search's, or for commands that only read it):
+    MLflow creates a new sqlite store on this first open, one process at a time."""
+    with store_opening(tracking_uri):
+        return MlflowClient(tracking_uri=tracking_uri)
 
 
 def trial_run_name(trial_id, hyperparameters, keys):

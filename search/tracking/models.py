@@ -84,7 +84,11 @@ def load_trial_model(client, run_id: str, unsafe: bool = False,
         except Exception:
             raise UsageError(f"--run-id {run_id}: the run has no {tracking.BEST_MODEL_ARTIFACT}/ "
                              f"artifact; only trial runs that finished carry a model.") from None
-        model_file = next(Path(folder).glob("*.keras"))
+        model_file = next(Path(folder).glob("*.keras"), None)
+        if model_file is None:  # another tool's run, or files added by hand
+            raise UsageError(f"--run-id {run_id}: the run's {tracking.BEST_MODEL_ARTIFACT}/ "
+                             f"artifact holds no .keras file; only trial runs that finished "
+                             f"carry a model.")
         model = load_model_safely(model_file, unsafe)
     return model, run
 
@@ -118,6 +122,12 @@ def registered_uri(name, version):
 
 def load_registered_winner(tracking_uri, model_uri, run_id):
     """The registered model `model_uri` and the trial run it came from."""
-    with _use_tracking_uri(tracking_uri), tempfile.TemporaryDirectory() as scratch:
-        model = mlflow.tensorflow.load_model(model_uri, dst_path=scratch)
+    try:
+        with _use_tracking_uri(tracking_uri), tempfile.TemporaryDirectory() as scratch:
+            model = mlflow.tensorflow.load_model(model_uri, dst_path=scratch)
+    except mlflow.exceptions.MlflowException as error:  # e.g. a store moved from its artifacts
+        raise UsageError(f"the store {tracking_uri} cannot give the winner {model_uri} "
+                         f"({str(error).splitlines()[0][:200]}); was the folder moved "
+                         f"after the search? Its artifacts stay where they were logged.") \
+            from None
     return model, tracking.open_client(tracking_uri).get_run(run_id)

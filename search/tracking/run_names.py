@@ -8,18 +8,31 @@ import time
 
 from search.tracking import trial_run_name
 
+# MLflow's SQL schema holds runs.name VARCHAR(250) (PostgreSQL and MySQL refuse a
+# longer one). The experiment name is at most 200 characters (search/core/config.py),
+# so the running and stopped names fit; a long answer shortens the experiment part.
+MAX_RUN_NAME_LENGTH = 250
+
+
+def _named(experiment, rest):
+    room = MAX_RUN_NAME_LENGTH - len(rest)
+    if len(experiment) > room:
+        experiment = experiment[:max(room - 3, 0)] + "..."
+    return (experiment + rest)[:MAX_RUN_NAME_LENGTH]
+
 
 def running_name(experiment, now=None):
-    return f"{experiment}: running (started {time.strftime('%Y-%m-%d %H:%M', now or time.localtime())})"
+    started = time.strftime('%Y-%m-%d %H:%M', now or time.localtime())
+    return _named(experiment, f": running (started {started})")
 
 
 def finished_name(experiment, hyperparameters, score, keys):
     answer = trial_run_name("", hyperparameters, keys).strip() or "no trial finished"
-    return f"{experiment}: {answer}" + ("" if score is None else f" ({score:.3f})")
+    return _named(experiment, f": {answer}" + ("" if score is None else f" ({score:.3f})"))
 
 
 def stopped_name(experiment, status):
-    return f"{experiment}: {status.lower()} (run the same command again to resume)"
+    return _named(experiment, f": {status.lower()} (run the same command again to resume)")
 
 
 def rename_search(tracker, name):

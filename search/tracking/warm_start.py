@@ -13,9 +13,10 @@ import logging
 import re
 
 from search.core.errors import UsageError
-from search.core.ownership import store_path
+from search.core.store_paths import store_path
 from search.kt import hp_values
 from search.kt.oracle import declared_space
+from search.tracking import INACTIVE
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +103,12 @@ def fit_to_space(params, space_hps):
     """({hp name: value} to train, ["name earlier -> trained (why)"]) from an earlier
     trial's params: a number outside this space's range is clipped to it, a choice
     this space lacks becomes the nearest numeric choice (else the default), a value
-    this space fixes is its fixed value."""
+    this space fixes is its fixed value. A conditional one that did not apply (logged
+    INACTIVE, "n/a") is not a value: left to the space, and no change."""
     values, changes = {}, []
     for item in space_hps.space:
         text = params.get(item.name)
-        if text is None:
+        if text is None or text == INACTIVE:
             continue
         config = item.get_config()
         if type(item).__name__ == "Fixed":

@@ -7,7 +7,7 @@ import shlex
 import time
 from pathlib import Path
 
-from search.core import ownership
+from search.core.export_dir import default_export_dir
 from search.core.config_file import RESOLVED_CONFIG_FILE, config_to_toml
 from search.core.crashpoints import crash_point
 from search.core.errors import SearchFailed, last_line
@@ -86,8 +86,8 @@ def _final_model(config, tuner, tracker, image_data, chosen, deadline):
 
 def _export(config, tracker, image_data, model, metrics, chosen):
     trial, run = chosen
-    export_dir = Path(config.export_dir or Path("exports") /
-                      ownership.path_slug(config.experiment) / tracker.parent_run_id)
+    export_dir = Path(config.export_dir or default_export_dir(config.experiment,
+                                                              tracker.parent_run_id))
     export.export_model(model, export_dir, owner=config.search_identity(), info={
         **models.trial_info(run), "search_metrics": metrics,
         # the values as keras-tuner drew them, each of its own type

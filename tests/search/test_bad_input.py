@@ -111,12 +111,17 @@ RUN_CASES = {
                                                                      "old.txt" / "sub")],
                                 "old.txt is a file; choose a directory path."),
     "malformed_tracking_uri": (lambda tmp, store: ["--tracking-uri", "mlruns"],
-                               "--tracking-uri 'mlruns' is invalid: expected sqlite:///PATH.db, "
-                               "http(s)://HOST:PORT, postgresql://... or file:PATH."),
+                               "--tracking-uri 'mlruns' is invalid: a plain path names MLflow's "
+                               "filesystem store, which MLflow 3 no longer opens; use an sqlite "
+                               "file instead, e.g. --tracking-uri sqlite:///mlruns/mlflow.db."),
+    "file_store_uri": (lambda tmp, store: ["--tracking-uri", "file:/abs/store"],
+                       "--tracking-uri 'file:/abs/store' is invalid: a file: URI names MLflow's "
+                       "filesystem store, which MLflow 3 no longer opens; use an sqlite file "
+                       "instead, e.g. --tracking-uri sqlite:////abs/store/mlflow.db."),
     "unsupported_tracking_uri_scheme": (
         lambda tmp, store: ["--tracking-uri", "notascheme://x"],
         "--tracking-uri 'notascheme://x' is invalid: scheme 'notascheme' is not a tracking "
-        "store MLflow knows (accepted: sqlite, postgresql, mysql, mssql, http, https, file, "
+        "store MLflow knows (accepted: sqlite, postgresql, mysql, mssql, http, https, "
         "databricks, databricks-uc, uc); expected sqlite:///PATH.db"),
     "sqlite_uri_with_two_slashes": (lambda tmp, store: ["--tracking-uri", "sqlite://mlflow.db"],
                                     "--tracking-uri 'sqlite://mlflow.db' is invalid: expected "

@@ -73,9 +73,21 @@ def test_registered_model_names_pass_mlflows_validation():
         _validate_model_name(registered_model_name(name))  # raises when MLflow refuses
 
 
-def test_a_name_mlflow_refuses_is_a_usage_error():
+def test_a_name_a_store_refuses_is_a_usage_error():
+    """MLflow checks 500 characters, its SQL schema holds 256 (experiments) and 250
+    (runs, named after the experiment): the tool's bound fits every store."""
     from mlflow.utils import validation
-    assert MAX_EXPERIMENT_NAME_LENGTH == validation.MAX_EXPERIMENT_NAME_LENGTH
-    with pytest.raises(UsageError, match=r"--experiment 'xxxx.*\.\.\.' is invalid: MLflow "
-                                         r"accepts names of at most 500 characters, got 501"):
-        SearchConfig(experiment="x" * 501)
+    from search.tracking import run_names
+    assert MAX_EXPERIMENT_NAME_LENGTH < validation.MAX_EXPERIMENT_NAME_LENGTH
+    name = "x" * MAX_EXPERIMENT_NAME_LENGTH
+    SearchConfig(experiment=name)
+    long_answer = {f"h{i}": "v" * 40 for i in range(8)}
+    for run_name in (run_names.running_name(name), run_names.stopped_name(name, "KILLED"),
+                     run_names.finished_name(name, long_answer, 0.5,
+                                             {k: k for k in long_answer})):
+        assert len(run_name) <= 250, run_name
+    assert run_names.running_name(name).startswith(name + ": running")
+    with pytest.raises(UsageError, match=r"--experiment 'xxxx.*\.\.\.' is invalid: names of "
+                                         r"at most 200 characters fit every MLflow store "
+                                         r".*, got 201"):
+        SearchConfig(experiment="x" * 201)

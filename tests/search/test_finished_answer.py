@@ -26,7 +26,8 @@ def _finished_project(tmp_path, **options):
                "selected_run_id": "r1", "selected_val_accuracy": 0.9,
                "selected_hyperparameters": {}, "export_dir": str(tmp_path / "export"),
                "registered_model": "stored-classifier", "registered_version": "1"}
-    write_state(state_path(config), finished_state(config, summary, tmp_path / "export"))
+    write_state(state_path(config), {"parent_run_id": "p1",  # as every search writes it
+                                     **finished_state(config, summary, tmp_path / "export")})
     return config
 
 

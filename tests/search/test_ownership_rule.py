@@ -320,3 +320,35 @@ def test_a_search_whose_export_dir_was_taken_meanwhile_leaves_it_alone(tmp_path,
         run_search(config)
     assert snapshot(tmp_path / "export") == theirs
     assert len(list(tmp_path.glob(".export.partial-*"))) == 1  # ours, beside theirs
+
+
+@pytest.mark.parametrize("added", ["notes.txt", "mydata", ".hidden"])
+def test_overwrite_refuses_a_project_folder_holding_the_users_files(added, tmp_path):
+    """Our project folder with a user's file or folder added: searched into as
+    before, but --overwrite refuses it (before TensorFlow and again at the delete),
+    and the user's entry stays."""
+    folder = tmp_path / "exp"
+    ownership.mark_project(folder)
+    for name in ("oracle.json", "tuner0.json", "launch.json"):
+        (folder / name).write_text("{}")
+    (folder / "trial_0000").mkdir()
+    (folder / added).mkdir() if added == "mydata" else (folder / added).write_text("mine")
+    ownership.check_project_folder(tmp_path, "exp")  # resuming is fine
+    before = snapshot(tmp_path)
+    with pytest.raises(UsageError, match=rf"holds files bridge-search did not write \({added}\)"):
+        ownership.check_project_folder(tmp_path, "exp", overwrite=True)
+    with pytest.raises(UsageError, match=rf"holds files bridge-search did not write \({added}\)"):
+        ownership.remove_project(folder)
+    assert snapshot(tmp_path) == before
+
+
+def test_overwrite_deletes_a_project_folder_of_only_search_files(tmp_path):
+    folder = tmp_path / "exp"
+    ownership.mark_project(folder)
+    for name in ("oracle.json", "oracle_timings.json", "tuner1.json", "bridge_search_state.json",
+                 ".oracle.json.partial-12"):
+        (folder / name).write_text("{}")
+    (folder / "trial_0003").mkdir()
+    ownership.check_project_folder(tmp_path, "exp", overwrite=True)
+    ownership.remove_project(folder)
+    assert not folder.exists()

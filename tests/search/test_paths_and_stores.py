@@ -66,12 +66,15 @@ PATH_CASES = {
                            "sqlite file or at a new path."),
     "sqlite_a_folder": (lambda t: ["--tracking-uri", "sqlite:///adir"],
                         "adir is a folder; give a file path."),
-    "file_store_in_proc": (lambda t: ["--tracking-uri", "file:///proc/store"],
-                           "/proc denies writing"),
-    "file_store_under_a_file": (lambda t: ["--tracking-uri", f"file://{t}/afile/store"],
-                                "afile is a file, so nothing can be created under it"),
-    "bare_path_two_missing": (lambda t: ["--tracking-uri", f"{t}/no/store"],
-                              "{t}/no/store does not exist, nor does {t}/no"),
+    # MLflow 3 refuses its filesystem store, wherever it is: the URI is refused.
+    "file_store": (lambda t: ["--tracking-uri", "file:///proc/store"],
+                   "a file: URI names MLflow's filesystem store, which MLflow 3 no longer "
+                   "opens; use an sqlite file instead, e.g. --tracking-uri "
+                   "sqlite:////proc/store/mlflow.db."),
+    "file_store_bare_path": (lambda t: ["--tracking-uri", f"{t}/adir"],
+                             "a plain path names MLflow's filesystem store"),
+    "file_store_relative_path": (lambda t: ["--tracking-uri", "adir"],
+                                 "a plain path names MLflow's filesystem store"),
     "unknown_scheme": (lambda t: ["--tracking-uri", "notascheme://x"],
                        "scheme 'notascheme' is not a tracking store MLflow knows"),
     "http_closed_port": (lambda t: ["--tracking-uri", "http://127.0.0.1:9"],
@@ -84,7 +87,7 @@ PATH_CASES = {
         lambda t: ["--tracking-uri", f"{PG}/test".replace("postgresql", "postgresql+psycopg")],
         "the PostgreSQL driver 'psycopg' is not installed"),
 }
-STORE_CASES = [name for name in PATH_CASES if name.startswith(("http", "postgres"))]
+STORE_CASES = [name for name in PATH_CASES if name.startswith(("http", "postgres", "file"))]
 # Commands that only read the store; --out is given where it is required.
 READ_COMMANDS = {"report": ["report"], "ui": ["ui"], "serve": ["serve"],
                  "export": ["export", "--run-id", "abc", "--out", "o"]}
@@ -175,8 +178,7 @@ def test_an_out_folder_that_cannot_be_written_is_refused_first(tmp_path, command
 
 
 @pytest.mark.parametrize("uri", ["sqlite:///mlruns/mlflow.db", "sqlite:///{t}/new/m.db",
-                                 "sqlite:///{t}/adir/m.db", "sqlite:///{t}/existing.db",
-                                 "file://{t}/newstore", "{t}/newstore", "{t}/adir"])
+                                 "sqlite:///{t}/adir/m.db", "sqlite:///{t}/existing.db"])
 def test_a_store_one_folder_away_or_already_there_is_accepted_and_nothing_made(
         tmp_path, monkeypatch, uri):
     monkeypatch.chdir(tmp_path)

@@ -68,7 +68,8 @@ def test_a_state_file_that_is_not_ours_is_exit_2_and_overwrite_starts_afresh(
             "--export-dir", tmp_path / "export"]
     path = state_path(SearchConfig(experiment=experiment_name,
                                    project_dir=str(tmp_path / "projects")))
-    path.parent.mkdir(parents=True)
+    from search.core.ownership import mark_project
+    mark_project(path.parent)  # the search's folder, as this version marks it
     for content, what in [(b"{not json", "JSONDecodeError: Expecting property name"),
                           (b"\xff\xfe", "UnicodeDecodeError: 'utf-8' codec"),
                           (b"[1, 2]", "a JSON list, not an object")]:
