@@ -21,7 +21,7 @@ ratio of keras-tuner's own time to it (< 1: faster; '-': never reached).
         [--contenders bridge-random bridge-bohb keras-tuner optuna]
         [--plot docs/race_digits.png] [--json docs/benchmarks/race-digits.json]
 
-Ray Tune's BOHB is not a contender: see "The race" in docs/benchmarks.md.
+Needs `pip install -e .[race]` (Optuna). Ray Tune's BOHB is not a contender yet.
 """
 
 import argparse
