@@ -53,6 +53,9 @@ def set_quiet_defaults():
     # MLflow logs a store error with its whole traceback, then raises it; the tool's
     # one line says what failed (e.g. a full disk), so that log record is dropped.
     logging.getLogger("mlflow.store.db.utils").addFilter(_not_a_store_error_it_raises)
+    # TensorFlow warns after 5 retracings of predict in a row: the latency probe's two
+    # batch sizes per trial retrace by design (search/kt/cost.py).
+    logging.getLogger("tensorflow").addFilter(_not_a_retracing_warning)
     keras_load_warning_off()
 
 
@@ -74,6 +77,10 @@ def keras_load_warning_off():
 
 def _not_a_store_error_it_raises(record):
     return not record.getMessage().startswith("SQLAlchemy database error")
+
+
+def _not_a_retracing_warning(record):
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 def tensorflow_logs_asked():
