@@ -17,6 +17,7 @@
 
 import dataclasses
 import logging
+import math
 import time
 
 from search.core.errors import UsageError
@@ -251,6 +252,9 @@ def choose_within(config, timing, image_data, end, started, stage):
     chosen, need = tiny_plan(left(config.min_epochs, cap, 0), timing, config.min_epochs)
     if chosen is None:
         need = time.perf_counter() - started + finish_seconds(timing) + need / SAFETY
+        # Up to whole 5 s: asked again with the quote, the start-up's jitter (its
+        # seconds count too) must not refuse it by a second or two.
+        need = 5 * math.ceil(need / 5)
         raise UsageError(f"--time-budget {config.time_budget} is too short for one trial "
                          f"on this data and machine; accepted: at least about "
                          f"{format_seconds(need)}.")
