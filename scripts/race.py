@@ -330,8 +330,10 @@ def main():
                           f"trials, test {results[seed][name]['test_accuracy']}", flush=True)
             rows = compare(results)
             print_rows(spec, args.limit, rows)
-            if args.plot:
-                plot(spec, args.limit, results, args.plot)
+            if args.plot:  # one file a data set: NAME_<set>.png when there are several
+                stem = Path(spec.partition(":")[2] or spec).stem
+                plot(spec, args.limit, results, args.plot if len(args.data) == 1
+                     else args.plot.replace(".png", f"_{stem}.png"))
             figures[spec] = {"limit_seconds": args.limit, "rows": rows, "runs": results}
     bench_record.write(args.record_path, "race", "The race: bridge-search against bare "
                        "keras-tuner and Optuna", figures)
