@@ -53,8 +53,9 @@ def set_quiet_defaults():
     # MLflow logs a store error with its whole traceback, then raises it; the tool's
     # one line says what failed (e.g. a full disk), so that log record is dropped.
     logging.getLogger("mlflow.store.db.utils").addFilter(_not_a_store_error_it_raises)
-    # TensorFlow warns after 5 retracings of predict in a row: the latency probe's two
-    # batch sizes per trial retrace by design (search/kt/cost.py).
+    # TensorFlow warns after 5 new predict functions in a row: a process that runs
+    # several searches (run_search from Python, the test suite) traces one per winner
+    # it registers (search/tracking/models.py), which is expected, not a slowdown.
     logging.getLogger("tensorflow").addFilter(_not_a_retracing_warning)
     keras_load_warning_off()
 
